@@ -1,0 +1,50 @@
+import pc from 'picocolors';
+import { startEmulator } from '../../emulator.js';
+import type { Command } from '../main.js';
+import { configFromFlags, onStopSignal, RUNTIME_OPTION } from '../shared.js';
+import { createTerminalLogger } from '../terminal-logger.js';
+
+export const upCommand: Command = {
+  summary: 'Start every service, the routing proxy and the DNS server; stream logs until Ctrl-C',
+  usage: 'up [--config <file>] [--no-watch] [--runtime process|docker]',
+  details: [
+    'Starts all services of the config and waits until each answers its health check.',
+    'Logs are prefixed [name]; each inter-service call prints one line, denials in red.',
+    'Ctrl-C stops everything (each service gets SIGTERM, then SIGKILL after 5 s).',
+    '',
+    'Options:',
+    '  --no-watch            do not hot-reload on file changes',
+    '  --runtime <kind>      run services that have a "docker" section as containers (docker) or processes',
+  ].join('\n'),
+  options: { ...RUNTIME_OPTION, 'no-watch': { type: 'boolean' } },
+  async run(values) {
+    const config = configFromFlags(values);
+    const logger = createTerminalLogger(config.services.keys());
+    const abort = new AbortController();
+    let stopRequested = false;
+    const stopped = onStopSignal((signal) => {
+      stopRequested = true;
+      logger.info(`${signal}: stopping… (press Ctrl-C again to kill at once)`);
+      abort.abort(new Error(`interrupted by ${signal}`));
+    });
+    let emulator;
+    try {
+      emulator = await startEmulator({ config, logger, signal: abort.signal });
+    } catch (error) {
+      if (stopRequested) return stopped;
+      throw error;
+    }
+    const [a, b] = [...config.services.values()];
+    if (a && b) {
+      logger.info(`Try: ${pc.cyan(`curl -x ${emulator.proxyUrl} ${emulator.innerCallUrl(a.name, b.name, '/v1/ping')}`)}  ·  routes: npx emulator routes`);
+    }
+    if (stopRequested) {
+      await emulator.stop();
+      return stopped;
+    }
+    const code = await stopped;
+    await emulator.stop();
+    logger.info('Stopped.');
+    return code;
+  },
+};

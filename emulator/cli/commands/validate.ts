@@ -1,0 +1,21 @@
+import pc from 'picocolors';
+import type { Command } from '../main.js';
+import { configFromFlags, RUNTIME_OPTION } from '../shared.js';
+
+export const validateCommand: Command = {
+  summary: 'Check the config file and report every problem in it',
+  usage: 'validate [--config <file>]',
+  details: 'Exits 0 when the config is valid, 1 otherwise. Nothing is started.',
+  options: { ...RUNTIME_OPTION },
+  async run(values) {
+    const config = configFromFlags(values);
+    const services = [...config.services.values()];
+    console.log(`${pc.green('✔')} ${config.file} is valid: ${services.length} service${services.length === 1 ? '' : 's'}`);
+    for (const service of services) {
+      const runs = service.runtime === 'process' ? `process: ${service.command}` : `docker: ${service.docker?.image ?? service.docker?.dockerfile}`;
+      const allow = service.allow.size === 0 ? pc.dim('calls nothing') : `may call ${[...service.allow].join(', ')}`;
+      console.log(`  ${pc.bold(service.name)} (id ${service.id}) ${pc.dim(runs)}; ${allow}`);
+    }
+    return 0;
+  },
+};

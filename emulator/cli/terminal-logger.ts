@@ -1,0 +1,44 @@
+import pc from 'picocolors';
+import type { CallRecord, Logger } from '../logging/logger.js';
+
+const PALETTE = [pc.cyan, pc.magenta, pc.blue, pc.yellow, pc.green, pc.redBright, pc.cyanBright, pc.magentaBright, pc.blueBright, pc.yellowBright];
+
+/**
+ * The terminal's view of an emulator: `[name]`-prefixed service logs, one line per
+ * call, emulator events. The only Logger that prints.
+ */
+export function createTerminalLogger(serviceNames: Iterable<string>, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Logger {
+  const names = [...serviceNames];
+  const width = Math.max('emulator'.length, ...names.map((name) => name.length + 3)) + 2;
+  const colours = new Map(names.map((name, index) => [name, PALETTE[index % PALETTE.length]!]));
+  const prefix = (label: string): string => {
+    const base = label.split('#')[0]!;
+    const colour = colours.get(base) ?? pc.white;
+    return colour(`[${label}]`.padEnd(width));
+  };
+  const emulatorPrefix = pc.dim('[emulator]'.padEnd(width));
+  const write = (stream: NodeJS.WritableStream, line: string): void => void stream.write(line + '\n');
+
+  return {
+    info: (message) => write(out, `${emulatorPrefix}${message}`),
+    warn: (message) => write(err, `${emulatorPrefix}${pc.yellow(message)}`),
+    error: (message) => write(err, `${emulatorPrefix}${pc.red(message)}`),
+    service: (label, line) => write(out, `${prefix(label)}${line}`),
+    serviceEvent: (label, message, level) => {
+      const colour = level === 'error' ? pc.red : level === 'warn' ? pc.yellow : pc.dim;
+      write(level === 'info' ? out : err, `${prefix(label)}${colour(message)}`);
+    },
+    call: (record) => write(out, `${pc.dim('[calls]'.padEnd(width))}${formatCall(record)}`),
+  };
+}
+
+/** `gateway → orders GET /api/x 200 3ms`; emulator errors in red with their code. */
+export function formatCall(record: CallRecord): string {
+  const from = record.from ?? pc.dim('?');
+  const to = record.to ?? record.host;
+  const ms = `${record.durationMs < 10 ? record.durationMs.toFixed(1) : Math.round(record.durationMs)}ms`;
+  const line = `${from} → ${to} ${record.method} ${record.path} ${record.status}`;
+  if (record.error !== undefined) return pc.red(`${line} ${pc.bold(record.error)} ${ms}`);
+  if (record.status >= 500) return `${line.slice(0, -3)}${pc.yellow(String(record.status))} ${pc.dim(ms)}`;
+  return `${line} ${pc.dim(ms)}`;
+}

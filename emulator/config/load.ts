@@ -1,0 +1,393 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { findNodeAtLocation, getNodeValue, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import type { z } from 'zod';
+import { EmulatorError } from '../errors.js';
+import { didYouMean, quoteList } from '../util/strings.js';
+import { parseEnvFile } from './envfile.js';
+import { configSchema, serviceSchema, SERVICE_ID_PATTERN, type ConfigFile, type ServiceEntry } from './schema.js';
+import { DEFAULTS, type EmulatorConfig, type RuntimeKind, type ServiceConfig } from './types.js';
+
+export const DEFAULT_CONFIG_FILE = 'emulator.config.json';
+
+export interface LoadOptions {
+  /** Forces every service that has a `docker` section onto the docker runtime. */
+  runtime?: RuntimeKind;
+}
+
+type JsonPath = (string | number)[];
+
+/** One problem in the config, located in the file. */
+interface Problem {
+  path: JsonPath;
+  message: string;
+  fix?: string;
+  /** Point at the property name rather than its value (unknown keys). */
+  atKey?: boolean;
+}
+
+/** Reads, validates and resolves a config file. Throws EmulatorError listing every problem found. */
+export function loadConfig(file: string = DEFAULT_CONFIG_FILE, options: LoadOptions = {}): EmulatorConfig {
+  const absolute = path.resolve(file);
+  if (!existsSync(absolute)) {
+    throw new EmulatorError('config_not_found', `No config file at ${absolute}.`, {
+      fix: `Create ${DEFAULT_CONFIG_FILE} (see the README's "Configuration"), or pass --config <file>.`,
+    });
+  }
+  const text = readFileSync(absolute, 'utf8');
+  return parseConfig(text, absolute, options);
+}
+
+/** Validates config text as if it were the file `file` (paths resolve against its directory). */
+export function parseConfig(text: string, file: string, options: LoadOptions = {}): EmulatorConfig {
+  const source: ConfigSource = new ConfigSource(text, file);
+  const raw = source.parse();
+  const result = configSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) {
+    source.fail(result.error.issues.flatMap((issue) => describeIssue(issue, raw)));
+  }
+  return resolve(result.data, source, options);
+}
+
+function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): EmulatorConfig {
+  const problems: Problem[] = [];
+  const root = path.dirname(source.file);
+  const entries = Object.entries(data.services);
+  if (entries.length === 0) {
+    problems.push({ path: ['services'], message: 'no services are defined.', fix: 'Add at least one service, e.g. "api": { "command": "node server.js" }.' });
+  }
+
+  // Ids: default to the name, which must then be a valid DNS label too.
+  const nameById = new Map<string, string>();
+  const idByName = new Map<string, string>();
+  for (const [name, entry] of entries) {
+    const id = entry.id ?? name;
+    const idPath: JsonPath = entry.id === undefined ? ['services', name] : ['services', name, 'id'];
+    if (entry.id === undefined && !SERVICE_ID_PATTERN.test(name)) {
+      problems.push({
+        path: idPath,
+        atKey: true,
+        message: `the service name "${name}" is used as its id, and ids must be valid DNS labels (a-z, 0-9 and "-", at most 63 characters, no "-" at either end).`,
+        fix: `Add "id": "${suggestId(name)}" to services.${name}.`,
+      });
+    }
+    const owner = nameById.get(id);
+    if (owner !== undefined) {
+      problems.push({ path: idPath, message: `id "${id}" is already used by service "${owner}"; ids must be unique.`, fix: `Give services.${name} an "id" of its own.` });
+    }
+    nameById.set(id, name);
+    idByName.set(name, id);
+  }
+
+  const services = new Map<string, ServiceConfig>();
+  const fixedPorts = new Map<number, string>();
+  for (const [name, entry] of entries) {
+    const at = (...rest: JsonPath): JsonPath => ['services', name, ...rest];
+    const dir = path.resolve(root, entry.dir ?? '.');
+    if (!isDirectory(dir)) {
+      problems.push({ path: at('dir'), message: `directory ${dir} does not exist.`, fix: 'Point "dir" at the service’s folder, relative to the config file.' });
+    }
+
+    let runtime: RuntimeKind;
+    if (entry.command === undefined && entry.docker === undefined) {
+      problems.push({
+        path: at(),
+        atKey: true,
+        message: 'has neither "command" nor "docker", so there is nothing to run.',
+        fix: 'Add "command": "node server.js" (process runtime) or "docker": { "dockerfile": "Dockerfile" }.',
+      });
+      runtime = 'process';
+    } else if (entry.docker !== undefined && (entry.command === undefined || options.runtime === 'docker')) {
+      runtime = 'docker';
+    } else {
+      runtime = 'process';
+    }
+    if (entry.docker?.image !== undefined && entry.docker.dockerfile !== undefined) {
+      problems.push({ path: at('docker'), message: 'has both "image" and "dockerfile".', fix: 'Keep one: "image" to run an existing image, "dockerfile" to build `dir`.' });
+    }
+
+    const allow = new Set<string>();
+    (entry.allow ?? []).forEach((target, index) => {
+      const targetName = idByName.has(target) ? target : nameById.get(target);
+      if (targetName === undefined) {
+        problems.push({
+          path: at('allow', index),
+          message: `"${target}" is not a service name or id.${didYouMean(target, [...idByName.keys(), ...nameById.keys()])}`,
+          fix: `Known services: ${quoteList(idByName.keys())}.`,
+        });
+      } else {
+        allow.add(targetName);
+      }
+    });
+
+    const replicas = entry.replicas ?? 1;
+    if (entry.port !== undefined && runtime === 'process') {
+      if (replicas > 1) {
+        problems.push({ path: at('port'), message: `a fixed port cannot serve ${replicas} replicas in the process runtime.`, fix: 'Remove "port" so that each replica gets a free port as PORT.' });
+      }
+      const other = fixedPorts.get(entry.port);
+      if (other !== undefined) {
+        problems.push({ path: at('port'), message: `port ${entry.port} is already used by service "${other}".`, fix: 'Give each service its own port, or remove "port" to get a free one.' });
+      }
+      fixedPorts.set(entry.port, name);
+    }
+
+    let env: Record<string, string> = {};
+    if (entry.envFile !== undefined) {
+      const envFile = path.resolve(dir, entry.envFile);
+      if (existsSync(envFile)) env = parseEnvFile(readFileSync(envFile, 'utf8'));
+      else problems.push({ path: at('envFile'), message: `file ${envFile} does not exist.`, fix: 'Create it, or fix the path (relative to "dir").' });
+    }
+    env = { ...env, ...entry.env };
+
+    const allowLine = source.lineOf(entry.allow === undefined ? at() : at('allow'));
+    services.set(name, {
+      name,
+      id: idByName.get(name)!,
+      dir,
+      runtime,
+      command: entry.command,
+      docker:
+        entry.docker === undefined
+          ? undefined
+          : { dockerfile: entry.docker.dockerfile ?? 'Dockerfile', image: entry.docker.image, buildArgs: entry.docker.buildArgs ?? {} },
+      port: entry.port ?? (runtime === 'docker' ? DEFAULTS.dockerPort : undefined),
+      env,
+      allow,
+      watch: entry.watch ?? [],
+      healthcheck: entry.healthcheck ?? DEFAULTS.healthcheck,
+      replicas,
+      startTimeoutMs: (entry.startTimeout ?? DEFAULTS.startTimeoutSeconds) * 1000,
+      allowHint: `services.${name}.allow in ${source.file}${allowLine === undefined ? '' : ` (line ${allowLine})`}`,
+    });
+  }
+
+  const proxyPort = data.proxy?.port ?? DEFAULTS.proxyPort;
+  const dnsPort = data.dns?.port ?? DEFAULTS.dnsPort;
+  for (const [port, owner] of fixedPorts) {
+    if (port === proxyPort) problems.push({ path: ['services', owner, 'port'], message: `port ${port} is the proxy’s port.`, fix: 'Choose another port for the service, or set proxy.port.' });
+  }
+  (data.dns?.upstream ?? []).forEach((server, index) => {
+    if (parseHostPort(server, 53) === undefined) {
+      problems.push({ path: ['dns', 'upstream', index], message: `"${server}" is not an IP address with an optional port.`, fix: 'Write it as "1.2.3.4", "1.2.3.4:53" or "[::1]:53".' });
+    }
+  });
+
+  if (problems.length > 0) source.fail(problems);
+  return {
+    file: source.file,
+    services,
+    cloudEnv: data.cloudEnv ?? 'DEV',
+    proxy: { host: DEFAULTS.listenHost, port: proxyPort, callTimeoutMs: (data.proxy?.callTimeout ?? DEFAULTS.callTimeoutSeconds) * 1000 },
+    dns: { host: DEFAULTS.listenHost, port: dnsPort, upstream: data.dns?.upstream ?? [] },
+  };
+}
+
+/** `ip`, `ip:port` or `[v6]:port` → host and port; undefined when malformed. */
+export function parseHostPort(value: string, defaultPort: number): { host: string; port: number } | undefined {
+  const bracketed = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(value);
+  const plain = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d+))?$/.exec(value);
+  const bareV6 = /^[0-9a-fA-F:]+$/.test(value) && value.includes(':') ? [value, value] : null;
+  const match = bracketed ?? plain ?? bareV6;
+  if (!match) return undefined;
+  const port = match[2] === undefined ? defaultPort : Number(match[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host: match[1]!, port };
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function suggestId(name: string): string {
+  const id = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+  return id.slice(0, 63) || 'svc';
+}
+
+const SERVICE_KEYS = Object.keys(serviceSchema.shape);
+const TOP_KEYS = Object.keys(configSchema.shape);
+
+/** Turns one zod issue into problems with wording a user can act on. */
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
+  const where = issue.path.map(String);
+  const pathForKey = (key: string): JsonPath => [...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), key];
+  const issuePath = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const known = knownKeysAt(where);
+      return issue.keys.map((key) => ({
+        path: pathForKey(key),
+        atKey: true,
+        message: `unknown key "${key}".${didYouMean(key, known)}`,
+        fix: `Remove it, or use one of: ${known.join(', ')}.`,
+      }));
+    }
+    case 'invalid_type': {
+      const got = describeValue(issue.input, issue.input === undefined && !hasPath(raw, issuePath));
+      if (got === 'missing') return [{ path: issuePath, message: `is required (expected ${issue.expected}).` }];
+      return [{ path: issuePath, message: `expected ${article(issue.expected)}, got ${got}.` }];
+    }
+    case 'too_small':
+    case 'too_big': {
+      const bound = issue.code === 'too_small' ? `at least ${issue.minimum}` : `at most ${issue.maximum}`;
+      const unit = issue.origin === 'string' ? ' characters long' : issue.origin === 'array' ? ' items' : '';
+      return [{ path: issuePath, message: `must be ${bound}${unit}, got ${describeValue(issue.input, false)}.` }];
+    }
+    case 'invalid_format': {
+      const last = where.at(-1);
+      if (last === 'id') {
+        return [
+          {
+            path: issuePath,
+            message: `${describeValue(issue.input, false)} is not a valid service id: ids are DNS labels (a-z, 0-9 and "-", at most 63 characters, no "-" at either end).`,
+            fix: `Use e.g. "${suggestId(String(issue.input))}".`,
+          },
+        ];
+      }
+      if (where.length === 2 && where[0] === 'services') {
+        return [{ path: issuePath, atKey: true, message: 'service names may contain letters, digits, "_", "." and "-", starting with a letter or digit.' }];
+      }
+      if (last === 'healthcheck') return [{ path: issuePath, message: 'must be a path starting with "/", e.g. "/v1/ping".' }];
+      return [{ path: issuePath, message: `has the wrong format (${issue.format}).` }];
+    }
+    case 'invalid_value':
+      return [{ path: issuePath, message: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(issue.input, false)}.` }];
+    case 'invalid_union': {
+      if (where.at(-1) === 'watch') return [{ path: issuePath, message: `expected false or an array of globs, got ${describeValue(issue.input, false)}.` }];
+      return [{ path: issuePath, message: issue.message }];
+    }
+    default:
+      return [{ path: issuePath, message: issue.message }];
+  }
+}
+
+function knownKeysAt(where: string[]): string[] {
+  if (where.length === 0) return TOP_KEYS;
+  if (where.length === 2 && where[0] === 'services') return SERVICE_KEYS;
+  if (where.length === 3 && where[2] === 'docker') return ['dockerfile', 'image', 'buildArgs'];
+  if (where[0] === 'proxy') return ['port', 'callTimeout'];
+  if (where[0] === 'dns') return ['port', 'upstream'];
+  return [];
+}
+
+function hasPath(raw: unknown, jsonPath: JsonPath): boolean {
+  let value: unknown = raw;
+  for (const key of jsonPath) {
+    if (value === null || typeof value !== 'object' || !(String(key) in value)) return false;
+    value = (value as Record<string, unknown>)[String(key)];
+  }
+  return true;
+}
+
+function describeValue(value: unknown, missing: boolean): string {
+  if (missing) return 'missing';
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  return `${typeof value} ${String(value)}`;
+}
+
+function article(expected: string): string {
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+/** The config text with positions, for errors that point at the line. */
+class ConfigSource {
+  private tree: Node | undefined;
+  private readonly lineStarts: number[] = [0];
+
+  constructor(
+    readonly text: string,
+    readonly file: string,
+  ) {
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.lineStarts.push(i + 1);
+  }
+
+  parse(): unknown {
+    const errors: ParseError[] = [];
+    this.tree = parseTree(this.text, errors, { allowTrailingComma: true, disallowComments: false });
+    if (errors.length > 0 || this.tree === undefined) {
+      const first = errors[0];
+      const offset = first?.offset ?? 0;
+      const { line, column } = this.position(offset);
+      const what = first === undefined ? 'empty file' : describeParseError(printParseErrorCode(first.error));
+      throw new EmulatorError('config_syntax', `${this.file}:${line}:${column}: ${what}.\n${this.frame(offset, first?.length ?? 1)}`, {
+        fix: 'Fix the JSON at that position (a missing comma or quote is the usual cause).',
+      });
+    }
+    return getNodeValue(this.tree);
+  }
+
+  lineOf(jsonPath: JsonPath): number | undefined {
+    const node = this.tree && findNodeAtLocation(this.tree, jsonPath);
+    return node === undefined ? undefined : this.position(node.parent?.type === 'property' ? node.parent.offset : node.offset).line;
+  }
+
+  fail(problems: Problem[]): never {
+    const lines = problems.map((problem) => {
+      const node = this.nodeFor(problem);
+      const dotted = formatPath(problem.path);
+      if (node === undefined) return `  ${dotted}: ${problem.message}${problem.fix ? `\n    Fix: ${problem.fix}` : ''}`;
+      const { line, column } = this.position(node.offset);
+      return `  ${dotted} (line ${line}, column ${column}): ${problem.message}\n${this.frame(node.offset, node.length, '    ')}${
+        problem.fix ? `\n    Fix: ${problem.fix}` : ''
+      }`;
+    });
+    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    throw new EmulatorError('config_invalid', `Invalid config ${this.file} (${count}):\n${lines.join('\n')}`, {
+      fix: 'Edit the config as shown above, then run `npx emulator validate`.',
+    });
+  }
+
+  private nodeFor(problem: Problem): Node | undefined {
+    if (this.tree === undefined) return undefined;
+    // Walk up until something exists: a missing key points at its parent object.
+    for (let length = problem.path.length; length >= 0; length--) {
+      const node = findNodeAtLocation(this.tree, problem.path.slice(0, length));
+      if (node === undefined) continue;
+      const keyNode = node.parent?.type === 'property' ? node.parent.children?.[0] : undefined;
+      return problem.atKey && length === problem.path.length && keyNode ? keyNode : node;
+    }
+    return undefined;
+  }
+
+  private position(offset: number): { line: number; column: number } {
+    let low = 0;
+    let high = this.lineStarts.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (this.lineStarts[mid]! <= offset) low = mid;
+      else high = mid - 1;
+    }
+    return { line: low + 1, column: offset - this.lineStarts[low]! + 1 };
+  }
+
+  /** The offending line with a caret under the bad part, like a compiler. */
+  private frame(offset: number, length: number, indent = ''): string {
+    const { line, column } = this.position(offset);
+    const start = this.lineStarts[line - 1]!;
+    const end = this.lineStarts[line] ?? this.text.length + 1;
+    const lineText = this.text.slice(start, end - 1).replace(/\r$/, '');
+    const width = Math.max(1, Math.min(length, lineText.length - column + 1));
+    const gutter = String(line).padStart(4);
+    return `${indent}${gutter} | ${lineText}\n${indent}${' '.repeat(gutter.length)} | ${' '.repeat(column - 1)}${'^'.repeat(width)}`;
+  }
+}
+
+function describeParseError(code: string): string {
+  const words = code.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+  return `invalid JSON: ${words}`;
+}
+
+export function formatPath(jsonPath: JsonPath): string {
+  if (jsonPath.length === 0) return '(top level)';
+  return jsonPath
+    .map((part, index) => (typeof part === 'number' ? `[${part}]` : /^[A-Za-z_$][\w$]*$/.test(part) ? (index === 0 ? part : `.${part}`) : `["${part}"]`))
+    .join('');
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+/**
+ * The shape of `emulator.config.json`. This is the only place that describes it:
+ * the loader validates against it and `scripts/write-schema.js` turns it into the
+ * JSON Schema that editors use through `"$schema"`.
+ */
+
+const port = z.number().int().min(1).max(65535);
+
+// Douyin service ids become DNS labels in `{from}-{to}.inner-call.dyc.ivolces.com`.
+export const SERVICE_ID_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const dockerSchema = z
+  .strictObject({
+    dockerfile: z.string().min(1).optional().describe('Dockerfile path relative to `dir` (default: Dockerfile).'),
+    image: z.string().min(1).optional().describe('Use this image instead of building `dir`.'),
+    buildArgs: z.record(z.string(), z.string()).optional().describe('Build arguments passed to the image build.'),
+  })
+  .describe('Run as a container: build `dir` with its Dockerfile, or use `image`.');
+
+export const serviceSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(SERVICE_ID_PATTERN)
+      .optional()
+      .describe('Douyin service id used in inner-call names (`{fromId}-{toId}.inner-call.dyc.ivolces.com`). Default: the service name.'),
+    dir: z.string().min(1).optional().describe('Working directory (and docker build context), relative to the config file. Default: the config file’s directory.'),
+    command: z.string().min(1).optional().describe('Shell command that starts the service: present means the process runtime.'),
+    docker: dockerSchema.optional(),
+    port: port
+      .optional()
+      .describe('Port the service listens on. Process runtime: default is a free port chosen by the emulator, passed as PORT. Docker: container port, default 8000.'),
+    env: z.record(z.string(), z.string()).optional().describe('Extra environment variables.'),
+    envFile: z.string().min(1).optional().describe('A dotenv file (KEY=value lines), relative to `dir`.'),
+    allow: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Services (names or ids) this service may call: the 访问控制 → 服务间调用 checkboxes in the console.'),
+    watch: z
+      .union([z.literal(false), z.array(z.string().min(1))])
+      .optional()
+      .describe('Hot-reload globs relative to `dir`; default: all of `dir` except node_modules, .git and build outputs; false disables.'),
+    healthcheck: z.string().startsWith('/').optional().describe('Liveness path probed with GET; 200 and 404 count as alive. Default /v1/ping.'),
+    replicas: z.number().int().min(1).max(16).optional().describe('Number of instances; calls are spread round-robin. Default 1.'),
+    startTimeout: z
+      .number()
+      .positive()
+      .max(600)
+      .optional()
+      .describe('Seconds a new instance has to pass its health check (the platform’s cold start timeout). Default 30.'),
+  })
+  .describe('One Douyin Cloud service of the mini-program.');
+
+export const configSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    services: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/), serviceSchema).describe('The services of the mini-program, by name.'),
+    cloudEnv: z.enum(['DEV', 'PROD']).optional().describe('Value of CLOUD_ENV in every service. Default DEV.'),
+    proxy: z
+      .strictObject({
+        port: port.optional().describe('Port of the routing proxy on 127.0.0.1. Default 8080.'),
+        callTimeout: z.number().positive().max(3600).optional().describe('Seconds before a call without a response gets 504 upstream_timeout. Default 60.'),
+      })
+      .optional(),
+    dns: z
+      .strictObject({
+        port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 5353.'),
+        upstream: z
+          .array(z.string().min(1))
+          .optional()
+          .describe('Resolvers (`ip` or `ip:port`) for names outside the inner-call domains. Default: the nameservers of /etc/resolv.conf.'),
+      })
+      .optional(),
+  })
+  .describe('dyc-emulator configuration: https://github.com/dyc-emulator/dyc-emulator#configuration');
+
+export type ConfigFile = z.infer<typeof configSchema>;
+export type ServiceEntry = z.infer<typeof serviceSchema>;

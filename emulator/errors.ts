@@ -1,0 +1,36 @@
+/**
+ * One error class for everything the emulator reports. `kind: 'user'` errors are
+ * the user's to fix (printed without a stack, with the fix); `kind: 'system'`
+ * errors are ours (printed with a stack and "please report").
+ */
+export type UserErrorCode =
+  | 'config_not_found'
+  | 'config_syntax'
+  | 'config_invalid'
+  | 'port_in_use'
+  | 'service_start_failed'
+  | 'service_unhealthy'
+  | 'runtime_unavailable'
+  | 'emulator_not_running'
+  | 'usage';
+
+export type SystemErrorCode = 'internal';
+
+export class EmulatorError extends Error {
+  readonly code: UserErrorCode | SystemErrorCode;
+  readonly kind: 'user' | 'system';
+  /** What to do about it, one or two sentences. */
+  readonly fix: string | undefined;
+
+  constructor(code: UserErrorCode | SystemErrorCode, message: string, options: { fix?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'EmulatorError';
+    this.code = code;
+    this.kind = code === 'internal' ? 'system' : 'user';
+    this.fix = options.fix;
+  }
+}
+
+export function isUserError(error: unknown): error is EmulatorError {
+  return error instanceof EmulatorError && error.kind === 'user';
+}

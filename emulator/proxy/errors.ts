@@ -1,0 +1,56 @@
+import type { ServerResponse } from 'node:http';
+
+/** The error codes of SPEC's proxy error table, with their HTTP status. */
+export const PROXY_ERRORS = {
+  inner_call_denied: 403,
+  caller_mismatch: 403,
+  unknown_service: 404,
+  bad_inner_call_host: 400,
+  https_not_supported: 400,
+  service_unavailable: 503,
+  upstream_error: 502,
+  upstream_timeout: 504,
+} as const;
+
+export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
+
+export interface ProxyErrorDetails {
+  code: ProxyErrorCode;
+  message: string;
+  /** Caller and target as named in the request (ids), null when not known. */
+  from: string | null;
+  to: string | null;
+  /** Seconds, for 503. */
+  retryAfter?: number;
+}
+
+export function errorBody(error: ProxyErrorDetails): string {
+  return JSON.stringify({ error: error.code, message: error.message, from: error.from, to: error.to }) + '\n';
+}
+
+export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(error);
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-emulator-error': error.code,
+    'cache-control': 'no-store',
+  };
+  if (error.retryAfter !== undefined) headers['retry-after'] = error.retryAfter;
+  res.writeHead(PROXY_ERRORS[error.code], headers);
+  res.end(body);
+}
+
+/** The same error as a raw HTTP/1.1 response, for CONNECT sockets that have no ServerResponse. */
+export function rawErrorResponse(error: ProxyErrorDetails): string {
+  const body = errorBody(error);
+  return (
+    `HTTP/1.1 ${PROXY_ERRORS[error.code]} ${error.code}\r\n` +
+    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `X-Emulator-Error: ${error.code}\r\nConnection: close\r\n\r\n${body}`
+  );
+}

@@ -1,0 +1,107 @@
+import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
+import { closestMatch, quoteList } from '../util/strings.js';
+import type { ProxyErrorDetails } from './errors.js';
+import { innerCallLabel, splitLabel } from './hostname.js';
+
+export type RouteDecision =
+  | { kind: 'not-inner-call' }
+  | { kind: 'error'; error: ProxyErrorDetails; from: ServiceConfig | undefined; to: ServiceConfig | undefined }
+  | { kind: 'call'; from: ServiceConfig; to: ServiceConfig };
+
+interface ConfigIndex {
+  readonly ids: ReadonlySet<string>;
+  readonly byId: ReadonlyMap<string, ServiceConfig>;
+}
+
+const indexes = new WeakMap<EmulatorConfig, ConfigIndex>();
+
+function indexOf(config: EmulatorConfig): ConfigIndex {
+  let index = indexes.get(config);
+  if (!index) {
+    const byId = new Map([...config.services.values()].map((service) => [service.id, service]));
+    index = { ids: new Set(byId.keys()), byId };
+    indexes.set(config, index);
+  }
+  return index;
+}
+
+export function serviceById(config: EmulatorConfig, id: string): ServiceConfig | undefined {
+  return indexOf(config).byId.get(id);
+}
+
+/**
+ * Decides what a request for `host` means: which service calls which, or which
+ * SPEC error it gets. `caller` is the service the connection really came from
+ * (undefined for the host: tests and curl act as the `{from}` they name).
+ */
+export function routeInnerCall(config: EmulatorConfig, host: string, caller: ServiceConfig | undefined): RouteDecision {
+  const name = innerCallLabel(host);
+  if (name === undefined) return { kind: 'not-inner-call' };
+  const fail = (error: Omit<ProxyErrorDetails, 'from' | 'to'>, from?: ServiceConfig, to?: ServiceConfig, fromId?: string, toId?: string): RouteDecision => ({
+    kind: 'error',
+    error: { ...error, from: from?.id ?? fromId ?? null, to: to?.id ?? toId ?? null },
+    from,
+    to,
+  });
+  if (name.port !== undefined && name.port !== 80) {
+    return fail({
+      code: 'bad_inner_call_host',
+      message: `Inner-call names serve plain HTTP on port 80 only, but the request was for port ${name.port}. Drop the port: http://${name.label}.${name.domain}/...`,
+    });
+  }
+  const index = indexOf(config);
+  const parsed = splitLabel(name.label, index.ids, caller?.id);
+  switch (parsed.kind) {
+    case 'not-inner-call':
+      return parsed;
+    case 'malformed':
+      return fail({
+        code: 'bad_inner_call_host',
+        message: `"${host}" is not a valid inner-call host: ${parsed.reason}. The form is {fromServiceId}-{toServiceId}.${name.domain}, e.g. ${exampleHost(config, name.domain)}.`,
+      });
+    case 'unknown': {
+      const unknown = parsed.unknownIds[0]!;
+      const suggestion = closestMatch(unknown, index.ids);
+      return fail({
+        code: 'unknown_service',
+        message:
+          `No service has the id "${unknown}" (in "${name.label}"). Known ids: ${quoteList(index.ids)}.` +
+          (suggestion === undefined ? '' : ` Did you mean "${suggestion}"?`),
+      });
+    }
+    case 'call': {
+      const from = index.byId.get(parsed.fromId)!;
+      const to = index.byId.get(parsed.toId)!;
+      if (caller !== undefined && caller !== from) {
+        return fail(
+          {
+            code: 'caller_mismatch',
+            message:
+              `Service "${caller.name}" (id ${caller.id}) called ${host}, which names "${from.id}" as the caller. ` +
+              `Build the host from the caller's own SERVICE_ID: http://${caller.id}-${to.id}.${name.domain}/...`,
+          },
+          from,
+          to,
+        );
+      }
+      if (!from.allow.has(to.name)) {
+        return fail(
+          {
+            code: 'inner_call_denied',
+            message:
+              `Service "${from.name}" (id ${from.id}) is not allowed to call "${to.name}" (id ${to.id}). ` +
+              `To allow it, add "${to.name}" to ${from.allowHint} (in the console: 访问控制 → 服务间调用 of ${from.id}).`,
+          },
+          from,
+          to,
+        );
+      }
+      return { kind: 'call', from, to };
+    }
+  }
+}
+
+function exampleHost(config: EmulatorConfig, domain: string): string {
+  const [a, b] = [...config.services.values()];
+  return `${a?.id ?? 'gw01'}-${(b ?? a)?.id ?? 'orders'}.${domain}`;
+}

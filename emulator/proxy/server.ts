@@ -1,0 +1,359 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net, { type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
+import type { CallRecord, Logger } from '../logging/logger.js';
+import { listen, closeServer } from '../util/net.js';
+import { rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
+import { endToEndHeaders, hasHeader } from './headers.js';
+import { innerCallLabel } from './hostname.js';
+import { routeInnerCall } from './routing.js';
+
+/** Where a service can be reached now, or why it cannot. */
+export type Availability = { state: 'ready'; host: string; port: number } | { state: 'unavailable'; reason: string };
+
+/** What the proxy asks the orchestrator on every call; both may change at any time (reload). */
+export interface ServiceDirectory {
+  config(): EmulatorConfig;
+  /** Picks an instance of the service (round-robin over healthy replicas). */
+  upstream(service: ServiceConfig): Availability;
+}
+
+export interface ProxyOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  directory: ServiceDirectory;
+  logger: Logger;
+  /** Serves `/_emulator/*` on the main port only (never on a service's egress port). */
+  admin?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export interface ProxyServer {
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port`, for HTTP_PROXY. */
+  readonly url: string;
+  /** A port that identifies `serviceName` as the caller; the service's HTTP_PROXY points at it. */
+  openEgress(serviceName: string): Promise<number>;
+  closeEgress(serviceName: string): Promise<void>;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const ADMIN_PREFIX = '/_emulator/';
+
+/** Seconds a caller should wait before retrying a 503. */
+const RETRY_AFTER_SECONDS = 1;
+
+export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
+  const { directory, logger } = options;
+  /** Which service a connection belongs to; absent for the main port (the host). */
+  let mainUrl = '';
+  const callerOfSocket = new WeakMap<Socket, string>();
+  const openSockets = new Set<Socket>();
+  const egress = new Map<string, http.Server>();
+  // One pool for all upstreams: keep-alive, LIFO so idle sockets age out.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: 'lifo', timeout: 60_000 });
+
+  const record = (call: Omit<CallRecord, 'time' | 'durationMs'>, started: number, arrived: number): void => {
+    logger.call({ ...call, durationMs: Math.round((performance.now() - started) * 10) / 10, time: arrived });
+  };
+
+  function handleRequest(req: IncomingMessage, res: ServerResponse, isMain: boolean): void {
+    const started = performance.now();
+    const arrived = Date.now();
+    const config = directory.config();
+    const callerName = callerOfSocket.get(req.socket);
+    const caller = callerName === undefined ? undefined : config.services.get(callerName);
+    const target = requestTarget(req);
+    if (target === undefined) {
+      sendProxyError(res, { code: 'bad_inner_call_host', message: `Cannot route request target "${req.url}".`, from: caller?.id ?? null, to: null });
+      return;
+    }
+
+    const decision = routeInnerCall(config, target.host, caller);
+    if (decision.kind === 'not-inner-call') {
+      if (target.absolute) {
+        passThrough(req, res, target, caller, started, arrived);
+      } else if (isMain && target.path.startsWith(ADMIN_PREFIX) && options.admin) {
+        options.admin(req, res);
+      } else {
+        sendProxyError(res, {
+          code: 'bad_inner_call_host',
+          message:
+            `"${target.host}" is not an inner-call host. This is the dyc-emulator proxy: send calls with Host: {fromId}-{toId}.inner-call.dyc.ivolces.com, ` +
+            `or use it as an HTTP proxy (curl -x ${mainUrl} http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path).`,
+          from: caller?.id ?? null,
+          to: null,
+        });
+      }
+      return;
+    }
+
+    const base = { host: target.host, method: req.method ?? 'GET', path: target.path };
+    if (decision.kind === 'error') {
+      reply(res, decision.error);
+      record({ ...base, from: decision.from?.name, to: decision.to?.name, status: res.statusCode, error: decision.error.code }, started, arrived);
+      return;
+    }
+
+    const { from, to } = decision;
+    const upstream = directory.upstream(to);
+    if (upstream.state !== 'ready') {
+      reply(res, {
+        code: 'service_unavailable',
+        message: `Service "${to.name}" (id ${to.id}) is not ready: ${upstream.reason}. Retry in a moment.`,
+        from: from.id,
+        to: to.id,
+        retryAfter: RETRY_AFTER_SECONDS,
+      });
+      record({ ...base, from: from.name, to: to.name, status: 503, error: 'service_unavailable' }, started, arrived);
+      return;
+    }
+
+    forward(req, res, { host: upstream.host, port: upstream.port, path: target.path, hostHeader: target.host }, config.proxy.callTimeoutMs, {
+      onError: (code, message) => reply(res, { code, message: `${to.name} (id ${to.id}): ${message}`, from: from.id, to: to.id }),
+      onDone: (error) => record({ ...base, from: from.name, to: to.name, status: res.statusCode, error }, started, arrived),
+    });
+  }
+
+  function reply(res: ServerResponse, error: ProxyErrorDetails): void {
+    sendProxyError(res, error);
+  }
+
+  /** A forward-proxy request for a host outside the emulator: pass it on. */
+  function passThrough(req: IncomingMessage, res: ServerResponse, target: RequestTarget, caller: ServiceConfig | undefined, started: number, arrived: number): void {
+    const [host, port] = splitAuthority(target.host, 80);
+    forward(req, res, { host, port, path: target.path, hostHeader: target.host }, directory.config().proxy.callTimeoutMs, {
+      onError: (code, message) => reply(res, { code, message: `${target.host}: ${message}`, from: caller?.id ?? null, to: null }),
+      onDone: (error) =>
+        record({ host: target.host, method: req.method ?? 'GET', path: target.path, from: caller?.name, to: undefined, status: res.statusCode, error }, started, arrived),
+    });
+  }
+
+  interface ForwardHooks {
+    onError(code: ProxyErrorCode, message: string): void;
+    onDone(error: string | undefined): void;
+  }
+
+  function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    to: { host: string; port: number; path: string; hostHeader: string },
+    timeoutMs: number,
+    hooks: ForwardHooks,
+  ): void {
+    const headers = endToEndHeaders(req.rawHeaders);
+    if (!hasHeader(headers, 'host')) headers.push('Host', to.hostHeader);
+    const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
+    let errorCode: ProxyErrorCode | undefined;
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      hooks.onDone(errorCode);
+    };
+    res.once('close', done);
+
+    const attempt = (retry: boolean): void => {
+      const upstreamReq = http.request({ host: to.host, port: to.port, method: req.method, path: to.path, headers, agent, setHost: false });
+      const timer = setTimeout(() => {
+        errorCode = 'upstream_timeout';
+        upstreamReq.destroy();
+      }, timeoutMs);
+      upstreamReq.on('response', (upstreamRes) => {
+        clearTimeout(timer);
+        res.sendDate = false;
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, endToEndHeaders(upstreamRes.rawHeaders));
+        upstreamRes.pipe(res);
+        // The target died half-way through its body: the caller must see a broken response, not a short one.
+        upstreamRes.once('close', () => {
+          if (!upstreamRes.complete) {
+            errorCode ??= 'upstream_error';
+            res.destroy();
+          }
+        });
+      });
+      upstreamReq.on('error', (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        if (res.headersSent) {
+          errorCode ??= 'upstream_error';
+          res.destroy();
+          return;
+        }
+        // A pooled socket the upstream closed while idle: safe to retry once if there is no body.
+        if (retry && bodyless && upstreamReq.reusedSocket && error.code === 'ECONNRESET' && errorCode === undefined) {
+          attempt(false);
+          return;
+        }
+        if (errorCode === 'upstream_timeout') {
+          hooks.onError('upstream_timeout', `no response within ${timeoutMs / 1000} s (proxy.callTimeout).`);
+        } else {
+          errorCode = 'upstream_error';
+          hooks.onError('upstream_error', describeSocketError(error));
+        }
+      });
+      // The caller went away: abort the upstream request too.
+      res.once('close', () => {
+        if (!res.writableFinished) upstreamReq.destroy();
+      });
+      if (bodyless) upstreamReq.end();
+      else req.pipe(upstreamReq);
+    };
+    attempt(true);
+  }
+
+  function handleConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const started = performance.now();
+    const arrived = Date.now();
+    const authority = req.url ?? '';
+    const config = directory.config();
+    const callerName = callerOfSocket.get(socket);
+    const caller = callerName === undefined ? undefined : config.services.get(callerName);
+    const [host, port] = splitAuthority(authority, 443);
+    socket.on('error', () => socket.destroy());
+
+    if (innerCallLabel(host) !== undefined) {
+      if (port === 80) {
+        // Plain HTTP inside a tunnel (undici's ProxyAgent tunnels by default): serve it
+        // as if it had come straight to this port, with the same caller identity.
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) socket.unshift(head);
+        tunnelServer.emit('connection', socket);
+        return;
+      }
+      const decision = routeInnerCall(config, host, caller);
+      const error: ProxyErrorDetails =
+        decision.kind === 'error' && decision.error.code !== 'inner_call_denied'
+          ? decision.error
+          : {
+              code: 'https_not_supported',
+              message: `Inner-call names serve plain HTTP only (port 80): use http://${host}/..., not https:// (CONNECT ${authority}).`,
+              from: decision.kind === 'call' ? decision.from.id : decision.kind === 'error' ? decision.error.from : null,
+              to: decision.kind === 'call' ? decision.to.id : decision.kind === 'error' ? decision.error.to : null,
+            };
+      socket.end(rawErrorResponse(error));
+      const from = decision.kind === 'call' || decision.kind === 'error' ? decision.from?.name : undefined;
+      const to = decision.kind === 'call' || decision.kind === 'error' ? decision.to?.name : undefined;
+      logger.call({ host: authority, method: 'CONNECT', path: '', from, to, status: 400, error: error.code, durationMs: Math.round(performance.now() - started), time: arrived });
+      return;
+    }
+
+    // Any other host: an ordinary tunnel (a service calling a public HTTPS API).
+    const upstream = net.connect({ host, port });
+    openSockets.add(upstream);
+    upstream.once('close', () => openSockets.delete(upstream));
+    upstream.once('connect', () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (!socket.writable || upstream.readyState === 'open') return socket.destroy();
+      socket.end(rawErrorResponse({ code: 'upstream_error', message: `${authority}: ${describeSocketError(error)}`, from: caller?.id ?? null, to: null }));
+    });
+    socket.once('close', () => upstream.destroy());
+  }
+
+  function configure(server: http.Server, isMain: boolean): http.Server {
+    // Long uploads and streams are legitimate: no overall request timeout, but headers must come quickly.
+    server.requestTimeout = 0;
+    server.headersTimeout = 30_000;
+    server.keepAliveTimeout = 65_000;
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(req, res, isMain));
+    server.on('connect', handleConnect);
+    server.on('connection', (socket: Socket) => {
+      openSockets.add(socket);
+      socket.once('close', () => openSockets.delete(socket));
+    });
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+    return server;
+  }
+
+  const server = configure(http.createServer(), true);
+  const tunnelServer = configure(http.createServer(), false);
+  await listen(server, options.port, options.host, 'The routing proxy (proxy.port)');
+  const port = (server.address() as net.AddressInfo).port;
+  mainUrl = `http://${options.host}:${port}`;
+
+  let stopping: Promise<void> | undefined;
+  const handle: ProxyServer = {
+    host: options.host,
+    port,
+    url: mainUrl,
+    async openEgress(serviceName) {
+      const existing = egress.get(serviceName);
+      if (existing) return (existing.address() as net.AddressInfo).port;
+      const egressServer = configure(http.createServer(), false);
+      egressServer.prependListener('connection', (socket: Socket) => callerOfSocket.set(socket, serviceName));
+      egress.set(serviceName, egressServer);
+      await listen(egressServer, 0, options.host);
+      return (egressServer.address() as net.AddressInfo).port;
+    },
+    async closeEgress(serviceName) {
+      const egressServer = egress.get(serviceName);
+      egress.delete(serviceName);
+      if (egressServer) await closeServer(egressServer);
+    },
+    stop() {
+      stopping ??= (async () => {
+        const servers = [server, ...egress.values()];
+        egress.clear();
+        for (const socket of openSockets) socket.destroy();
+        await Promise.allSettled(servers.map(closeServer));
+        agent.destroy();
+      })();
+      return stopping;
+    },
+    [Symbol.asyncDispose]() {
+      return handle.stop();
+    },
+  };
+  return handle;
+}
+
+interface RequestTarget {
+  /** host[:port] as the caller wrote it. */
+  host: string;
+  /** Path and query. */
+  path: string;
+  /** Absolute-form (`GET http://host/path`): the request came to us as a forward proxy. */
+  absolute: boolean;
+}
+
+function requestTarget(req: IncomingMessage): RequestTarget | undefined {
+  const url = req.url ?? '/';
+  if (url.startsWith('/')) return { host: req.headers.host ?? '', path: url, absolute: false };
+  const match = /^http:\/\/([^/?#]+)([^#]*)/i.exec(url);
+  if (!match) return undefined;
+  const authority = match[2]!;
+  return { host: match[1]!, path: authority === '' ? '/' : authority.startsWith('/') ? authority : '/' + authority, absolute: true };
+}
+
+function splitAuthority(authority: string, defaultPort: number): [string, number] {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(authority);
+  if (v6) return [v6[1]!, v6[2] ? Number(v6[2]) : defaultPort];
+  const colon = authority.lastIndexOf(':');
+  if (colon === -1) return [authority, defaultPort];
+  return [authority.slice(0, colon), Number(authority.slice(colon + 1)) || defaultPort];
+}
+
+function describeSocketError(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is the service listening on its port?)';
+    case 'ECONNRESET':
+      return 'the connection was reset before a complete response';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `the host name does not resolve (${error.code})`;
+    default:
+      return error.message;
+  }
+}

@@ -1,0 +1,177 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { ServiceConfig } from '../../config/types.js';
+import { EmulatorError } from '../../errors.js';
+import { freePort, isPortFree } from '../../util/net.js';
+import { LogTail, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
+
+/** Time a service gets to exit after SIGTERM before its process group is killed. */
+const STOP_GRACE_MS = 5_000;
+const LOCAL_HOSTS = 'localhost,127.0.0.1,::1';
+const PRELOAD = fileURLToPath(new URL('./preload.cjs', import.meta.url));
+
+/** Every process group started by any runtime, so a second Ctrl-C can kill them all at once. */
+const liveGroups = new Set<number>();
+
+/** Last resort on a forced exit: SIGKILL every process group still alive. Synchronous. */
+export function killAllProcessGroups(): void {
+  for (const pid of liveGroups) signalGroup(pid, 'SIGKILL');
+  liveGroups.clear();
+}
+
+/** The environment of a process-runtime service (SPEC: Runtimes → process). */
+export function serviceEnv(service: ServiceConfig, context: StartContext, port: number): NodeJS.ProcessEnv {
+  const egress = new URL(context.egressUrl);
+  const user = service.env;
+  const env: NodeJS.ProcessEnv = { ...process.env, TZ: 'UTC', ...user };
+  // Ours win over the user's: identity and routing depend on them.
+  Object.assign(env, {
+    SERVICE_ID: service.id,
+    PORT: String(port),
+    CLOUD_ENV: context.config.cloudEnv,
+    HTTP_PROXY: context.egressUrl,
+    http_proxy: context.egressUrl,
+    HTTPS_PROXY: context.egressUrl,
+    https_proxy: context.egressUrl,
+    NO_PROXY: mergeList(user.NO_PROXY, LOCAL_HOSTS),
+    no_proxy: mergeList(user.no_proxy ?? user.NO_PROXY, LOCAL_HOSTS),
+    DYC_EMULATOR_EGRESS: context.egressUrl,
+    // Node < 24 ignores HTTP_PROXY: the preload routes fetch and http through the proxy.
+    NODE_OPTIONS: [user.NODE_OPTIONS ?? process.env.NODE_OPTIONS, `--require ${JSON.stringify(PRELOAD)}`].filter(Boolean).join(' '),
+    // HttpURLConnection, java.net.http with the default ProxySelector, and Apache HttpClient's
+    // createSystem() honour these; HttpClients.createDefault() does not (docker runtime needed).
+    JAVA_TOOL_OPTIONS: [
+      user.JAVA_TOOL_OPTIONS,
+      `-Dhttp.proxyHost=${egress.hostname} -Dhttp.proxyPort=${egress.port} -Dhttps.proxyHost=${egress.hostname} -Dhttps.proxyPort=${egress.port}`,
+      `-Dhttp.nonProxyHosts=localhost|127.*|[::1]`,
+    ]
+      .filter(Boolean)
+      .join(' '),
+  });
+  if (env.FORCE_COLOR === undefined && process.stdout.isTTY) env.FORCE_COLOR = '1';
+  return env;
+}
+
+function mergeList(user: string | undefined, ours: string): string {
+  return user ? `${user},${ours}` : ours;
+}
+
+export function portTakenError(service: ServiceConfig): EmulatorError {
+  const port = service.port;
+  return new EmulatorError('port_in_use', `Service "${service.name}" needs port ${port} (services.${service.name}.port), but something else is listening on it.`, {
+    fix: `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it), or remove "port" from services.${service.name} to get a free one.`,
+  });
+}
+
+export const processRuntime: Runtime = {
+  async start(service: ServiceConfig, context: StartContext): Promise<Instance> {
+    const label = service.replicas > 1 ? `${service.name}#${context.replica}` : service.name;
+    if (service.command === undefined) throw new EmulatorError('internal', `${service.name} has no command`);
+    if (!existsSync(service.dir)) {
+      throw new EmulatorError('service_start_failed', `${label}: directory ${service.dir} does not exist.`, { fix: `Fix services.${service.name}.dir.` });
+    }
+    const port = service.port ?? (await freePort());
+    if (service.port !== undefined && !(await isPortFree(port))) throw portTakenError(service);
+
+    const child = spawn(service.command, {
+      cwd: service.dir,
+      env: serviceEnv(service, context, port),
+      shell: true,
+      // Its own process group: the terminal's Ctrl-C does not reach it, and stop() can signal
+      // the whole group, grandchildren included.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const pid = child.pid;
+    if (pid === undefined) {
+      const error = await new Promise<Error>((resolve) => child.once('error', resolve));
+      throw new EmulatorError('service_start_failed', `${label}: cannot start "${service.command}": ${error.message}`, { fix: `Check services.${service.name}.command.` });
+    }
+    liveGroups.add(pid);
+    return new ProcessInstance(label, port, service, child, pid, context);
+  },
+};
+
+class ProcessInstance implements Instance {
+  readonly host = '127.0.0.1';
+  readonly exited: Promise<ExitStatus>;
+  private readonly tail = new LogTail();
+  private exitStatus: ExitStatus | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly label: string,
+    readonly port: number,
+    private readonly service: ServiceConfig,
+    child: ChildProcess,
+    private readonly pid: number,
+    context: StartContext,
+  ) {
+    for (const [stream, name] of [
+      [child.stdout, 'stdout'],
+      [child.stderr, 'stderr'],
+    ] as const) {
+      if (!stream) continue;
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+        this.tail.push(line);
+        context.logger.service(label, line, name);
+      });
+    }
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitStatus = { code, signal };
+        resolve(this.exitStatus);
+      });
+    });
+  }
+
+  recentLogs(): string[] {
+    return this.tail.snapshot();
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.terminate();
+    return this.stopping;
+  }
+
+  private async terminate(): Promise<void> {
+    signalGroup(this.pid, 'SIGTERM');
+    const deadline = Date.now() + STOP_GRACE_MS;
+    await Promise.race([this.exited, sleep(STOP_GRACE_MS)]);
+    // The leader may be gone while children it started still run: wait for the group.
+    while (groupAlive(this.pid) && Date.now() < deadline) await sleep(25);
+    if (groupAlive(this.pid)) signalGroup(this.pid, 'SIGKILL');
+    await this.exited;
+    liveGroups.delete(this.pid);
+    if (this.service.port !== undefined) await waitPortFree(this.port, 2_000);
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitPortFree(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await isPortFree(port))) {
+    if (Date.now() >= deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
