@@ -143,7 +143,12 @@ class ProcessInstance implements Instance {
     await Promise.race([this.exited, sleep(STOP_GRACE_MS)]);
     // The leader may be gone while children it started still run: wait for the group.
     while (groupAlive(this.pid) && Date.now() < deadline) await sleep(25);
-    if (groupAlive(this.pid)) signalGroup(this.pid, 'SIGKILL');
+    if (groupAlive(this.pid)) {
+      signalGroup(this.pid, 'SIGKILL');
+      // SIGKILL is delivered asynchronously: give the kernel a moment to end the group.
+      const killDeadline = Date.now() + 1_000;
+      while (groupAlive(this.pid) && Date.now() < killDeadline) await sleep(10);
+    }
     await this.exited;
     liveGroups.delete(this.pid);
     if (this.service.port !== undefined) await waitPortFree(this.port, 2_000);
