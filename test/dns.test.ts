@@ -2,7 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -585,6 +585,23 @@ test('TCP connections over the cap are closed; the server keeps serving', async 
   sockets.forEach((socket) => socket.destroy());
   await new Promise((settle) => setTimeout(settle, 100));
   assertAnswer(await tcpAsk(server.port, query), query, Packet.TYPE.A, PROXY_V4);
+});
+
+const canForge = process.getuid?.() === 0 && spawnSync('python3', ['-c', 'import socket']).status === 0;
+
+test('a forged datagram from source port 0 cannot crash the server', { skip: canForge ? false : 'needs root and python3 for a raw socket' }, async (t) => {
+  const server = await startServer(t);
+  // Node's dgram send throws on port 0: answering this packet must not be attempted.
+  const forge = `import socket, struct, sys
+payload = bytes.fromhex(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+s.sendto(struct.pack('!HHHH', 0, int(sys.argv[1]), 8 + len(payload), 0) + payload, ('127.0.0.1', 0))`;
+  for (const packet of [makeQuery('a-b.dycloud.service'), makeQuery('example.test'), header(1, 0x0100, [1, 0, 0, 0])]) {
+    await runFile('python3', ['-c', forge, String(server.port), packet.toString('hex')]);
+  }
+  await new Promise((settle) => setTimeout(settle, 100));
+  const query = makeQuery('a-b.dycloud.service');
+  assertAnswer(await udpAsk(server.port, query), query, Packet.TYPE.A, PROXY_V4);
 });
 
 // ── lifecycle ─────────────────────────────────────────────────────────────────

@@ -75,18 +75,25 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const onUdpSendError = (error: Error | null): void => {
     if (error !== null && !stopped) warn(`udp send ${(error as NodeJS.ErrnoException).code}`, `DNS: could not send a UDP answer: ${error.message}`);
   };
+  const sendUdp = (answer: Buffer, remote: dgram.RemoteInfo): void => {
+    if (stopped) return;
+    try {
+      udp.send(answer, remote.port, remote.address, onUdpSendError);
+    } catch (error) {
+      onUdpSendError(error as Error); // e.g. the socket closed under us
+    }
+  };
   const onUdpMessage = (message: Buffer, remote: dgram.RemoteInfo): void => {
-    if (forwarder === undefined || stopped) return;
+    // Source port 0 cannot be answered (Node's send throws on it); only forged packets carry it.
+    if (forwarder === undefined || stopped || remote.port === 0) return;
     const question = parseQuery(message);
     if (typeof question === 'number') {
-      if (question !== DROP) udp.send(buildHeaderReply(message, question, false), remote.port, remote.address, onUdpSendError);
+      if (question !== DROP) sendUdp(buildHeaderReply(message, question, false), remote);
       return;
     }
     const local = localAnswer(message, question, answers, false);
-    if (local !== undefined) return udp.send(local, remote.port, remote.address, onUdpSendError);
-    forwarder.forwardUdp(message, question, (answer) => {
-      if (!stopped) udp.send(answer, remote.port, remote.address, onUdpSendError);
-    });
+    if (local !== undefined) sendUdp(local, remote);
+    else forwarder.forwardUdp(message, question, (answer) => sendUdp(answer, remote));
   };
 
   const onConnection = (socket: net.Socket): void => {
@@ -184,7 +191,7 @@ function serveTcp(socket: net.Socket, forwarder: Forwarder, answers: Answers, wa
   let ended = false;
 
   const write = (framed: Buffer): void => {
-    if (socket.destroyed) return;
+    if (socket.destroyed || socket.writableEnded) return;
     if (socket.writableLength > MAX_TCP_WRITE_BACKLOG) {
       socket.destroy(); // a client that sends and never reads
       return;
