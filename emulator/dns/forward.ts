@@ -19,6 +19,8 @@ const MAX_UPSTREAM_TCP = 128;
 const DOWN_AFTER_TIMEOUTS = 3;
 const DOWN_FOR_MS = 30_000;
 const SWEEP_INTERVAL_MS = 100;
+/** Socket errors that mean nobody is there: ICMP port or host unreachable, no route. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
 
 /** Receives the upstream's answer (client id restored) or a SERVFAIL/REFUSED built from the query. */
 export type Reply = (message: Buffer) => void;
@@ -123,11 +125,17 @@ export class Forwarder {
         pending.query.writeUInt16BE(id, 0);
         pending.deadline = now + UPSTREAM_TIMEOUT_MS;
         upstream.pending.set(id, pending);
-        // Without a callback, a failed send surfaces as an 'error' event (#onUdpError).
-        upstream.socket.send(pending.query);
-        return;
+        try {
+          // Without a callback, a failed send surfaces as an 'error' event (#onUdpError).
+          upstream.socket.send(pending.query);
+          return;
+        } catch (error) {
+          upstream.pending.delete(id);
+          this.#warn(`send ${upstream.label}`, `DNS: could not send to resolver ${upstream.label}: ${(error as Error).message}; asking the next one.`);
+        }
+      } else {
+        this.#warn(`busy ${upstream.label}`, `DNS: more than ${MAX_PENDING_PER_UPSTREAM} queries are waiting for ${upstream.label}; asking the next resolver.`);
       }
-      this.#warn(`busy ${upstream.label}`, `DNS: more than ${MAX_PENDING_PER_UPSTREAM} queries are waiting for ${upstream.label}; asking the next resolver.`);
       pending.attempt++;
     }
     pending.query.writeUInt16BE(pending.clientId, 0);
@@ -152,7 +160,12 @@ export class Forwarder {
 
   #onUdpError(upstream: UdpUpstream, error: NodeJS.ErrnoException): void {
     if (this.#closed) return;
-    this.#warn(`error ${upstream.label} ${error.code}`, `DNS: resolver ${upstream.label} failed (${error.code ?? error.message}); asking the next one.`);
+    if (!UNREACHABLE.has(error.code ?? '')) {
+      // Transient (ENOBUFS under a burst, …): the queries concerned will time out.
+      this.#warn(`error ${upstream.label} ${error.code}`, `DNS: sending to resolver ${upstream.label} failed: ${error.message}`);
+      return;
+    }
+    this.#warn(`error ${upstream.label} ${error.code}`, `DNS: resolver ${upstream.label} cannot be reached (${error.code}); asking the next one.`);
     // The error names no query; all that wait on this upstream move on.
     this.#setDown(upstream, performance.now() + DOWN_FOR_MS);
     this.#moveOn(upstream, Infinity);

@@ -106,9 +106,9 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     socket.on('close', () => connections.delete(socket));
   };
 
-  const { udp, tcp } = await listenBoth(options.host, options.port, onUdpMessage, onConnection);
+  const onUdpError = (error: NodeJS.ErrnoException): void => warn(`udp ${error.code}`, `DNS: UDP socket error: ${error.message}`);
+  const { udp, tcp } = await listenBoth(options.host, options.port, { onUdpMessage, onUdpError, onConnection });
   const port = udp.address().port;
-  udp.on('error', (error) => warn(`udp ${(error as NodeJS.ErrnoException).code}`, `DNS: UDP socket error: ${error.message}`));
   tcp.on('error', (error) => warn(`tcp ${(error as NodeJS.ErrnoException).code}`, `DNS: TCP server error: ${error.message}`));
   tcp.on('drop', () => warn('tcp drop', `DNS: more than ${MAX_TCP_CONNECTIONS} TCP clients at once; refusing new connections.`));
   tcp.maxConnections = MAX_TCP_CONNECTIONS;
@@ -243,13 +243,17 @@ function serveTcp(socket: net.Socket, forwarder: Forwarder, answers: Answers, wa
 async function listenBoth(
   host: string,
   port: number,
-  onMessage: (message: Buffer, remote: dgram.RemoteInfo) => void,
-  onConnection: (socket: net.Socket) => void,
+  handlers: {
+    onUdpMessage: (message: Buffer, remote: dgram.RemoteInfo) => void;
+    onUdpError: (error: NodeJS.ErrnoException) => void;
+    onConnection: (socket: net.Socket) => void;
+  },
 ): Promise<{ udp: dgram.Socket; tcp: net.Server }> {
   for (let attempt = 1; ; attempt++) {
-    const udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4', onMessage);
+    const udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4', handlers.onUdpMessage);
     await bindUdp(udp, host, port);
-    const tcp = net.createServer({ allowHalfOpen: true }, onConnection);
+    udp.on('error', handlers.onUdpError);
+    const tcp = net.createServer({ allowHalfOpen: true }, handlers.onConnection);
     try {
       await listen(tcp, udp.address().port, host, 'The DNS server (TCP)');
       return { udp, tcp };

@@ -158,6 +158,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
 
     const attempt = (retry: boolean): void => {
       const upstreamReq = http.request({ host: to.host, port: to.port, method: req.method, path: to.path, headers, agent, setHost: false });
+      upstreamReq.once('socket', (socket: Socket) => socket.setNoDelay(true));
       const timer = setTimeout(() => {
         errorCode = 'upstream_timeout';
         upstreamReq.destroy();
@@ -265,6 +266,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(req, res, isMain));
     server.on('connect', handleConnect);
     server.on('connection', (socket: Socket) => {
+      socket.setNoDelay(true);
       openSockets.add(socket);
       socket.once('close', () => openSockets.delete(socket));
     });
