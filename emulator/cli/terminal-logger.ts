@@ -17,7 +17,7 @@ export function createTerminalLogger(serviceNames: Iterable<string>, out: NodeJS
     return colour(`[${label}]`.padEnd(width));
   };
   const emulatorPrefix = pc.dim('[emulator]'.padEnd(width));
-  const write = (stream: NodeJS.WritableStream, line: string): void => void stream.write(line + '\n');
+  const write = batchedWriter();
 
   return {
     info: (message) => write(out, `${emulatorPrefix}${message}`),
@@ -29,6 +29,28 @@ export function createTerminalLogger(serviceNames: Iterable<string>, out: NodeJS
       write(level === 'info' ? out : err, `${prefix(label)}${colour(message)}`);
     },
     call: (record) => write(out, `${pc.dim('[calls]'.padEnd(width))}${formatCall(record)}`),
+  };
+}
+
+/**
+ * Lines written in one event-loop turn go out in one write per stream: a write to a
+ * pipe is a system call, and one per call line would cost the proxy half its throughput.
+ */
+function batchedWriter(): (stream: NodeJS.WritableStream, line: string) => void {
+  const pending = new Map<NodeJS.WritableStream, string>();
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    for (const [stream, text] of pending) stream.write(text);
+    pending.clear();
+  };
+  process.once('exit', flush);
+  return (stream, line) => {
+    pending.set(stream, (pending.get(stream) ?? '') + line + '\n');
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   };
 }
 

@@ -15,8 +15,12 @@ const PRELOAD = fileURLToPath(new URL('./preload.cjs', import.meta.url));
 
 /** Every process group started by any runtime, so a second Ctrl-C can kill them all at once. */
 const liveGroups = new Set<number>();
+let exitHookInstalled = false;
 
-/** Last resort on a forced exit: SIGKILL every process group still alive. Synchronous. */
+/**
+ * Last resort on a forced exit (a second Ctrl-C, or a script that exits without
+ * stopping its emulator): SIGKILL every process group still alive. Synchronous.
+ */
 export function killAllProcessGroups(): void {
   for (const pid of liveGroups) signalGroup(pid, 'SIGKILL');
   liveGroups.clear();
@@ -89,6 +93,10 @@ export const processRuntime: Runtime = {
     if (pid === undefined) {
       const error = await new Promise<Error>((resolve) => child.once('error', resolve));
       throw new EmulatorError('service_start_failed', `${label}: cannot start "${service.command}": ${error.message}`, { fix: `Check services.${service.name}.command.` });
+    }
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.on('exit', killAllProcessGroups);
     }
     liveGroups.add(pid);
     return new ProcessInstance(label, port, service, child, pid, context);
