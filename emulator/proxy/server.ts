@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
 import type { CallRecord, Logger } from '../logging/logger.js';
 import { listen, closeServer } from '../util/net.js';
-import { rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
+import { PROXY_ERRORS, rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
 import { endToEndHeaders, hasHeader } from './headers.js';
 import { innerCallLabel } from './hostname.js';
 import { routeInnerCall } from './routing.js';
@@ -93,7 +93,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
 
     const base = { host: target.host, method: req.method ?? 'GET', path: target.path };
     if (decision.kind === 'error') {
-      reply(res, decision.error);
+      sendProxyError(res, decision.error);
       record({ ...base, from: decision.from?.name, to: decision.to?.name, status: res.statusCode, error: decision.error.code }, started, arrived);
       return;
     }
@@ -101,7 +101,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     const { from, to } = decision;
     const upstream = directory.upstream(to);
     if (upstream.state !== 'ready') {
-      reply(res, {
+      sendProxyError(res, {
         code: 'service_unavailable',
         message: `Service "${to.name}" (id ${to.id}) is not ready: ${upstream.reason}. Retry in a moment.`,
         from: from.id,
@@ -113,20 +113,16 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     }
 
     forward(req, res, { host: upstream.host, port: upstream.port, path: target.path, hostHeader: target.host }, config.proxy.callTimeoutMs, {
-      onError: (code, message) => reply(res, { code, message: `${to.name} (id ${to.id}): ${message}`, from: from.id, to: to.id }),
+      onError: (code, message) => sendProxyError(res, { code, message: `${to.name} (id ${to.id}): ${message}`, from: from.id, to: to.id }),
       onDone: (error) => record({ ...base, from: from.name, to: to.name, status: res.statusCode, error }, started, arrived),
     });
-  }
-
-  function reply(res: ServerResponse, error: ProxyErrorDetails): void {
-    sendProxyError(res, error);
   }
 
   /** A forward-proxy request for a host outside the emulator: pass it on. */
   function passThrough(req: IncomingMessage, res: ServerResponse, target: RequestTarget, caller: ServiceConfig | undefined, started: number, arrived: number): void {
     const [host, port] = splitAuthority(target.host, 80);
     forward(req, res, { host, port, path: target.path, hostHeader: target.host }, directory.config().proxy.callTimeoutMs, {
-      onError: (code, message) => reply(res, { code, message: `${target.host}: ${message}`, from: caller?.id ?? null, to: null }),
+      onError: (code, message) => sendProxyError(res, { code, message: `${target.host}: ${message}`, from: caller?.id ?? null, to: null }),
       onDone: (error) =>
         record({ host: target.host, method: req.method ?? 'GET', path: target.path, from: caller?.name, to: undefined, status: res.statusCode, error }, started, arrived),
     });
@@ -224,20 +220,23 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
         tunnelServer.emit('connection', socket);
         return;
       }
+      // Routing errors (unknown id, wrong caller) first: they are worth knowing before the port.
       const decision = routeInnerCall(config, host, caller);
+      const from = decision.kind === 'not-inner-call' ? undefined : decision.from;
+      const to = decision.kind === 'not-inner-call' ? undefined : decision.to;
       const error: ProxyErrorDetails =
         decision.kind === 'error' && decision.error.code !== 'inner_call_denied'
           ? decision.error
-          : {
-              code: 'https_not_supported',
-              message: `Inner-call names serve plain HTTP only (port 80): use http://${host}/..., not https:// (CONNECT ${authority}).`,
-              from: decision.kind === 'call' ? decision.from.id : decision.kind === 'error' ? decision.error.from : null,
-              to: decision.kind === 'call' ? decision.to.id : decision.kind === 'error' ? decision.error.to : null,
-            };
+          : port === 443
+            ? {
+                code: 'https_not_supported',
+                message: `Inner-call names serve plain HTTP only: use http://${host}/..., not https:// (the client sent CONNECT ${authority}).`,
+                from: from?.id ?? null,
+                to: to?.id ?? null,
+              }
+            : { code: 'bad_inner_call_host', message: `Inner-call names serve plain HTTP on port 80 only, not ${port}.`, from: from?.id ?? null, to: to?.id ?? null };
       socket.end(rawErrorResponse(error));
-      const from = decision.kind === 'call' || decision.kind === 'error' ? decision.from?.name : undefined;
-      const to = decision.kind === 'call' || decision.kind === 'error' ? decision.to?.name : undefined;
-      logger.call({ host: authority, method: 'CONNECT', path: '', from, to, status: 400, error: error.code, durationMs: Math.round(performance.now() - started), time: arrived });
+      record({ host: authority, method: 'CONNECT', path: '', from: from?.name, to: to?.name, status: PROXY_ERRORS[error.code], error: error.code }, started, arrived);
       return;
     }
 
