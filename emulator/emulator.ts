@@ -1,67 +1,89 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { loadConfig, parseHostPort, type LoadOptions } from './config/load.js';
+import { parseHostPort, type LoadOptions } from './config/load.js';
 import type { EmulatorConfig, RuntimeKind, ServiceConfig } from './config/types.js';
 import { startDnsServer, systemResolvers, type DnsServer } from './dns/server.js';
 import { EmulatorError } from './errors.js';
 import { silentLogger, type CallRecord, type Logger } from './logging/logger.js';
 import { startProxy, type ProxyServer, type ServiceDirectory } from './proxy/server.js';
 import { portTakenError, processRuntime } from './runtimes/process/process-runtime.js';
+import { DockerRuntime } from './runtimes/docker/docker-runtime.js';
 import { isPortFree } from './util/net.js';
 import type { Runtime } from './runtimes/types.js';
 import { ServiceSupervisor } from './supervisor/service-supervisor.js';
+import { diffConfigs, isEmpty } from './config/diff.js';
+import { startHotReload, type HotReload } from './watch/hot-reload.js';
+import { resolveConfig, type ConfigSourceOptions } from './config/overrides.js';
+import { innerCallAgent, type InnerCallAgent } from './testing/request.js';
 
-export interface StartOptions {
-  /** A config file path (default `emulator.config.json` in the working directory) or a resolved config. */
-  config?: string | EmulatorConfig;
+/**
+ * `config` (a file path, default `emulator.config.json` in the working directory, or
+ * an object shaped like the file with `root` for its relative paths) and per-test
+ * overrides (`services`, `env`, `cloudEnv`) come from {@link ConfigSourceOptions}.
+ */
+export interface StartOptions extends ConfigSourceOptions {
   /** Forces services that have a `docker` section onto that runtime. */
   runtime?: RuntimeKind;
-  /** Overrides `proxy.port` (0 = a free port). */
+  /** Port of the routing proxy. Default 0: a free port, so emulators never collide (the CLI passes `proxy.port`). */
   proxyPort?: number;
-  /** Overrides `dns.port` (0 = a free port). */
+  /** Port of the DNS server. Default 0: a free port (the CLI passes `dns.port`). */
   dnsPort?: number;
+  /** Receives service output, events and calls. Default: silent (library code never prints). */
   logger?: Logger;
   /** Aborting it cancels a start that is still waiting for services. */
   signal?: AbortSignal;
+  /**
+   * Hot reload: restart a service when its files change, apply config edits live.
+   * Default false here (tests want a fixed world); `emulator up` turns it on.
+   */
+  watch?: boolean;
 }
 
 export interface Emulator {
+  /** The config in force now (it changes when the file is edited and `watch` is on). */
   readonly config: EmulatorConfig;
   /** `http://127.0.0.1:port` of the routing proxy: use as HTTP_PROXY, or send Host: {from}-{to}.inner-call... */
   readonly proxyUrl: string;
+  /** Where the DNS server listens (UDP and TCP). */
   readonly dns: { readonly host: string; readonly port: number };
   /** The service straight, without the proxy (calls from the mini-program side). */
   url(name: string): string;
   /** `http://{fromId}-{toId}.inner-call.dyc.ivolces.com{path}` for two service names. */
   innerCallUrl(from: string, to: string, path?: string): string;
-  /** Recent inter-service calls, oldest first. */
+  /**
+   * A supertest agent acting as service `from` (name or id) calling `to`: requests go to
+   * the proxy with `Host: {fromId}-{toId}.inner-call.dyc.ivolces.com`, so the allow-list
+   * applies and denials come back as the proxy's JSON errors.
+   * @example await emu.request('gateway', 'orders').get('/orders/1').expect(200)
+   */
+  request(from: string, to: string): InnerCallAgent;
+  /** The last 1000 calls through the proxy, oldest first: from, to (names), method, path, status, error, durationMs, time. */
   calls(): CallRecord[];
+  /** Forgets the calls recorded so far, so that `calls()` shows only what comes next. */
+  clearCalls(): void;
+  /** Stops services, proxy and DNS. Idempotent: every call returns the same promise. */
   stop(): Promise<void>;
+  /** `stop()`, for `await using emu = await startEmulator()`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
 const CALL_HISTORY = 1_000;
-const RUNTIMES: Partial<Record<RuntimeKind, Runtime>> = { process: processRuntime };
 
 /**
  * Starts everything a config describes, in order: proxy, DNS server, one egress
  * port per service, then all services in parallel until each is healthy. Either
- * all of it runs or nothing does: a failure stops what had started and throws.
+ * all of it runs or nothing does: a failure stops what had started and throws an
+ * EmulatorError with the failing service's last log lines.
+ *
+ * @example
+ * await using emu = await startEmulator({ services: { orders: { env: { FLAG: '1' } } } });
+ * await emu.request('gateway', 'orders').get('/orders/1').expect(200);
  */
 export async function startEmulator(options: StartOptions = {}): Promise<Emulator> {
   const logger = options.logger ?? silentLogger;
   const loadOptions: LoadOptions = options.runtime === undefined ? {} : { runtime: options.runtime };
-  const config = typeof options.config === 'object' ? options.config : loadConfig(options.config, loadOptions);
+  let config = resolveConfig(options, loadOptions);
   const started = performance.now();
-
-  // 1. Every service must have a runtime we can run.
-  for (const service of config.services.values()) {
-    if (RUNTIMES[service.runtime] === undefined) {
-      throw new EmulatorError('runtime_unavailable', `Service "${service.name}" needs the ${service.runtime} runtime, which this version cannot run yet.`, {
-        fix: `Give services.${service.name} a "command" to run it as a process.`,
-      });
-    }
-  }
 
   // 2. Fixed ports must be free now: failing later would mean a half-started emulator.
   for (const service of config.services.values()) {
@@ -73,6 +95,7 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
   const directory: ServiceDirectory = {
     config: () => config,
     upstream: (service) => supervisors.get(service.name)?.availability() ?? { state: 'unavailable', reason: 'it is not running' },
+    callerByAddress: (address) => docker.callerByAddress(address),
   };
   const tracingLogger: Logger = {
     ...logger,
@@ -83,19 +106,77 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     },
   };
 
+  const dnsUpstream = config.dns.upstream.length > 0 ? config.dns.upstream.map((server) => parseHostPort(server, 53)!) : systemResolvers();
+  // Created now, connects to the engine only if a service needs it (step 5, or a later config edit).
+  const docker = new DockerRuntime({ logger: tracingLogger, openRouterListener: (host) => proxy.openRouterListener(host), dnsUpstream, configFile: config.file });
+  const runtimeFor = (service: ServiceConfig): Runtime => (service.runtime === 'docker' ? docker : processRuntime);
+
+  let proxy: ProxyServer;
+  let dns: DnsServer;
+  let hotReload: HotReload | undefined;
+
+  const createSupervisor = async (service: ServiceConfig): Promise<ServiceSupervisor> => {
+    const egressPort = await proxy.openEgress(service.name);
+    const supervisor = new ServiceSupervisor(service, {
+      runtime: runtimeFor(service),
+      logger: tracingLogger,
+      context: {
+        get config() {
+          return config; // the one in force when an instance starts (cloudEnv may change)
+        },
+        logger: tracingLogger,
+        egressUrl: `http://${config.proxy.host}:${egressPort}`,
+      },
+      drain: (instance) => proxy.whenIdle(instance.host, instance.port, config.proxy.callTimeoutMs),
+    });
+    supervisors.set(service.name, supervisor);
+    return supervisor;
+  };
+
+  /** Moves the running emulator to a new, valid config: routing at once, services as needed. */
+  const applyConfig = async (next: EmulatorConfig): Promise<void> => {
+    const changes = diffConfigs(config, next);
+    if (isEmpty(changes)) return;
+    for (const setting of changes.needsRestart) logger.warn(`${setting} changed: restart the emulator to apply it.`);
+    try {
+      for (const name of changes.added) runtimeFor(next.services.get(name)!);
+    } catch (error) {
+      logger.error(`${error instanceof Error ? error.message : String(error)} The running config stays in place.`);
+      return;
+    }
+    config = next; // the proxy reads it on every call: allow and ids apply to the next call
+    for (const name of changes.rerouted) {
+      const service = next.services.get(name)!;
+      logger.info(`config: ${name} may now call ${service.allow.size === 0 ? 'nothing' : [...service.allow].join(', ')}`);
+    }
+    await Promise.allSettled([
+      ...changes.removed.map(async (name) => {
+        logger.info(`config: ${name} removed`);
+        await supervisors.get(name)?.stop();
+        supervisors.delete(name);
+        await proxy.closeEgress(name);
+      }),
+      ...changes.added.map(async (name) => {
+        logger.info(`config: ${name} added`);
+        const supervisor = await createSupervisor(next.services.get(name)!);
+        await supervisor.start().catch((error: unknown) => logger.serviceEvent(name, `did not start: ${error instanceof Error ? error.message : String(error)}`, 'error'));
+      }),
+      ...changes.changed.map((name) => supervisors.get(name)?.reload('config changed', next.services.get(name)!)),
+    ]);
+  };
+
   const cleanups: (() => Promise<void>)[] = [];
   const stopAll = async (): Promise<void> => {
+    await hotReload?.stop();
     await Promise.allSettled([...supervisors.values()].map((supervisor) => supervisor.stop()));
     await Promise.allSettled(cleanups.reverse().map((cleanup) => cleanup()));
   };
 
-  let proxy: ProxyServer;
-  let dns: DnsServer;
   try {
     // 3. The routing proxy: the host's entry on proxy.port, plus one egress port per service.
     proxy = await startProxy({
       host: config.proxy.host,
-      port: options.proxyPort ?? config.proxy.port,
+      port: options.proxyPort ?? 0,
       directory,
       logger: tracingLogger,
       admin: (req, res) => serveAdmin(req, res, { config, history, supervisors }),
@@ -105,22 +186,20 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     // 4. DNS: inner-call names resolve to the proxy; everything else goes upstream.
     dns = await startDnsServer({
       host: config.dns.host,
-      port: options.dnsPort ?? config.dns.port,
+      port: options.dnsPort ?? 0,
       answerV4: config.proxy.host,
-      upstream: config.dns.upstream.length > 0 ? config.dns.upstream.map((server) => parseHostPort(server, 53)!) : systemResolvers(),
+      upstream: dnsUpstream,
       logger: tracingLogger,
     });
     cleanups.push(() => dns.stop());
 
-    // 5. Services, all at once; each waits for its health check.
+    // 5. Docker: engine, session network, router container; first, so a missing engine fails before anything runs.
+    cleanups.push(() => docker.stop());
+    if ([...config.services.values()].some((service) => service.runtime === 'docker')) await docker.prepare();
+
+    // 6. Services, all at once; each waits for its health check.
     logger.info(`Starting ${config.services.size} service${config.services.size === 1 ? '' : 's'}: ${[...config.services.keys()].join(', ')}`);
-    for (const service of config.services.values()) {
-      const egressPort = await proxy.openEgress(service.name);
-      supervisors.set(
-        service.name,
-        new ServiceSupervisor(service, RUNTIMES[service.runtime]!, tracingLogger, { config, logger: tracingLogger, egressUrl: `http://${config.proxy.host}:${egressPort}` }),
-      );
-    }
+    for (const service of config.services.values()) await createSupervisor(service);
     const abort = new AbortController();
     options.signal?.addEventListener('abort', () => abort.abort(options.signal?.reason), { once: true });
     await Promise.all(
@@ -131,6 +210,18 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
         }),
       ),
     );
+
+    // 7. Hot reload, once everything runs.
+    if (options.watch) {
+      const file = config.file;
+      hotReload = await startHotReload({
+        config: () => config,
+        loadConfig: () => resolveConfig({ ...options, config: file }, loadOptions), // overrides stay applied
+        applyConfig,
+        reloadService: (name, reason) => supervisors.get(name)?.reload(reason) ?? Promise.resolve(false),
+        logger: tracingLogger,
+      });
+    }
   } catch (error) {
     await stopAll();
     throw error;
@@ -144,7 +235,9 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     return service;
   };
   const emulator: Emulator = {
-    config,
+    get config() {
+      return config;
+    },
     proxyUrl: proxy.url,
     dns: { host: dns.host, port: dns.port },
     url(name) {
@@ -155,7 +248,11 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     innerCallUrl(from, to, path = '/') {
       return `http://${byName(from).id}-${byName(to).id}.inner-call.dyc.ivolces.com${path.startsWith('/') ? path : `/${path}`}`;
     },
+    request: (from, to) => innerCallAgent(proxy.url, config, from, to),
     calls: () => [...history],
+    clearCalls() {
+      history.length = 0;
+    },
     stop() {
       stopping ??= stopAll();
       return stopping;

@@ -1,5 +1,7 @@
 /** The public API of dyc-emulator. Everything not exported here is internal. */
 export { startEmulator, type Emulator, type StartOptions } from './emulator.js';
+export type { ConfigObject, ConfigOverrides, ConfigSourceOptions, ServiceOverride } from './config/overrides.js';
+export type { InnerCallAgent } from './testing/request.js';
 export { loadConfig, parseConfig, type LoadOptions } from './config/load.js';
 export type { EmulatorConfig, ServiceConfig, RuntimeKind, CloudEnv } from './config/types.js';
 export { EmulatorError, type UserErrorCode, type SystemErrorCode } from './errors.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { freePort } from '../dist/util/net.js';
-import { CLI, echoService, processesWith, run, sleep, startProcess, writeConfig } from './helpers.js';
+import { CLI, echoService, processesWith, run, sleep, startProcess, writeConfig, waitGone } from './helpers.js';
 
 const emulator = (args: string[], options: Parameters<typeof run>[2] = {}) => run(process.execPath, [CLI, ...args], options);
 
@@ -22,15 +22,6 @@ async function cliConfig(t: TestContext, marker: string) {
   return { file, proxyPort, dnsPort };
 }
 
-async function waitGone(marker: string, timeoutMs = 3000): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
-  let left = await processesWith(marker);
-  while (left.length > 0 && Date.now() < deadline) {
-    await sleep(50);
-    left = await processesWith(marker);
-  }
-  return left;
-}
 
 describe('CLI', () => {
   test('--help on every verb', async () => {

@@ -105,7 +105,7 @@ describe('config validation', () => {
       return true;
     });
     const proxyFile = writeConfig(t, { services: { a: echoService() }, proxy: { port } });
-    await assert.rejects(startEmulator({ config: proxyFile, dnsPort: 0 }), /routing proxy \(proxy\.port\) cannot listen on 127\.0\.0\.1:\d+: the port is already in use/);
+    await assert.rejects(startEmulator({ config: proxyFile, proxyPort: port, dnsPort: 0 }), /routing proxy \(proxy\.port\) cannot listen on 127\.0\.0\.1:\d+: the port is already in use/);
   });
 
   test('the JSON Schema ships and matches the loader', async () => {

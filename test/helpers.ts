@@ -179,4 +179,15 @@ export async function processesWith(marker: string): Promise<number[]> {
   return pids;
 }
 
+/** Waits until no process carries `marker` (see processesWith); returns the ones left. */
+export async function waitGone(marker: string, timeoutMs = 8000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let left = await processesWith(marker);
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(50);
+    left = await processesWith(marker);
+  }
+  return left;
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

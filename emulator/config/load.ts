@@ -80,6 +80,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
   }
 
   const services = new Map<string, ServiceConfig>();
+  const sourceFiles = [source.file];
   const fixedPorts = new Map<number, string>();
   for (const [name, entry] of entries) {
     const at = (...rest: JsonPath): JsonPath => ['services', name, ...rest];
@@ -135,6 +136,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     let env: Record<string, string> = {};
     if (entry.envFile !== undefined) {
       const envFile = path.resolve(dir, entry.envFile);
+      sourceFiles.push(envFile);
       if (existsSync(envFile)) env = parseEnvFile(readFileSync(envFile, 'utf8'));
       else problems.push({ path: at('envFile'), message: `file ${envFile} does not exist.`, fix: 'Create it, or fix the path (relative to "dir").' });
     }
@@ -180,7 +182,19 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     cloudEnv: data.cloudEnv ?? 'DEV',
     proxy: { host: DEFAULTS.listenHost, port: proxyPort, callTimeoutMs: (data.proxy?.callTimeout ?? DEFAULTS.callTimeoutSeconds) * 1000 },
     dns: { host: DEFAULTS.listenHost, port: dnsPort, upstream: data.dns?.upstream ?? [] },
+    watchOptions: {
+      polling: pollingFromEnv() ?? data.watchOptions?.polling ?? false,
+      interval: data.watchOptions?.interval ?? DEFAULTS.pollIntervalMs,
+      debounceMs: data.watchOptions?.debounce ?? DEFAULTS.debounceMs,
+    },
+    sourceFiles,
   };
+}
+
+/** EMULATOR_WATCH_POLLING=1/0 overrides watchOptions.polling (e.g. only on a WSL machine). */
+function pollingFromEnv(): boolean | undefined {
+  const value = process.env.EMULATOR_WATCH_POLLING;
+  return value === undefined || value === '' ? undefined : /^(1|true|yes|on)$/i.test(value);
 }
 
 /** `ip`, `ip:port` or `[v6]:port` → host and port; undefined when malformed. */
@@ -271,6 +285,7 @@ function knownKeysAt(where: string[]): string[] {
   if (where.length === 3 && where[2] === 'docker') return ['dockerfile', 'image', 'buildArgs'];
   if (where[0] === 'proxy') return ['port', 'callTimeout'];
   if (where[0] === 'dns') return ['port', 'upstream'];
+  if (where[0] === 'watchOptions') return ['polling', 'interval', 'debounce'];
   return [];
 }
 

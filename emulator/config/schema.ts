@@ -64,6 +64,14 @@ export const configSchema = z
         callTimeout: z.number().positive().max(3600).optional().describe('Seconds before a call without a response gets 504 upstream_timeout. Default 60.'),
       })
       .optional(),
+    watchOptions: z
+      .strictObject({
+        polling: z.boolean().optional().describe('Poll for changes instead of file-system events (WSL, network mounts, some Docker Desktop mounts). Also: EMULATOR_WATCH_POLLING=1. Default false.'),
+        interval: z.number().int().min(10).max(60_000).optional().describe('Poll interval in ms. Default 100.'),
+        debounce: z.number().int().min(0).max(10_000).optional().describe('Quiet period in ms after the last change before a reload. Default 100.'),
+      })
+      .optional()
+      .describe('How hot reload watches files.'),
     dns: z
       .strictObject({
         port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 5353.'),

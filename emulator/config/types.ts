@@ -34,6 +34,9 @@ export interface EmulatorConfig {
   readonly cloudEnv: CloudEnv;
   readonly proxy: { readonly host: string; readonly port: number; readonly callTimeoutMs: number };
   readonly dns: { readonly host: string; readonly port: number; readonly upstream: readonly string[] };
+  readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
+  /** Files whose change means the config changed: the config itself and every envFile. */
+  readonly sourceFiles: readonly string[];
 }
 
 export const DEFAULTS = {
@@ -44,4 +47,6 @@ export const DEFAULTS = {
   startTimeoutSeconds: 30,
   dockerPort: 8000,
   listenHost: '127.0.0.1',
+  pollIntervalMs: 100,
+  debounceMs: 100,
 } as const;

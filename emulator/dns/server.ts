@@ -34,6 +34,8 @@ export interface DnsServerOptions {
 export interface DnsServer {
   readonly host: string;
   readonly port: number;
+  /** Changes the A answer for inner-call names (the docker runtime learns its router's address only after the router starts). */
+  setAnswerV4(address: string): void;
   /** Closes both sockets and drops queries in flight. Idempotent. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -143,7 +145,11 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     })();
     return stopping;
   };
-  return { host: options.host, port, stop, [Symbol.asyncDispose]: stop };
+  const setAnswerV4 = (address: string): void => {
+    if (!net.isIPv4(address)) throw new EmulatorError('internal', `The DNS server's A answer "${address}" is not an IPv4 address.`);
+    answers.a = answerRecord(TYPE.A, ttl, ipv4Bytes(address));
+  };
+  return { host: options.host, port, setAnswerV4, stop, [Symbol.asyncDispose]: stop };
 }
 
 /** Nameservers from resolv.conf, in order, port 53. Missing or unreadable file: none. */
@@ -163,7 +169,7 @@ export function systemResolvers(resolvConf = '/etc/resolv.conf'): { host: string
 }
 
 interface Answers {
-  readonly a: Buffer;
+  a: Buffer;
   readonly aaaa: Buffer | undefined;
 }
 

@@ -7,6 +7,7 @@ import { listen, closeServer } from '../util/net.js';
 import { PROXY_ERRORS, rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
 import { endToEndHeaders, hasHeader } from './headers.js';
 import { innerCallLabel } from './hostname.js';
+import { readProxyHeader } from './proxy-protocol.js';
 import { routeInnerCall } from './routing.js';
 
 /** Where a service can be reached now, or why it cannot. */
@@ -17,6 +18,8 @@ export interface ServiceDirectory {
   config(): EmulatorConfig;
   /** Picks an instance of the service (round-robin over healthy replicas). */
   upstream(service: ServiceConfig): Availability;
+  /** Docker runtime: the name of the service whose container has this address, if any. */
+  callerByAddress?(address: string): string | undefined;
 }
 
 export interface ProxyOptions {
@@ -36,7 +39,15 @@ export interface ProxyServer {
   readonly url: string;
   /** A port that identifies `serviceName` as the caller; the service's HTTP_PROXY points at it. */
   openEgress(serviceName: string): Promise<number>;
+  /** Resolves once no call is in flight to host:port (or after `timeoutMs`): a reload retires an instance only then. */
+  whenIdle(host: string, port: number, timeoutMs: number): Promise<void>;
   closeEgress(serviceName: string): Promise<void>;
+  /**
+   * A listener for the docker router on `host` (the session network's gateway): every
+   * connection starts with a PROXY protocol v1 line, and `directory.callerByAddress` of
+   * its source address names the caller (no match: acts like the host's main port, minus admin).
+   */
+  openRouterListener(host: string): Promise<{ port: number; close(): Promise<void> }>;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -53,7 +64,19 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   const callerOfSocket = new WeakMap<Socket, string>();
   const openSockets = new Set<Socket>();
   const egress = new Map<string, http.Server>();
+  const routerServers = new Set<net.Server>();
   // One pool for all upstreams: keep-alive, LIFO so idle sockets age out.
+  // Calls in flight per upstream "host:port", so a reload can wait for an old instance to drain.
+  const inFlight = new Map<string, number>();
+  const idleWaiters = new Map<string, (() => void)[]>();
+  const callStarted = (key: string): void => void inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+  const callEnded = (key: string): void => {
+    const left = (inFlight.get(key) ?? 1) - 1;
+    if (left > 0) return void inFlight.set(key, left);
+    inFlight.delete(key);
+    for (const wake of idleWaiters.get(key) ?? []) wake();
+    idleWaiters.delete(key);
+  };
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: 'lifo', timeout: 60_000 });
 
   const record = (call: Omit<CallRecord, 'time' | 'durationMs'>, started: number, arrived: number): void => {
@@ -112,9 +135,14 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
       return;
     }
 
+    const upstreamKey = `${upstream.host}:${upstream.port}`;
+    callStarted(upstreamKey);
     forward(req, res, { host: upstream.host, port: upstream.port, path: target.path, hostHeader: target.host }, config.proxy.callTimeoutMs, {
       onError: (code, message) => sendProxyError(res, { code, message: `${to.name} (id ${to.id}): ${message}`, from: from.id, to: to.id }),
-      onDone: (error) => record({ ...base, from: from.name, to: to.name, status: res.statusCode, error }, started, arrived),
+      onDone: (error) => {
+        callEnded(upstreamKey);
+        record({ ...base, from: from.name, to: to.name, status: res.statusCode, error }, started, arrived);
+      },
     });
   }
 
@@ -297,6 +325,45 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
       await listen(egressServer, 0, options.host);
       return (egressServer.address() as net.AddressInfo).port;
     },
+    whenIdle(host, port, timeoutMs) {
+      const key = `${host}:${port}`;
+      if (!inFlight.has(key)) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        const wake = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        idleWaiters.set(key, [...(idleWaiters.get(key) ?? []), wake]);
+      });
+    },
+    async openRouterListener(host) {
+      const sockets = new Set<Socket>();
+      const routerServer = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        readProxyHeader(socket, (address) => {
+          const callerName = directory.callerByAddress?.(address);
+          if (callerName !== undefined) callerOfSocket.set(socket, callerName);
+          tunnelServer.emit('connection', socket);
+          // The http server reads a fresh socket's handle directly and would skip the bytes
+          // already read past the PROXY line; a 'data' listener makes it read through the
+          // stream instead (as for the CONNECT tunnel above), where they were put back.
+          socket.on('data', () => {});
+          socket.resume();
+        });
+      });
+      routerServers.add(routerServer);
+      await listen(routerServer, 0, host, 'The routing proxy (listener for the docker router)');
+      return {
+        port: (routerServer.address() as net.AddressInfo).port,
+        close: () => {
+          routerServers.delete(routerServer);
+          for (const socket of sockets) socket.destroy();
+          return closeServer(routerServer);
+        },
+      };
+    },
     async closeEgress(serviceName) {
       const egressServer = egress.get(serviceName);
       egress.delete(serviceName);
@@ -304,7 +371,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     },
     stop() {
       stopping ??= (async () => {
-        const servers = [server, ...egress.values()];
+        const servers = [server, ...egress.values(), ...routerServers];
+        routerServers.clear();
         egress.clear();
         for (const socket of openSockets) socket.destroy();
         await Promise.allSettled(servers.map(closeServer));

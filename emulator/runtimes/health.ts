@@ -4,7 +4,8 @@ import type { ServiceConfig } from '../config/types.js';
 import { EmulatorError } from '../errors.js';
 import type { Instance } from './types.js';
 
-const PROBE_INTERVAL_MS = 50;
+/** Short: a refused connection costs nothing, and every start and reload waits for this. */
+const PROBE_INTERVAL_MS = 20;
 const PROBE_TIMEOUT_MS = 2_000;
 
 /** The platform's liveness rule: 200, and also 404, count as alive. */

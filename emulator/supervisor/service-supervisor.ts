@@ -12,39 +12,87 @@ const BACKOFF_MAX_MS = 30_000;
 const STABLE_AFTER_MS = 30_000;
 
 type ReplicaState =
-  | { kind: 'starting'; since: number }
+  | { kind: 'starting' }
   | { kind: 'ready'; instance: Instance; since: number }
-  | { kind: 'crashed'; reason: string; restartAt: number }
+  | { kind: 'crashed'; reason: string; restartAt: number; timer: NodeJS.Timeout }
+  | { kind: 'failed'; reason: string }
   | { kind: 'stopped' };
+
+export interface SupervisorOptions {
+  runtime: Runtime;
+  logger: Logger;
+  context: Omit<StartContext, 'replica'>;
+  /** Resolves when the proxy has no call in flight to the instance (before it is stopped). */
+  drain(instance: Instance): Promise<void>;
+}
 
 /**
  * Keeps the replicas of one service running: starts them, waits for health,
- * restarts a crashed one with exponential backoff, and tells the proxy where
- * calls may go right now.
+ * restarts a crashed one with exponential backoff, reloads them without downtime,
+ * and tells the proxy where calls may go right now.
  */
 export class ServiceSupervisor {
-  private readonly replicas: ReplicaState[];
+  private replicas: ReplicaState[] = [];
   private readonly instances = new Set<Instance>();
-  private readonly backoff: number[];
-  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  private backoff: number[] = [];
   private next = 0;
   private stopped = false;
+  private reloading: Promise<boolean> | undefined;
+  private queued: { service: ServiceConfig; reason: string; done: Promise<boolean> } | undefined;
 
   constructor(
-    readonly service: ServiceConfig,
-    private readonly runtime: Runtime,
-    private readonly logger: Logger,
-    private readonly context: Omit<StartContext, 'replica'>,
-  ) {
-    this.replicas = Array.from({ length: service.replicas }, () => ({ kind: 'stopped' }));
-    this.backoff = this.replicas.map(() => BACKOFF_START_MS);
+    private service: ServiceConfig,
+    private readonly options: SupervisorOptions,
+  ) {}
+
+  get name(): string {
+    return this.service.name;
   }
 
   /** Starts every replica and waits until all are healthy; throws the first failure. */
   async start(signal?: AbortSignal): Promise<void> {
     const started = performance.now();
-    await Promise.all(this.replicas.map((_, index) => this.startReplica(index, signal)));
-    this.logger.serviceEvent(this.service.name, `ready in ${Math.round(performance.now() - started)} ms (port ${this.ports().join(', ')})`, 'info');
+    this.replicas = Array.from({ length: this.service.replicas }, () => ({ kind: 'starting' }));
+    this.backoff = this.replicas.map(() => BACKOFF_START_MS);
+    const results = await Promise.allSettled(this.replicas.map((_, index) => this.startInstance(this.service, index, signal)));
+    const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failure) {
+      await Promise.allSettled(results.map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
+      const reason = failure.reason instanceof EmulatorError ? failure.reason.message.split('\n')[0]! : String(failure.reason);
+      this.replicas = this.replicas.map(() => ({ kind: 'failed', reason }));
+      throw failure.reason;
+    }
+    results.forEach((result, index) => this.setReady(index, (result as PromiseFulfilledResult<Instance>).value));
+    this.options.logger.serviceEvent(this.service.name, `ready in ${Math.round(performance.now() - started)} ms (port ${this.ports().join(', ')})`, 'info');
+  }
+
+  /**
+   * Zero-downtime reload, with new code or a new definition: new instances start
+   * beside the old ones; once all are healthy, calls switch to them, calls in flight
+   * on the old ones finish, then the old ones stop. If the new ones fail, the old
+   * ones keep serving. A reload asked for during another runs once after it.
+   * Resolves to whether the reload took effect.
+   */
+  reload(reason: string, service: ServiceConfig = this.service): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    if (this.reloading) {
+      if (this.queued) {
+        this.queued.service = service;
+        if (!this.queued.reason.includes(reason)) this.queued.reason += `, ${reason}`;
+        return this.queued.done;
+      }
+      const queued = { service, reason, done: undefined as unknown as Promise<boolean> };
+      queued.done = this.reloading.then(() => {
+        this.queued = undefined;
+        return this.reload(queued.reason, queued.service);
+      });
+      this.queued = queued;
+      return queued.done;
+    }
+    this.reloading = this.swap(reason, service).finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
   }
 
   availability(): Availability {
@@ -71,35 +119,73 @@ export class ServiceSupervisor {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const timer of this.restartTimers) clearTimeout(timer);
-    this.restartTimers.clear();
-    this.replicas.fill({ kind: 'stopped' });
+    for (const state of this.replicas) if (state.kind === 'crashed') clearTimeout(state.timer);
+    this.replicas = this.replicas.map(() => ({ kind: 'stopped' }));
     await Promise.allSettled([...this.instances].map((instance) => instance.stop()));
   }
 
-  private async startReplica(index: number, signal?: AbortSignal): Promise<void> {
-    this.replicas[index] = { kind: 'starting', since: Date.now() };
-    const instance = await this.runtime.start(this.service, { ...this.context, replica: index + 1 });
+  private async swap(reason: string, service: ServiceConfig): Promise<boolean> {
+    const started = performance.now();
+    const { logger } = this.options;
+    logger.serviceEvent(service.name, `reloading (${reason})`, 'info');
+    const count = service.replicas;
+    const results = await Promise.allSettled(Array.from({ length: count }, (_, index) => this.startInstance(service, index)));
+    const fresh = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failure || this.stopped) {
+      await Promise.allSettled(fresh.map((instance) => instance.stop()));
+      if (failure) {
+        const message = failure.reason instanceof EmulatorError ? failure.reason.message : String(failure.reason);
+        logger.serviceEvent(service.name, `reload failed; the previous version keeps serving. ${message}`, 'error');
+      }
+      return false;
+    }
+
+    // Switch: from here on the proxy sends new calls to the new instances.
+    const previous = this.replicas;
+    this.service = service;
+    this.replicas = fresh.map(() => ({ kind: 'starting' }));
+    this.backoff = fresh.map(() => BACKOFF_START_MS);
+    fresh.forEach((instance, index) => this.setReady(index, instance));
+    logger.serviceEvent(service.name, `reloaded in ${Math.round(performance.now() - started)} ms (${reason})`, 'info');
+
+    // Retire the old ones once the calls they are serving have finished.
+    await Promise.allSettled(
+      previous.map(async (state) => {
+        if (state.kind === 'crashed') clearTimeout(state.timer);
+        if (state.kind !== 'ready') return;
+        await this.options.drain(state.instance);
+        await state.instance.stop();
+      }),
+    );
+    return true;
+  }
+
+  /** Starts one instance and waits for its health check; stops it again on failure. */
+  private async startInstance(service: ServiceConfig, index: number, signal?: AbortSignal): Promise<Instance> {
+    const instance = await this.options.runtime.start(service, { ...this.options.context, replica: index + 1 });
     this.instances.add(instance);
     void instance.exited.then(() => this.instances.delete(instance));
-    if (this.stopped) {
-      await instance.stop();
-      return;
-    }
     try {
-      await waitHealthy(instance, this.service, signal);
+      if (this.stopped) throw new EmulatorError('service_start_failed', `${service.name} was stopped while starting.`);
+      await waitHealthy(instance, service, signal);
+      return instance;
     } catch (error) {
       await instance.stop();
       throw error;
     }
+  }
+
+  private setReady(index: number, instance: Instance): void {
     if (this.stopped) {
-      await instance.stop();
+      void instance.stop();
       return;
     }
     const since = Date.now();
     this.replicas[index] = { kind: 'ready', instance, since };
     void instance.exited.then((status) => {
       const current = this.replicas[index];
+      // Stopped on purpose (stop, reload) once it is no longer the current instance.
       if (this.stopped || current?.kind !== 'ready' || current.instance !== instance) return;
       const how = status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
       this.onCrash(index, `${instance.label} ${how}`, Date.now() - since);
@@ -108,36 +194,43 @@ export class ServiceSupervisor {
 
   private onCrash(index: number, reason: string, upForMs: number): void {
     if (upForMs >= STABLE_AFTER_MS) this.backoff[index] = BACKOFF_START_MS;
-    const delay = this.backoff[index]!;
+    const delay = this.backoff[index] ?? BACKOFF_START_MS;
     this.backoff[index] = Math.min(delay * 2, BACKOFF_MAX_MS);
-    this.replicas[index] = { kind: 'crashed', reason, restartAt: Date.now() + delay };
-    this.logger.serviceEvent(this.service.name, `${reason}; restarting in ${formatDelay(delay)}`, 'error');
+    const replicas = this.replicas;
     const timer = setTimeout(() => {
-      this.restartTimers.delete(timer);
-      if (this.stopped) return;
-      this.startReplica(index).then(
-        () => this.logger.serviceEvent(this.service.name, 'restarted', 'info'),
+      // A reload replaced this replica set meanwhile: nothing to restart.
+      if (this.stopped || this.replicas !== replicas) return;
+      this.replicas[index] = { kind: 'starting' };
+      this.startInstance(this.service, index).then(
+        (instance) => {
+          if (this.replicas !== replicas) return void instance.stop();
+          this.setReady(index, instance);
+          this.options.logger.serviceEvent(this.service.name, 'restarted', 'info');
+        },
         (error: unknown) => {
-          if (this.stopped) return;
+          if (this.stopped || this.replicas !== replicas) return;
           const message = error instanceof EmulatorError ? error.message.split('\n')[0]! : String(error);
           this.onCrash(index, message, 0);
         },
       );
     }, delay);
-    this.restartTimers.add(timer);
+    this.replicas[index] = { kind: 'crashed', reason, restartAt: Date.now() + delay, timer };
+    this.options.logger.serviceEvent(this.service.name, `${reason}; restarting in ${formatDelay(delay)}`, 'error');
   }
 
   private describeUnavailable(): string {
-    const state = this.replicas[0]!;
-    switch (state.kind) {
+    const state = this.replicas[0];
+    switch (state?.kind) {
       case 'starting':
         return 'it is starting';
       case 'crashed':
         return `it crashed (${state.reason}) and restarts in ${formatDelay(Math.max(0, state.restartAt - Date.now()))}`;
-      case 'stopped':
-        return 'it is not running';
+      case 'failed':
+        return `it failed to start (${state.reason}); save a file of it to try again`;
       case 'ready':
         return 'it is running';
+      default:
+        return 'it is not running';
     }
   }
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import pc from 'picocolors';
 import { startEmulator } from '../../emulator.js';
 import type { Command } from '../main.js';
@@ -13,7 +14,7 @@ export const upCommand: Command = {
     'Ctrl-C stops everything (each service gets SIGTERM, then SIGKILL after 5 s).',
     '',
     'Options:',
-    '  --no-watch            do not hot-reload on file changes',
+    '  --no-watch            do not reload services when their files change, nor apply config edits',
     '  --runtime <kind>      run services that have a "docker" section as containers (docker) or processes',
   ].join('\n'),
   options: { ...RUNTIME_OPTION, 'no-watch': { type: 'boolean' } },
@@ -29,7 +30,7 @@ export const upCommand: Command = {
     });
     let emulator;
     try {
-      emulator = await startEmulator({ config, logger, signal: abort.signal });
+      emulator = await startEmulator({ config, proxyPort: config.proxy.port, dnsPort: config.dns.port, logger, signal: abort.signal, watch: values['no-watch'] !== true });
     } catch (error) {
       if (stopRequested) return stopped;
       throw error;
@@ -38,6 +39,7 @@ export const upCommand: Command = {
     if (a && b) {
       logger.info(`Try: ${pc.cyan(`curl -x ${emulator.proxyUrl} ${emulator.innerCallUrl(a.name, b.name, '/v1/ping')}`)}  ·  routes: npx emulator routes`);
     }
+    if (values['no-watch'] !== true) logger.info(`Watching ${config.services.size} services and ${path.basename(config.file)} for changes (--no-watch turns it off).`);
     if (stopRequested) {
       await emulator.stop();
       return stopped;

@@ -32,6 +32,29 @@ if (egress !== undefined) {
     return createConnection.call(this, options, callback);
   };
 
+  // Loading undici costs ~100 ms, on every start and every reload: defer it to the first
+  // use of `fetch` (Node's own fetch is a lazy global too), then get out of the way.
+  const original = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+  if (original?.configurable) {
+    const restore = (): void => void Object.defineProperty(globalThis, 'fetch', original);
+    Object.defineProperty(globalThis, 'fetch', {
+      configurable: true,
+      enumerable: original.enumerable ?? false,
+      get() {
+        restore();
+        installProxyDispatcher();
+        return (globalThis as { fetch: unknown }).fetch;
+      },
+      set(value: unknown) {
+        Object.defineProperty(globalThis, 'fetch', { configurable: true, enumerable: original.enumerable ?? false, writable: true, value });
+      },
+    });
+  } else {
+    installProxyDispatcher();
+  }
+}
+
+function installProxyDispatcher(): void {
   try {
     // Resolved from the emulator's own node_modules, not the service's.
     const undici = require('undici') as typeof import('undici');

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -148,7 +148,7 @@ class ProcessInstance implements Instance {
   private async terminate(): Promise<void> {
     signalGroup(this.pid, 'SIGTERM');
     const deadline = Date.now() + STOP_GRACE_MS;
-    await Promise.race([this.exited, sleep(STOP_GRACE_MS)]);
+    await Promise.race([this.exited, sleep(STOP_GRACE_MS, undefined, { ref: false })]); // unref: must not hold the CLI open for 5 s
     // The leader may be gone while children it started still run: wait for the group.
     while (groupAlive(this.pid) && Date.now() < deadline) await sleep(25);
     if (groupAlive(this.pid)) {
@@ -171,13 +171,32 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
+/**
+ * Whether any process of the group still runs. Zombies do not count: a grandchild
+ * orphaned by its shell is reparented to init, and some inits (containers, sandboxes)
+ * reap late or never, while kill(-pgid, 0) still "finds" the zombie.
+ */
+function groupAlive(pgid: number): boolean {
+  if (process.platform !== 'linux') {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
   }
+  for (const entry of readdirSync('/proc')) {
+    if (entry.charCodeAt(0) > 57) continue; // not a pid
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      // Fields after "(comm)": state, ppid, pgrp, …
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return false;
 }
 
 async function waitPortFree(port: number, timeoutMs: number): Promise<boolean> {

@@ -1,0 +1,43 @@
+import type { EmulatorConfig, ServiceConfig } from './types.js';
+
+export interface ConfigChanges {
+  added: string[];
+  removed: string[];
+  /** Services whose definition changed in a way that needs new instances. */
+  changed: string[];
+  /** Services whose `allow` (or id) changed: applied by the proxy on the next call. */
+  rerouted: string[];
+  /** Settings that only a restart of the emulator applies (ports). */
+  needsRestart: string[];
+}
+
+/** What a running emulator must do to move from `before` to `after`. */
+export function diffConfigs(before: EmulatorConfig, after: EmulatorConfig): ConfigChanges {
+  const changes: ConfigChanges = { added: [], removed: [], changed: [], rerouted: [], needsRestart: [] };
+  for (const name of after.services.keys()) if (!before.services.has(name)) changes.added.push(name);
+  for (const name of before.services.keys()) if (!after.services.has(name)) changes.removed.push(name);
+  for (const [name, next] of after.services) {
+    const previous = before.services.get(name);
+    if (previous === undefined) continue;
+    if (runKey(previous) !== runKey(next) || before.cloudEnv !== after.cloudEnv) changes.changed.push(name);
+    if (routeKey(previous) !== routeKey(next)) changes.rerouted.push(name);
+  }
+  if (before.proxy.port !== after.proxy.port) changes.needsRestart.push('proxy.port');
+  if (before.dns.port !== after.dns.port) changes.needsRestart.push('dns.port');
+  if (before.dns.upstream.join() !== after.dns.upstream.join()) changes.needsRestart.push('dns.upstream');
+  return changes;
+}
+
+/** Everything that shapes a running instance. */
+function runKey(service: ServiceConfig): string {
+  const { name, dir, runtime, command, docker, port, env, watch, healthcheck, replicas, startTimeoutMs, id } = service;
+  return JSON.stringify({ name, id, dir, runtime, command, docker, port, env, watch, healthcheck, replicas, startTimeoutMs });
+}
+
+function routeKey(service: ServiceConfig): string {
+  return JSON.stringify({ id: service.id, allow: [...service.allow].sort() });
+}
+
+export function isEmpty(changes: ConfigChanges): boolean {
+  return Object.values(changes).every((list: string[]) => list.length === 0);
+}

@@ -1,0 +1,116 @@
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import picomatch from 'picomatch';
+
+/** Folders no service wants to reload for: dependencies, VCS, build outputs, caches. */
+const IGNORED_DIRS = new Set(['node_modules', '.git', '.hg', '.svn', 'dist', 'build', 'out', 'target', 'coverage', '__pycache__', '.venv', 'venv', '.next', '.cache', '.idea', '.vscode']);
+
+/**
+ * Editors' side files: vim's swap files, backups and its `4913` probe, emacs' locks,
+ * JetBrains' safe-write temporaries, and compiled Python. A save touches these too;
+ * only the real file should count.
+ */
+const isSideFile = picomatch(['**/*.sw[a-p]', '**/*~', '**/4913', '**/.#*', '**/#*#', '**/*___jb_tmp___', '**/*___jb_old___', '**/*.pyc', '**/.DS_Store', '**/*.log'], {
+  dot: true,
+});
+
+export interface FileWatchOptions {
+  /** The folder to watch, recursively; absent: only `files`. */
+  dir?: string;
+  /** Globs relative to `dir`; empty: everything that is not ignored. */
+  globs?: readonly string[];
+  /** Also watch these files (e.g. a config file and its env files), wherever they are. */
+  files?: readonly string[];
+  /** Never report these files (e.g. the config inside a service's folder: it has its own watcher). */
+  exclude?: readonly string[];
+  /** Poll instead of file-system events (WSL, network mounts, some Docker Desktop mounts). */
+  polling: boolean;
+  /** Poll interval in ms. */
+  interval: number;
+  /** Quiet period after the last change before `onChange` fires: a save of 50 files is one change. */
+  debounceMs: number;
+  /** Changed paths, relative to `dir` (absolute for `files` outside it). */
+  onChange(files: string[]): void;
+  onError(error: Error): void;
+}
+
+export interface FileWatcher {
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Watches a folder (chokidar) and reports debounced batches of changed files. */
+export async function watchFiles(options: FileWatchOptions): Promise<FileWatcher> {
+  const dir = options.dir;
+  const globs = options.globs ?? [];
+  const matches = globs.length > 0 ? picomatch([...globs], { dot: true }) : () => true;
+  const exactFiles = new Set((options.files ?? []).map((file) => path.resolve(file)));
+  const excluded = new Set((options.exclude ?? []).map((file) => path.resolve(file)));
+  /** Path relative to `dir` with "/" separators, or undefined when outside it. */
+  const inDir = (file: string): string | undefined => {
+    if (dir === undefined) return undefined;
+    const rel = path.relative(dir, file);
+    return rel.startsWith('..') || path.isAbsolute(rel) ? undefined : rel.split(path.sep).join('/');
+  };
+  const ignored = (file: string): boolean => {
+    if (exactFiles.has(file)) return false;
+    if (excluded.has(file)) return true;
+    const rel = inDir(file);
+    // Outside `dir`: only the single files and the folders that hold them.
+    if (rel === undefined) return !isParentOfExact(file);
+    if (rel === '') return false;
+    return rel.split('/').some((part) => IGNORED_DIRS.has(part)) || isSideFile(rel);
+  };
+  function isParentOfExact(file: string): boolean {
+    for (const exact of exactFiles) if (path.dirname(exact) === file) return true;
+    return false;
+  }
+
+  const changed = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    timer = undefined;
+    const files = [...changed];
+    changed.clear();
+    if (files.length > 0) options.onChange(files);
+  };
+
+  // Single files are watched through their folders, so that an editor's rename-over
+  // save (a new inode) is still seen.
+  const roots = dir !== undefined ? [dir] : [...new Set([...exactFiles].map((file) => path.dirname(file)))];
+  const watcher: FSWatcher = watch(roots, {
+    ignoreInitial: true,
+    usePolling: options.polling,
+    interval: options.interval,
+    binaryInterval: Math.max(options.interval, 300),
+    ignored,
+    // Deep enough for any source tree; only the folders themselves for single files.
+    depth: dir !== undefined ? 32 : 0,
+    followSymlinks: false,
+  });
+  watcher.on('all', (event, file) => {
+    if (event === 'addDir' || event === 'unlinkDir') return;
+    const absolute = path.resolve(file);
+    const rel = inDir(absolute);
+    if (exactFiles.has(absolute)) changed.add(rel ?? absolute);
+    else if (rel !== undefined && matches(rel)) changed.add(rel);
+    else return;
+    clearTimeout(timer);
+    timer = setTimeout(flush, options.debounceMs);
+  });
+  watcher.on('error', (error) => options.onError(error instanceof Error ? error : new Error(String(error))));
+  await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+
+  let stopping: Promise<void> | undefined;
+  const handle: FileWatcher = {
+    stop() {
+      stopping ??= (async () => {
+        clearTimeout(timer);
+        await watcher.close();
+      })();
+      return stopping;
+    },
+    [Symbol.asyncDispose]: () => handle.stop(),
+  };
+  return handle;
+}

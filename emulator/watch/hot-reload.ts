@@ -1,0 +1,108 @@
+import path from 'node:path';
+import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
+import { EmulatorError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import { watchFiles, type FileWatcher } from './file-watcher.js';
+
+/** What hot reload drives; the orchestrator implements it. */
+export interface ReloadTarget {
+  config(): EmulatorConfig;
+  /** Re-reads the config file; throws EmulatorError when it is invalid. */
+  loadConfig(): EmulatorConfig;
+  /** Moves the running emulator to `next` (allow at once, services as needed). */
+  applyConfig(next: EmulatorConfig): Promise<void>;
+  /** Zero-downtime reload of one service after its files changed. */
+  reloadService(name: string, reason: string): Promise<unknown>;
+  logger: Logger;
+}
+
+export interface HotReload {
+  stop(): Promise<void>;
+}
+
+/**
+ * Watches every service's files (per its `watch` globs) and the config with its env
+ * files. A change to a service's files reloads that service only; a config change
+ * is validated first, and an invalid one leaves the running config in place.
+ */
+export async function startHotReload(target: ReloadTarget): Promise<HotReload> {
+  const { logger } = target;
+  const serviceWatchers = new Map<string, { key: string; watcher: FileWatcher }>();
+  let configWatcher: { key: string; watcher: FileWatcher } | undefined;
+  let stopped = false;
+  let applying = Promise.resolve();
+
+  const onError = (error: Error): void => logger.warn(`File watching: ${error.message}`);
+
+  /** (Re)creates the watchers whose settings changed; run after every config change. */
+  async function sync(): Promise<void> {
+    const config = target.config();
+    const { polling, interval, debounceMs } = config.watchOptions;
+    for (const [name, entry] of serviceWatchers) {
+      const service = config.services.get(name);
+      if (!service || watcherKey(service, config) !== entry.key) {
+        serviceWatchers.delete(name);
+        await entry.watcher.stop();
+      }
+    }
+    for (const service of config.services.values()) {
+      if (service.watch === false || serviceWatchers.has(service.name) || stopped) continue;
+      const watcher = await watchFiles({
+        dir: service.dir,
+        globs: service.watch,
+        exclude: config.sourceFiles,
+        polling,
+        interval,
+        debounceMs,
+        onError,
+        onChange: (files) => void target.reloadService(service.name, describeChange(files)),
+      });
+      serviceWatchers.set(service.name, { key: watcherKey(service, config), watcher });
+    }
+    const configKey = JSON.stringify([config.sourceFiles, config.watchOptions]);
+    if (configWatcher?.key !== configKey && !stopped) {
+      await configWatcher?.watcher.stop();
+      const watcher = await watchFiles({ files: config.sourceFiles, polling, interval, debounceMs, onError, onChange: onConfigChange });
+      configWatcher = { key: configKey, watcher };
+    }
+  }
+
+  function onConfigChange(files: string[]): void {
+    // One config change at a time, in order.
+    applying = applying.then(async () => {
+      if (stopped) return;
+      const what = files.map((file) => path.basename(file)).join(', ');
+      let next: EmulatorConfig;
+      try {
+        next = target.loadConfig();
+      } catch (error) {
+        const message = error instanceof EmulatorError ? error.message : String(error);
+        logger.error(`${what} changed, but the new config is invalid; the running config stays in place.\n${message}`);
+        return;
+      }
+      await target.applyConfig(next);
+      await sync();
+    });
+  }
+
+  await sync();
+  return {
+    async stop() {
+      stopped = true;
+      await applying;
+      await Promise.allSettled([...serviceWatchers.values(), ...(configWatcher ? [configWatcher] : [])].map((entry) => entry.watcher.stop()));
+      serviceWatchers.clear();
+    },
+  };
+}
+
+function watcherKey(service: ServiceConfig, config: EmulatorConfig): string {
+  return JSON.stringify([service.dir, service.watch, config.watchOptions, config.sourceFiles]);
+}
+
+/** `server.js changed`, or `3 files changed: a.js, b.js, c.js`. */
+export function describeChange(files: string[]): string {
+  if (files.length === 1) return `${files[0]} changed`;
+  const shown = files.slice(0, 3).join(', ');
+  return `${files.length} files changed: ${shown}${files.length > 3 ? ', …' : ''}`;
+}
