@@ -1,5 +1,5 @@
 import net from 'node:net';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { EmulatorError } from '../../errors.js';
 
 /** How long the first contact with the engine may take before it counts as unreachable. */
@@ -33,7 +33,10 @@ interface ModemFields {
 
 /** Connects to the engine and checks it answers; one clear EmulatorError if it does not. */
 export async function connectEngine(): Promise<Engine> {
-  const docker = new Docker();
+  // Loaded on first use: dockerode (with its gRPC and protobuf) adds ~0.3 s to every
+  // CLI start, and most runs have no docker service.
+  const { default: DockerClient } = await import('dockerode');
+  const docker = new DockerClient();
   // dockerode's modem is untyped (`any` in @types/dockerode); these are the fields it sets from DOCKER_HOST.
   const modem = docker.modem as unknown as ModemFields;
   const socketPath = modem.socketPath ? await modem.getSocketPath() : undefined;
