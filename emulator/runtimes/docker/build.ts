@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -35,8 +35,8 @@ export function serviceImageTag(service: ServiceConfig): string {
 
 /**
  * Builds `service.dir` with its Dockerfile (honouring .dockerignore), streaming one line
- * per step (`Step 2/6 : COPY …`) through the logger; the engine's layer cache makes a
- * rebuild of an unchanged service take about a second. Resolves to the image tag.
+ * per step (`Step 2/6 : COPY …`) through the logger; skipped when the context has not
+ * changed since the image was built. Resolves to the image tag.
  */
 export async function buildServiceImage(docker: Docker, service: ServiceConfig, labels: Labels, logger: Logger): Promise<string> {
   const settings = service.docker!;
@@ -47,14 +47,26 @@ export async function buildServiceImage(docker: Docker, service: ServiceConfig, 
     });
   }
   const tag = serviceImageTag(service);
+  const files = contextFiles(service.dir, dockerfile);
+  const fingerprint = contextFingerprint(service, files);
+  // Like compose, an unchanged context is not built again: the label says what the image was built from.
+  try {
+    const existing = await docker.getImage(tag).inspect();
+    if (existing.Config?.Labels?.[CONTEXT_LABEL] === fingerprint) {
+      logger.serviceEvent(service.name, `image ${tag} is up to date`, 'info');
+      return tag;
+    }
+  } catch {
+    // Not built yet.
+  }
   const started = Date.now();
   const shown = path.relative(process.cwd(), path.join(service.dir, dockerfile));
   logger.serviceEvent(service.name, `building ${shown.startsWith('..') ? path.join(service.dir, dockerfile) : shown} as ${tag}`, 'info');
   const tail: string[] = [];
   try {
     const stream = await docker.buildImage(
-      { context: service.dir, src: contextFiles(service.dir, dockerfile) },
-      { t: tag, dockerfile, buildargs: { ...settings.buildArgs }, labels, rm: true, forcerm: true },
+      { context: service.dir, src: files },
+      { t: tag, dockerfile, buildargs: { ...settings.buildArgs }, labels: { ...labels, [CONTEXT_LABEL]: fingerprint }, rm: true, forcerm: true },
     );
     await followProgress(docker, stream, (line) => {
       tail.push(line);
@@ -127,6 +139,23 @@ function followProgress(docker: Docker, stream: NodeJS.ReadableStream, onLine: (
       },
     );
   });
+}
+
+/** On built images: the fingerprint of the context they were built from. */
+const CONTEXT_LABEL = 'dyc-emulator.context';
+
+/**
+ * What a build depends on, cheaply: every context file's path, size and mtime (a save
+ * changes them), the Dockerfile's name and the build arguments. A base image updated
+ * under the same tag is not noticed: touch the Dockerfile to rebuild (README).
+ */
+function contextFingerprint(service: ServiceConfig, files: string[]): string {
+  const hash = createHash('sha256').update(JSON.stringify([service.docker!.dockerfile, service.docker!.buildArgs]));
+  for (const file of [...files].sort()) {
+    const stat = statSync(path.join(service.dir, file));
+    hash.update(`\0${file}\0${stat.size}\0${stat.mtimeMs}`);
+  }
+  return hash.digest('hex').slice(0, 16);
 }
 
 /** The files of the build context: everything under `dir` that .dockerignore keeps, plus the Dockerfile and .dockerignore. */
