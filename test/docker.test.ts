@@ -3,7 +3,7 @@
 // is pulled. One emulator session serves most assertions, to keep the run short.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -29,6 +29,8 @@ before(() => ensureBaseImages());
 describe('docker runtime: containers with unmodified inner-call URLs', () => {
   test('containers call a container and a process; allow-list, caller identity and DNS hold; teardown leaves nothing', async (t) => {
     const upstream = await fakeUpstreamDns(t, EXTERNAL_NAME, EXTERNAL_ADDRESS);
+    // A changed context is rebuilt (an unchanged one is not): a fresh mtime makes this run build, with its progress lines.
+    utimesSync(path.join(ECHO_DIR, 'Dockerfile'), new Date(), new Date());
     const logger = recordingLogger();
     const file = writeConfig(t, {
       services: {
@@ -86,6 +88,22 @@ describe('docker runtime: containers with unmodified inner-call URLs', () => {
       const error = JSON.parse(body.body as string) as { error: string; message: string };
       assert.equal(error.error, 'caller_mismatch');
       assert.match(error.message, /Service "b"/);
+    });
+
+    await t.test('https:// to an inner-call name fails the TLS handshake and is logged as https_not_supported', async () => {
+      const script = `require('https').get('https://a-b.inner-call.dyc.ivolces.com/', (r) => console.log('answered', r.statusCode)).on('error', (e) => console.log('error', e.code || e.message))`;
+      const reply = await request(emu.url('a'), { method: 'POST', path: '/run', body: JSON.stringify(['node', '-e', script]) });
+      const { stdout } = reply.json() as { stdout: string };
+      assert.match(stdout, /^error /, stdout);
+      const deadline = Date.now() + 3000;
+      while (!emu.calls().some((call) => call.error === 'https_not_supported')) {
+        assert.ok(Date.now() < deadline, emu.calls().map((c) => `${c.from} ${c.method} ${c.host} ${c.error}`).join('\n'));
+        await sleep(20);
+      }
+      const refused = emu.calls().find((call) => call.error === 'https_not_supported')!;
+      assert.equal(refused.from, 'a');
+      assert.equal(refused.to, 'b');
+      assert.equal(refused.method, 'CONNECT');
     });
 
     await t.test('the call log names the real callers', () => {

@@ -5,6 +5,7 @@
  * - TCP :80 → the emulator's proxy (router listener) on the host, each connection
  *   prefixed with a PROXY protocol v1 line naming the container that opened it, so the
  *   proxy knows the real caller.
+ * - TCP :443 → refused with a TLS alert; the proxy logs `https_not_supported`.
  * - UDP and TCP :53 → the emulator's session DNS server on the host.
  *
  * It exists because a container cannot reach port 80 on the host without the emulator
@@ -50,6 +51,47 @@ const http = net.createServer({ noDelay: true }, (client) => {
   splice(client, upstream);
 });
 
+/** The server name a TLS ClientHello asks for (SNI), if the bytes hold one. */
+function serverName(hello: Buffer): string | undefined {
+  try {
+    if (hello[0] !== 0x16 || hello[5] !== 0x01) return undefined;
+    let at = 43; // record (5) + handshake header (4) + version (2) + random (32)
+    at += 1 + hello[at]!; // session id
+    at += 2 + hello.readUInt16BE(at); // cipher suites
+    at += 1 + hello[at]!; // compression methods
+    const end = at + 2 + hello.readUInt16BE(at);
+    for (at += 2; at + 4 <= end; ) {
+      const type = hello.readUInt16BE(at);
+      const length = hello.readUInt16BE(at + 2);
+      if (type === 0 && hello[at + 6] === 0) return hello.toString('latin1', at + 9, at + 9 + hello.readUInt16BE(at + 7));
+      at += 4 + length;
+    }
+  } catch {
+    // Truncated or not a ClientHello.
+  }
+  return undefined;
+}
+
+/**
+ * HTTPS to an inner-call name: the platform serves plain HTTP only. Tell the proxy
+ * (as a CONNECT to port 443, which it refuses with https_not_supported and logs, with
+ * the real caller), then fail the handshake with a TLS alert rather than a bare reset.
+ */
+const HANDSHAKE_FAILURE = Buffer.from([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28]);
+const https = net.createServer((client) => {
+  client.on('error', () => client.destroy());
+  client.once('data', (hello: Buffer) => {
+    const name = serverName(hello);
+    client.end(HANDSHAKE_FAILURE);
+    if (name === undefined || !/\.(inner-call\.dyc\.ivolces\.com|dycloud\.service)$/i.test(name)) return;
+    const upstream = net.connect({ host: upstreamHost, port: proxyPort });
+    upstream.on('error', () => upstream.destroy());
+    upstream.write(`PROXY TCP4 ${client.remoteAddress} ${client.localAddress} ${client.remotePort} ${client.localPort}\r\n`);
+    upstream.end(`CONNECT ${name}:443 HTTP/1.1\r\nHost: ${name}:443\r\n\r\n`);
+    upstream.resume();
+  });
+});
+
 const dnsTcp = net.createServer((client) => splice(client, net.connect({ host: upstreamHost, port: dnsPort })));
 
 const dnsUdp = dgram.createSocket('udp4');
@@ -70,11 +112,12 @@ dnsUdp.on('message', (query, client) => {
 });
 dnsUdp.on('error', (error) => console.error(`router: dns udp: ${error.message}`));
 
-let pending = 3;
+let pending = 4;
 const ready = (): void => {
-  if (--pending === 0) console.log(`dyc-emulator router ready: :80 -> ${upstreamHost}:${proxyPort}, :53 -> ${upstreamHost}:${dnsPort}`);
+  if (--pending === 0) console.log(`dyc-emulator router ready: :80 -> ${upstreamHost}:${proxyPort}, :443 refused, :53 -> ${upstreamHost}:${dnsPort}`);
 };
 http.listen(80, '0.0.0.0', ready);
+https.listen(443, '0.0.0.0', ready);
 dnsTcp.listen(53, '0.0.0.0', ready);
 dnsUdp.bind(53, '0.0.0.0', ready);
 
