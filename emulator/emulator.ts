@@ -96,6 +96,7 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     config: () => config,
     upstream: (service) => supervisors.get(service.name)?.availability() ?? { state: 'unavailable', reason: 'it is not running' },
     callerByAddress: (address) => docker.callerByAddress(address),
+    instancePorts: () => [...supervisors.values()].flatMap((supervisor) => supervisor.ports()),
   };
   const tracingLogger: Logger = {
     ...logger,

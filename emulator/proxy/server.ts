@@ -1,5 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { lookup } from 'node:dns/promises';
 import net, { type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
 import type { CallRecord, Logger } from '../logging/logger.js';
@@ -20,6 +22,8 @@ export interface ServiceDirectory {
   upstream(service: ServiceConfig): Availability;
   /** Docker runtime: the name of the service whose container has this address, if any. */
   callerByAddress?(address: string): string | undefined;
+  /** Ports on this machine where service instances listen: a pass-through to them would skip the allow-list. */
+  instancePorts?(): Iterable<number>;
 }
 
 export interface ProxyOptions {
@@ -30,6 +34,10 @@ export interface ProxyOptions {
   logger: Logger;
   /** Serves `/_emulator/*` on the main port only (never on a service's egress port). */
   admin?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Request headers must arrive within this long (slowloris); default 30 s. */
+  headersTimeoutMs?: number;
+  /** Idle keep-alive client connections close after this long; default 65 s. */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface ProxyServer {
@@ -117,7 +125,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     const base = { host: target.host, method: req.method ?? 'GET', path: target.path };
     if (decision.kind === 'error') {
       sendProxyError(res, decision.error);
-      record({ ...base, from: decision.from?.name, to: decision.to?.name, status: res.statusCode, error: decision.error.code }, started, arrived);
+      // A malformed name names no caller; the connection still tells who sent it (an egress port, a container).
+      record({ ...base, from: decision.from?.name ?? caller?.name, to: decision.to?.name, status: res.statusCode, error: decision.error.code }, started, arrived);
       return;
     }
 
@@ -149,11 +158,49 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   /** A forward-proxy request for a host outside the emulator: pass it on. */
   function passThrough(req: IncomingMessage, res: ServerResponse, target: RequestTarget, caller: ServiceConfig | undefined, started: number, arrived: number): void {
     const [host, port] = splitAuthority(target.host, 80);
-    forward(req, res, { host, port, path: target.path, hostHeader: target.host }, directory.config().proxy.callTimeoutMs, {
+    void loopsBack(host, port).then((what) => {
+      if (what === undefined) return passThroughTo(host, port);
+      sendProxyError(res, loopError(target.host, what, caller));
+      record({ host: target.host, method: req.method ?? 'GET', path: target.path, from: caller?.name, to: undefined, status: res.statusCode, error: 'inner_call_denied' }, started, arrived);
+    }).catch(() => res.destroy());
+    const passThroughTo = (host: string, port: number): void => forward(req, res, { host, port, path: target.path, hostHeader: target.host }, directory.config().proxy.callTimeoutMs, {
       onError: (code, message) => sendProxyError(res, { code, message: `${target.host}: ${message}`, from: caller?.id ?? null, to: null }),
       onDone: (error) =>
         record({ host: target.host, method: req.method ?? 'GET', path: target.path, from: caller?.name, to: undefined, status: res.statusCode, error }, started, arrived),
     });
+  }
+
+  /**
+   * What host:port is, when it is one of this proxy's own listeners or a service
+   * instance on this machine. A pass-through there would let a caller act as the host
+   * (or as another service's egress port), reach the admin surface, or call a service
+   * straight: around the allow-list. Only a port we own costs a name lookup.
+   */
+  async function loopsBack(host: string, port: number): Promise<string | undefined> {
+    const ownPorts = new Map<number, string>([[handle.port, "the emulator's proxy port"]]);
+    for (const [name, egressServer] of egress) ownPorts.set((egressServer.address() as net.AddressInfo | null)?.port ?? -1, `the egress port of service "${name}"`);
+    for (const routerServer of routerServers) ownPorts.set((routerServer.address() as net.AddressInfo | null)?.port ?? -1, "the docker router's listener");
+    for (const instancePort of directory.instancePorts?.() ?? []) if (!ownPorts.has(instancePort)) ownPorts.set(instancePort, 'a service instance');
+    const what = ownPorts.get(port);
+    if (what === undefined) return undefined;
+    let addresses: string[];
+    try {
+      addresses = net.isIP(host) !== 0 ? [host] : (await lookup(host, { all: true })).map((entry) => entry.address);
+    } catch {
+      return undefined; // does not resolve: the pass-through reports it
+    }
+    return addresses.some(isLocalAddress) ? what : undefined;
+  }
+
+  function loopError(authority: string, what: string, caller: ServiceConfig | undefined): ProxyErrorDetails {
+    return {
+      code: 'inner_call_denied',
+      message:
+        `${authority} is ${what}: the proxy does not relay there. Services call each other only by inner-call names ` +
+        `(http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path), where the allow-list applies.`,
+      from: caller?.id ?? null,
+      to: null,
+    };
   }
 
   interface ForwardHooks {
@@ -269,27 +316,40 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     }
 
     // Any other host: an ordinary tunnel (a service calling a public HTTPS API).
-    const upstream = net.connect({ host, port });
-    openSockets.add(upstream);
-    upstream.once('close', () => openSockets.delete(upstream));
-    upstream.once('connect', () => {
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(socket);
-      socket.pipe(upstream);
-    });
-    upstream.on('error', (error: NodeJS.ErrnoException) => {
-      if (!socket.writable || upstream.readyState === 'open') return socket.destroy();
-      socket.end(rawErrorResponse({ code: 'upstream_error', message: `${authority}: ${describeSocketError(error)}`, from: caller?.id ?? null, to: null }));
-    });
-    socket.once('close', () => upstream.destroy());
+    socket.pause();
+    void loopsBack(host, port).then((what) => {
+      if (what === undefined) return tunnel();
+      const error = loopError(authority, what, caller);
+      socket.end(rawErrorResponse(error));
+      record({ host: authority, method: 'CONNECT', path: '', from: caller?.name, to: undefined, status: PROXY_ERRORS[error.code], error: error.code }, started, arrived);
+    }).catch(() => socket.destroy());
+    const tunnel = (): void => {
+      socket.resume();
+      const upstream = net.connect({ host, port });
+      openSockets.add(upstream);
+      upstream.once('close', () => openSockets.delete(upstream));
+      upstream.once('connect', () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) upstream.write(head);
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+      upstream.on('error', (error: NodeJS.ErrnoException) => {
+        if (!socket.writable || upstream.readyState === 'open') return socket.destroy();
+        socket.end(rawErrorResponse({ code: 'upstream_error', message: `${authority}: ${describeSocketError(error)}`, from: caller?.id ?? null, to: null }));
+      });
+      socket.once('close', () => upstream.destroy());
+    };
   }
+
+  // Node checks headersTimeout on this interval (default 30 s: a 30 s limit could take 60).
+  const newServer = (): http.Server => http.createServer({ connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs ?? 30_000) });
 
   function configure(server: http.Server, isMain: boolean): http.Server {
     // Long uploads and streams are legitimate: no overall request timeout, but headers must come quickly.
     server.requestTimeout = 0;
-    server.headersTimeout = 30_000;
-    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = options.headersTimeoutMs ?? 30_000;
+    server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(req, res, isMain));
     server.on('connect', handleConnect);
     server.on('connection', (socket: Socket) => {
@@ -299,14 +359,15 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     });
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable) return socket.destroy();
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      const status =
+        error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
     return server;
   }
 
-  const server = configure(http.createServer(), true);
-  const tunnelServer = configure(http.createServer(), false);
+  const server = configure(newServer(), true);
+  const tunnelServer = configure(newServer(), false);
   await listen(server, options.port, options.host, 'The routing proxy (proxy.port)');
   const port = (server.address() as net.AddressInfo).port;
   mainUrl = `http://${options.host}:${port}`;
@@ -319,7 +380,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     async openEgress(serviceName) {
       const existing = egress.get(serviceName);
       if (existing) return (existing.address() as net.AddressInfo).port;
-      const egressServer = configure(http.createServer(), false);
+      const egressServer = configure(newServer(), false);
       egressServer.prependListener('connection', (socket: Socket) => callerOfSocket.set(socket, serviceName));
       egress.set(serviceName, egressServer);
       await listen(egressServer, 0, options.host);
@@ -340,6 +401,9 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     async openRouterListener(host) {
       const sockets = new Set<Socket>();
       const routerServer = net.createServer((socket) => {
+        // Only the router relays here. A service container that connects straight to this
+        // address could write another container's address in its PROXY line.
+        if (socket.remoteAddress !== undefined && directory.callerByAddress?.(socket.remoteAddress) !== undefined) return void socket.destroy();
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
         readProxyHeader(socket, (address) => {
@@ -411,6 +475,13 @@ function splitAuthority(authority: string, defaultPort: number): [string, number
   const colon = authority.lastIndexOf(':');
   if (colon === -1) return [authority, defaultPort];
   return [authority.slice(0, colon), Number(authority.slice(colon + 1)) || defaultPort];
+}
+
+/** Loopback, unspecified, or an address of one of this machine's interfaces. */
+function isLocalAddress(address: string): boolean {
+  const plain = address.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+  if (plain.startsWith('127.') || plain === '::1' || plain === '0.0.0.0' || plain === '::' || plain.startsWith('0.')) return true;
+  return Object.values(networkInterfaces()).some((entries) => entries?.some((entry) => entry.address.toLowerCase() === plain));
 }
 
 function describeSocketError(error: NodeJS.ErrnoException): string {

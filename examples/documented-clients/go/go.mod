@@ -1,0 +1,3 @@
+module example.com/documented-clients/go
+
+go 1.19
