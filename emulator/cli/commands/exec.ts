@@ -6,6 +6,7 @@ import { EmulatorError } from '../../errors.js';
 import type { Command } from '../main.js';
 import { configFromFlags, onStopSignal, RUNTIME_OPTION } from '../shared.js';
 import { createTerminalLogger } from '../terminal-logger.js';
+import { groupAlive, signalGroup } from '../../util/process-group.js';
 
 /** Time the command gets to exit after the stop signal before it is killed. */
 const COMMAND_GRACE_MS = 5_000;
@@ -34,22 +35,13 @@ function exitCode(code: number | null, signal: NodeJS.Signals | null): number {
   return code ?? 128 + (signal ? (constants.signals[signal] ?? 1) : 1);
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(-pid, signal);
-    return true;
-  } catch {
-    return false; // ESRCH: the group is gone
-  }
-}
-
 /** SIGTERM whatever the command left running in its process group, SIGKILL after a grace period. */
 async function endGroup(pid: number): Promise<void> {
   if (!signalGroup(pid, 'SIGTERM')) return;
   const deadline = Date.now() + LEFTOVER_GRACE_MS;
   while (Date.now() < deadline) {
     await sleep(50);
-    if (!signalGroup(pid, 0)) return;
+    if (!groupAlive(pid)) return;
   }
   signalGroup(pid, 'SIGKILL');
 }

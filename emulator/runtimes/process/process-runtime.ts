@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ServiceConfig } from '../../config/types.js';
 import { EmulatorError } from '../../errors.js';
 import { freePort, isPortFree } from '../../util/net.js';
+import { groupAlive, signalGroup } from '../../util/process-group.js';
 import { LogTail, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
 
 /** Time a service gets to exit after SIGTERM before its process group is killed. */
@@ -161,42 +162,6 @@ class ProcessInstance implements Instance {
     liveGroups.delete(this.pid);
     if (this.service.port !== undefined) await waitPortFree(this.port, 2_000);
   }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
-
-/**
- * Whether any process of the group still runs. Zombies do not count: a grandchild
- * orphaned by its shell is reparented to init, and some inits (containers, sandboxes)
- * reap late or never, while kill(-pgid, 0) still "finds" the zombie.
- */
-function groupAlive(pgid: number): boolean {
-  if (process.platform !== 'linux') {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-  for (const entry of readdirSync('/proc')) {
-    if (entry.charCodeAt(0) > 57) continue; // not a pid
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      // Fields after "(comm)": state, ppid, pgrp, …
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return false;
 }
 
 async function waitPortFree(port: number, timeoutMs: number): Promise<boolean> {
