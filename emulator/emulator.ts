@@ -4,6 +4,7 @@ import { parseHostPort, type LoadOptions } from './config/load.js';
 import type { EmulatorConfig, RuntimeKind, ServiceConfig } from './config/types.js';
 import { startDnsServer, systemResolvers, type DnsServer } from './dns/server.js';
 import { EmulatorError } from './errors.js';
+import { CallTrace } from './logging/call-trace.js';
 import { silentLogger, type CallRecord, type Logger } from './logging/logger.js';
 import { startProxy, type ProxyServer, type ServiceDirectory } from './proxy/server.js';
 import { portTakenError, processRuntime } from './runtimes/process/process-runtime.js';
@@ -90,7 +91,7 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     if (service.runtime === 'process' && service.port !== undefined && !(await isPortFree(service.port))) throw portTakenError(service);
   }
 
-  const history: CallRecord[] = [];
+  const history = new CallTrace(CALL_HISTORY);
   const supervisors = new Map<string, ServiceSupervisor>();
   const directory: ServiceDirectory = {
     config: () => config,
@@ -102,7 +103,6 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     ...logger,
     call(record) {
       history.push(record);
-      if (history.length > CALL_HISTORY) history.shift();
       logger.call(record);
     },
   };
@@ -250,9 +250,9 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
       return `http://${byName(from).id}-${byName(to).id}.inner-call.dyc.ivolces.com${path.startsWith('/') ? path : `/${path}`}`;
     },
     request: (from, to) => innerCallAgent(proxy.url, config, from, to),
-    calls: () => [...history],
+    calls: () => history.list(),
     clearCalls() {
-      history.length = 0;
+      history.clear();
     },
     stop() {
       stopping ??= stopAll();
@@ -267,7 +267,7 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
 
 interface AdminState {
   config: EmulatorConfig;
-  history: CallRecord[];
+  history: CallTrace;
   supervisors: Map<string, ServiceSupervisor>;
 }
 
@@ -288,7 +288,7 @@ function serveAdmin(req: IncomingMessage, res: ServerResponse, state: AdminState
       })),
     };
   } else if (path === '/_emulator/calls') {
-    body = state.history;
+    body = state.history.list();
   } else {
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: 'not_found', message: 'Admin endpoints: /_emulator/info, /_emulator/calls' }) + '\n');
