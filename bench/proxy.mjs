@@ -1,20 +1,28 @@
 #!/usr/bin/env node
-// Proxy benchmark: requests/s and latency of the same target reached (1) directly,
-// (2) through the emulator's routing proxy, (3) through nginx (one worker, upstream
-// keep-alive), all measured with wrk in one run on this machine.
+// Proxy benchmark: the same targets reached (1) directly, (2) through the emulator's
+// routing proxy (`emulator up` in its own process, as users run it), (3) through nginx
+// (one worker, upstream keep-alive), all in one run on this machine:
+//   - throughput: wrk, keep-alive, 32 and 128 connections, a 13-byte and a 64 KB body;
+//   - latency at a fixed 1,000 req/s (wrk paced by bench/fixed-rate.lua): the p50 each
+//     proxy adds to the direct path;
+//   - CPU time per request of the proxy process and of the nginx worker (user, system),
+//     and what the emulator's per-call lines cost (against the silent programmatic API).
+// Both proxies log one line per call: the emulator its call lines (to a file, not a
+// pipe this script would have to drain on the same cores), nginx its access log
+// (buffered, as the emulator batches its lines).
 //
-// Usage: node bench/proxy.mjs [--duration 10] [--connections 32]
+// Usage: node bench/proxy.mjs [--duration 10] [--rate 1000] [--rounds 3]
 // Needs wrk and nginx (Debian: wrk nginx-light) and a built emulator (npm install).
 import { spawn, execFileSync, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../dist/util/net.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } } });
 const here = path.dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(path.join(tmpdir(), 'dyc-bench-'));
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((candidate) => {
@@ -26,33 +34,49 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((candidate) => {
   }
 });
 if (!NGINX) throw new Error('nginx not found: apt-get install nginx-light');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// The emulator runs as users run it: `emulator up`, in its own process.
+// Two targets: a 13-byte body and a 64 KB one.
+const BODIES = { small: 13, large: 64 * 1024 };
 const proxyPort = await freePort();
 const config = path.join(work, 'emulator.config.json');
+const service = (bytes) => ({ dir: here, command: 'node target.cjs', env: { BODY_BYTES: String(bytes) } });
 writeFileSync(
   config,
   JSON.stringify({
-    services: {
-      caller: { dir: here, command: 'node target.cjs', allow: ['target'] },
-      target: { dir: here, command: 'node target.cjs' },
-    },
+    services: { caller: { ...service(13), allow: ['small', 'large'] }, small: service(BODIES.small), large: service(BODIES.large) },
     proxy: { port: proxyPort },
     dns: { port: await freePort() },
   }),
 );
-const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
-await new Promise((resolve, reject) => {
-  let out = '';
-  emulator.stdout.on('data', (chunk) => {
-    out += chunk;
-    if (/services healthy/.test(out)) resolve();
-  });
-  emulator.once('exit', () => reject(new Error(`emulator up failed:\n${out}`)));
+const emulatorLog = path.join(work, 'emulator.log');
+const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], { stdio: ['ignore', openSync(emulatorLog, 'w'), 'inherit'] });
+const emulatorExit = new Promise((resolve) => emulator.once('exit', resolve));
+for (let waited = 0; !/services healthy/.test(readFileSync(emulatorLog, 'utf8')); waited += 100) {
+  if (emulator.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(emulatorLog, 'utf8')}`);
+  await sleep(100);
+}
+// The same config through the programmatic API, whose default logger prints nothing
+// (the call trace still records): the difference is what the call lines cost.
+const quiet = spawn(
+  process.execPath,
+  [
+    '--input-type=module',
+    '-e',
+    `import { startEmulator } from ${JSON.stringify(path.join(here, '../dist/index.js'))};
+     const emu = await startEmulator({ config: ${JSON.stringify(config)} });
+     console.log(emu.proxyUrl);
+     process.on('SIGTERM', () => emu.stop().then(() => process.exit(0)));`,
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
+const quietExit = new Promise((resolve) => quiet.once('exit', resolve));
+const quietUrl = await new Promise((resolve, reject) => {
+  quiet.stdout.once('data', (chunk) => resolve(String(chunk).trim()));
+  quiet.once('exit', () => reject(new Error('the programmatic emulator did not start')));
 });
-emulator.stdout.resume();
 const info = await (await fetch(`http://127.0.0.1:${proxyPort}/_emulator/info`)).json();
-const targetUrl = new URL(info.services.find((service) => service.name === 'target').url);
+const targetPort = (name) => new URL(info.services.find((entry) => entry.name === name).url).port;
 
 const nginxPort = await freePort();
 mkdirSync(path.join(work, 'nginx'));
@@ -64,52 +88,110 @@ error_log ${work}/nginx-error.log;
 daemon off;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  access_log ${work}/access.log combined buffer=64k flush=1s;
   client_body_temp_path ${work}/nginx;
   proxy_temp_path ${work}/nginx;
-  upstream target { server 127.0.0.1:${targetUrl.port}; keepalive 64; }
+  upstream small { server 127.0.0.1:${targetPort('small')}; keepalive 64; }
+  upstream large { server 127.0.0.1:${targetPort('large')}; keepalive 64; }
   server {
     listen 127.0.0.1:${nginxPort};
-    location / { proxy_pass http://target; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;
+    location /small { proxy_pass http://small; }
+    location /large { proxy_pass http://large; }
   }
 }
 `,
 );
 const nginx = spawn(NGINX, ['-c', path.join(work, 'nginx.conf'), '-p', work], { stdio: 'inherit' });
-await new Promise((resolve) => setTimeout(resolve, 500));
+await sleep(500);
+const nginxWorker = Number(execFileSync('pgrep', ['-P', String(nginx.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
 
-async function wrk(url, headers = []) {
-  const args = ['-t', '2', '-c', values.connections, '-d', `${values.duration}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
-  const { stdout: out } = await promisify(execFile)('wrk', args, { encoding: 'utf8' });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
+/** user and system CPU ms of a process so far. */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const tick = 1000 / 100; // USER_HZ
+  return { user: Number(fields[11]) * tick, system: Number(fields[12]) * tick };
+}
+
+const paths = (body) => [
+  { name: 'direct', url: `http://127.0.0.1:${targetPort(body)}/${body}`, headers: [] },
+  { name: 'emulator', url: `http://127.0.0.1:${proxyPort}/${body}`, headers: [`Host: caller-${body}.inner-call.dyc.ivolces.com`], pid: emulator.pid },
+  { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/${body}`, headers: [], pid: nginxWorker },
+];
+
+async function wrk(target, { connections, duration = values.duration, paced = false }) {
+  const args = ['-t', paced ? '1' : '2', '-c', String(connections), '-d', `${duration}s`, '--latency', ...target.headers.flatMap((h) => ['-H', h])];
+  if (paced) args.push('-s', path.join(here, 'fixed-rate.lua'));
+  const before = target.pid ? cpuMs(target.pid) : undefined;
+  const { stdout: out } = await promisify(execFile)('wrk', [...args, target.url], { encoding: 'utf8', env: { ...process.env, RATE: values.rate, CONNECTIONS: String(connections) } });
+  const after = target.pid ? cpuMs(target.pid) : undefined;
+  const requests = Number(/(\d+) requests in/.exec(out)[1]);
   const toMs = (value, unit) => Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
   const pct = (p) => {
     const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
     return m ? toMs(m[1], m[2]) : NaN;
   };
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
-  return { rps, p50: pct(50), p99: pct(99), errors: Number(errors) };
+  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0') + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+  const cpu = before && { user: ((after.user - before.user) * 1000) / requests, system: ((after.system - before.system) * 1000) / requests };
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]), p50: pct(50), p99: pct(99), errors, cpu };
 }
 
-const rows = [];
+const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+const median = (numbers) => [...numbers].sort((a, b) => a - b)[Math.floor((numbers.length - 1) / 2)];
+/**
+ * Runs every target `rounds` times, in turn (A B C A B C …), so a slow moment of this
+ * shared machine hits all of them alike; each figure is the median over the rounds.
+ */
+async function interleaved(targets, options) {
+  const runs = targets.map(() => []);
+  for (let round = 0; round < Number(values.rounds); round++) {
+    for (const [i, target] of targets.entries()) runs[i].push(await wrk(target, options));
+  }
+  return runs.map((list) => ({
+    rps: median(list.map((r) => r.rps)),
+    p50: median(list.map((r) => r.p50)),
+    p99: median(list.map((r) => r.p99)),
+    errors: list.reduce((sum, r) => sum + r.errors, 0),
+    cpu: list[0].cpu && { user: median(list.map((r) => r.cpu.user)), system: median(list.map((r) => r.cpu.system)) },
+  }));
+}
+const cpu = (r) => `${fmt(r.cpu.user + r.cpu.system, 1)} (${fmt(r.cpu.user, 1)}+${fmt(r.cpu.system, 1)})`;
+const date = new Date().toISOString().slice(0, 10);
 try {
-  // Warm up every path once (JIT, keep-alive pools).
-  await wrk(`http://127.0.0.1:${targetUrl.port}/`);
-  await wrk(`http://127.0.0.1:${proxyPort}/`, ['Host: caller-target.inner-call.dyc.ivolces.com']);
-  const direct = await wrk(`http://127.0.0.1:${targetUrl.port}/`);
-  const proxied = await wrk(`http://127.0.0.1:${proxyPort}/`, ['Host: caller-target.inner-call.dyc.ivolces.com']);
-  const viaNginx = await wrk(`http://127.0.0.1:${nginxPort}/`);
-  rows.push(['direct to the target', direct], ['emulator proxy', proxied], ['nginx (1 worker, keep-alive)', viaNginx]);
-  const fmt = (n) => n.toFixed(2);
-  console.log(`\nwrk -t2 -c${values.connections} -d${values.duration}s, 13-byte response, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
-  console.log('| path | req/s | p50 ms | p99 ms | non-2xx | req/s vs direct | req/s vs nginx |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
-  for (const [name, r] of rows) {
-    console.log(`| ${name} | ${Math.round(r.rps)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.errors} | ${fmt(r.rps / direct.rps)} | ${fmt(r.rps / viaNginx.rps)} |`);
+  console.log(`\nThroughput: wrk -t2 -d${values.duration}s, keep-alive, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${date}\n`);
+  console.log('| body | connections | direct req/s | emulator req/s | nginx req/s | emulator vs nginx | emulator µs CPU/req (user+sys) | nginx µs CPU/req (user+sys) | errors |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const body of ['small', 'large']) {
+    for (const target of paths(body)) await wrk(target, { connections: 32, duration: 3 }); // warm-up: JIT, pools
+    for (const connections of [32, 128]) {
+      const [d, e, n] = await interleaved(paths(body), { connections });
+      console.log(
+        `| ${BODIES[body] === 13 ? '13 B' : '64 KB'} | ${connections} | ${Math.round(d.rps)} | ${Math.round(e.rps)} | ${Math.round(n.rps)} | ${fmt(e.rps / n.rps)} | ${cpu(e)} | ${cpu(n)} | ${d.errors + e.errors + n.errors} |`,
+      );
+    }
+  }
+
+  const [lines, silent] = await interleaved([paths('small')[1], { ...paths('small')[1], url: `${quietUrl}/small`, pid: quiet.pid }], { connections: 32 });
+  const perRequest = (r) => r.cpu.user + r.cpu.system;
+  console.log(`\nCall lines (13 B, 32 connections): \`emulator up\` printing one per call: ${Math.round(lines.rps)} req/s, ${cpu(lines)} µs CPU/req;`);
+  console.log(`the programmatic API, printing nothing: ${Math.round(silent.rps)} req/s, ${cpu(silent)} µs CPU/req. Difference: ${fmt((100 * (perRequest(lines) - perRequest(silent))) / perRequest(lines), 0)} % of the CPU per request.`);
+
+  console.log(`\nLatency at a fixed ${values.rate} req/s: wrk -t1 -c10 -d${values.duration}s -s bench/fixed-rate.lua, 13-byte body, median of ${values.rounds} interleaved rounds\n`);
+  console.log('| path | req/s | p50 ms | p99 ms | p50 added to direct, ms | added vs nginx |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  const paced = await interleaved(paths('small'), { connections: 10, paced: true });
+  const nginxAdded = paced[2].p50 - paced[0].p50;
+  for (const [i, r] of paced.entries()) {
+    const added = r.p50 - paced[0].p50;
+    const name = paths('small')[i].name;
+    console.log(`| ${name} | ${Math.round(r.rps)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${i === 0 ? '' : fmt(added, 3)} | ${i === 0 ? '' : fmt(added / nginxAdded)} |`);
   }
 } finally {
   nginx.kill('SIGTERM');
   emulator.kill('SIGINT');
-  await new Promise((resolve) => emulator.once('exit', resolve));
+  quiet.kill('SIGTERM');
+  await Promise.all([emulatorExit, quietExit]);
   rmSync(work, { recursive: true, force: true });
 }

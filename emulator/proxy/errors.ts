@@ -45,12 +45,27 @@ export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): v
   res.end(body);
 }
 
-/** The same error as a raw HTTP/1.1 response, for CONNECT sockets that have no ServerResponse. */
+/** The same error as a raw HTTP/1.1 response, for sockets without a ServerResponse (CONNECT, the fast path). */
 export function rawErrorResponse(error: ProxyErrorDetails): string {
   const body = errorBody(error);
   return (
     `HTTP/1.1 ${PROXY_ERRORS[error.code]} ${error.code}\r\n` +
     `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-    `X-Emulator-Error: ${error.code}\r\nConnection: close\r\n\r\n${body}`
+    `X-Emulator-Error: ${error.code}\r\nCache-Control: no-store\r\n${error.retryAfter === undefined ? '' : `Retry-After: ${error.retryAfter}\r\n`}Connection: close\r\n\r\n${body}`
   );
+}
+
+/** What went wrong on a connection to a target, in words. */
+export function describeSocketError(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is the service listening on its port?)';
+    case 'ECONNRESET':
+      return 'the connection was reset before a complete response';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `the host name does not resolve (${error.code})`;
+    default:
+      return error.message;
+  }
 }

@@ -3,28 +3,19 @@ import { lookup } from 'node:dns/promises';
 import net, { type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
+import type { ServiceConfig } from '../config/types.js';
 import type { CallRecord, Logger } from '../logging/logger.js';
 import { listen, closeServer } from '../util/net.js';
-import { PROXY_ERRORS, rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
+import { describeSocketError, PROXY_ERRORS, rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
 import { endToEndHeaders, hasHeader } from './headers.js';
 import { innerCallLabel } from './hostname.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { routeInnerCall } from './routing.js';
 
-/** Where a service can be reached now, or why it cannot. */
-export type Availability = { state: 'ready'; host: string; port: number } | { state: 'unavailable'; reason: string };
+import type { ServiceDirectory } from './directory.js';
+import { FastPath } from './http1/connection.js';
 
-/** What the proxy asks the orchestrator on every call; both may change at any time (reload). */
-export interface ServiceDirectory {
-  config(): EmulatorConfig;
-  /** Picks an instance of the service (round-robin over healthy replicas). */
-  upstream(service: ServiceConfig): Availability;
-  /** Docker runtime: the name of the service whose container has this address, if any. */
-  callerByAddress?(address: string): string | undefined;
-  /** Ports on this machine where service instances listen: a pass-through to them would skip the allow-list. */
-  instancePorts?(): Iterable<number>;
-}
+export type { Availability, ServiceDirectory } from './directory.js';
 
 export interface ProxyOptions {
   host: string;
@@ -86,10 +77,21 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     idleWaiters.delete(key);
   };
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: 'lifo', timeout: 60_000 });
+  /** The connections each listener accepted, so closing one (an egress port) closes them too. */
+  const socketsOf = new WeakMap<net.Server, Set<Socket>>();
 
   const record = (call: Omit<CallRecord, 'time' | 'durationMs'>, started: number, arrived: number): void => {
     logger.call({ ...call, durationMs: Math.round((performance.now() - started) * 10) / 10, time: arrived });
   };
+
+  const fastPath = new FastPath({
+    directory,
+    headersTimeoutMs: options.headersTimeoutMs ?? 30_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 65_000,
+    callStarted,
+    callEnded,
+    call: (record) => logger.call(record),
+  });
 
   function handleRequest(req: IncomingMessage, res: ServerResponse, isMain: boolean): void {
     const started = performance.now();
@@ -352,11 +354,22 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(req, res, isMain));
     server.on('connect', handleConnect);
+    // Every connection starts on the fast path (./http1/connection.ts); Node's own
+    // connection listener is its slow path, for the requests the fast path leaves.
+    const [slowPath] = server.listeners('connection') as ((socket: Socket) => void)[];
+    server.removeAllListeners('connection');
+    const sockets = new Set<Socket>();
+    socketsOf.set(server, sockets);
     server.on('connection', (socket: Socket) => {
-      socket.setNoDelay(true);
       openSockets.add(socket);
-      socket.once('close', () => openSockets.delete(socket));
+      sockets.add(socket);
+      socket.once('close', () => {
+        openSockets.delete(socket);
+        sockets.delete(socket);
+      });
+      fastPath.serve(socket, callerOfSocket.get(socket), (handed) => slowPath!.call(server, handed));
     });
+    server.maxHeadersCount = 0; // no limit: Node would drop headers past the 1000th without a word
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable) return socket.destroy();
       const status =
@@ -371,6 +384,12 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   await listen(server, options.port, options.host, 'The routing proxy (proxy.port)');
   const port = (server.address() as net.AddressInfo).port;
   mainUrl = `http://${options.host}:${port}`;
+
+  /** Stops listening and closes the connections, keep-alive ones included, that the listener accepted. */
+  const closeListener = (listener: http.Server): Promise<void> => {
+    for (const socket of socketsOf.get(listener) ?? []) socket.destroy();
+    return closeServer(listener);
+  };
 
   let stopping: Promise<void> | undefined;
   const handle: ProxyServer = {
@@ -410,11 +429,6 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
           const callerName = directory.callerByAddress?.(address);
           if (callerName !== undefined) callerOfSocket.set(socket, callerName);
           tunnelServer.emit('connection', socket);
-          // The http server reads a fresh socket's handle directly and would skip the bytes
-          // already read past the PROXY line; a 'data' listener makes it read through the
-          // stream instead (as for the CONNECT tunnel above), where they were put back.
-          socket.on('data', () => {});
-          socket.resume();
         });
       });
       routerServers.add(routerServer);
@@ -431,7 +445,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     async closeEgress(serviceName) {
       const egressServer = egress.get(serviceName);
       egress.delete(serviceName);
-      if (egressServer) await closeServer(egressServer);
+      if (egressServer) await closeListener(egressServer);
     },
     stop() {
       stopping ??= (async () => {
@@ -441,6 +455,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
         for (const socket of openSockets) socket.destroy();
         await Promise.allSettled(servers.map(closeServer));
         agent.destroy();
+        fastPath.stop();
       })();
       return stopping;
     },
@@ -482,18 +497,4 @@ function isLocalAddress(address: string): boolean {
   const plain = address.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
   if (plain.startsWith('127.') || plain === '::1' || plain === '0.0.0.0' || plain === '::' || plain.startsWith('0.')) return true;
   return Object.values(networkInterfaces()).some((entries) => entries?.some((entry) => entry.address.toLowerCase() === plain));
-}
-
-function describeSocketError(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
-    case 'ECONNREFUSED':
-      return 'connection refused (is the service listening on its port?)';
-    case 'ECONNRESET':
-      return 'the connection was reset before a complete response';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `the host name does not resolve (${error.code})`;
-    default:
-      return error.message;
-  }
 }

@@ -1,0 +1,15 @@
+import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
+
+/** Where a service can be reached now, or why it cannot. */
+export type Availability = { state: 'ready'; host: string; port: number } | { state: 'unavailable'; reason: string };
+
+/** What the proxy asks the orchestrator on every call; both may change at any time (reload). */
+export interface ServiceDirectory {
+  config(): EmulatorConfig;
+  /** Picks an instance of the service (round-robin over healthy replicas). */
+  upstream(service: ServiceConfig): Availability;
+  /** Docker runtime: the name of the service whose container has this address, if any. */
+  callerByAddress?(address: string): string | undefined;
+  /** Ports on this machine where service instances listen: a pass-through to them would skip the allow-list. */
+  instancePorts?(): Iterable<number>;
+}

@@ -1,0 +1,520 @@
+// The proxy's fast path: one client connection, served on the raw socket. It parses
+// only request and response heads, routes, and passes body bytes through as they are
+// (chunked stays chunked), over pooled keep-alive upstream connections. That is what
+// nginx does, and it is several times faster than Node's http server and client
+// (BENCHMARKS.md). Whatever it does not handle (CONNECT, absolute-form targets, admin,
+// routing errors, Expect, Upgrade, odd framing) goes to Node's http server, the slow
+// path, with the socket and its unread bytes, for the rest of the connection.
+
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { EmulatorConfig, ServiceConfig } from '../../config/types.js';
+import type { CallRecord } from '../../logging/logger.js';
+import type { ServiceDirectory } from '../directory.js';
+import { describeSocketError, PROXY_ERRORS, rawErrorResponse, type ProxyErrorCode } from '../errors.js';
+import { routeInnerCall, type RouteDecision } from '../routing.js';
+import { ChunkedScanner } from './chunked.js';
+import { mayBecomeRequestHead, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './heads.js';
+import { UpstreamPool, type UpstreamConnection, type UpstreamOwner } from './upstream-pool.js';
+
+/** Node's default `maxHeaderSize`: the same limit as the slow path's. */
+const MAX_REQUEST_HEAD = 16 * 1024;
+const MAX_RESPONSE_HEAD = 64 * 1024;
+const HEAD_END = Buffer.from('\r\n\r\n');
+/** Status recorded for a call whose client went away before the response (nginx's convention). */
+const CLIENT_CLOSED = 499;
+/** Response bodies up to this size go out copied behind their head, in one write; larger ones as they are. */
+const COPY_LIMIT = 4096;
+
+export interface FastPathContext {
+  readonly directory: ServiceDirectory;
+  readonly headersTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  /** In-flight bookkeeping per upstream "host:port" (reloads drain on it). */
+  callStarted(key: string): void;
+  callEnded(key: string): void;
+  /** One record per call (the terminal line, the call trace). */
+  call(record: CallRecord): void;
+}
+
+/**
+ * How often timeouts are checked. One interval for all connections and calls, instead
+ * of socket timeouts (re-armed on every read and write) and a timer per call: both
+ * showed in profiles. Timeouts fire up to this much late.
+ */
+const SWEEP_MS = 50;
+
+export class FastPath {
+  readonly pool = new UpstreamPool();
+  private readonly connections = new Set<ClientConnection>();
+  private readonly sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
+
+  constructor(readonly context: FastPathContext) {}
+
+  /**
+   * Serves `socket`. `callerName` is the service the connection belongs to (egress
+   * port, docker source address), undefined for the host. `slowPath` takes the socket
+   * over, with the unread bytes put back, when a request needs Node's server.
+   */
+  serve(socket: Socket, callerName: string | undefined, slowPath: (socket: Socket) => void): void {
+    this.connections.add(new ClientConnection(this, socket, callerName, slowPath));
+  }
+
+  forget(connection: ClientConnection): void {
+    this.connections.delete(connection);
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+    this.pool.destroy();
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const connection of this.connections) connection.checkTimeouts(now);
+    this.pool.closeIdle(now);
+  }
+}
+
+const noop = (): void => {};
+
+class ClientConnection {
+  readonly context: FastPathContext;
+  /** Bytes read and not yet used: a partial head, or the next (pipelined) request. */
+  pending: Buffer | undefined;
+  private exchange: Exchange | undefined;
+  /** When the connection last became idle (keep-alive timeout). */
+  private idleSince = performance.now();
+  /** When the first byte of a head still arriving came (headers timeout). */
+  private headSince: number | undefined;
+  /** The client half-closed: answer what is in flight, then close. */
+  private ended = false;
+  private done = false;
+  // The last routing decision: a connection usually makes the same call again and again.
+  private routedHost: string | undefined;
+  private routedConfig: EmulatorConfig | undefined;
+  private routed: RouteDecision | undefined;
+
+  constructor(
+    readonly fastPath: FastPath,
+    readonly socket: Socket,
+    private readonly callerName: string | undefined,
+    private readonly slowPath: (socket: Socket) => void,
+  ) {
+    this.context = fastPath.context;
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('drain', this.onDrain);
+    socket.on('error', noop); // 'close' follows
+    socket.on('close', this.onClose);
+    socket.resume(); // a socket handed on (CONNECT, PROXY line) may come paused
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.done) return;
+    const exchange = this.exchange;
+    if (exchange !== undefined && !exchange.requestDone) return exchange.onClientData(chunk);
+    this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    if (exchange === undefined) this.next();
+    else this.socket.pause(); // a pipelined request: it waits for the response in flight
+  };
+
+  /** Starts the request at the front of `pending` once its head is complete. */
+  private next(): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    const end = pending.indexOf(HEAD_END);
+    if (end === -1 || end + 4 > MAX_REQUEST_HEAD) {
+      if (end !== -1 || pending.length > MAX_REQUEST_HEAD) return this.refuse('431 Request Header Fields Too Large');
+      if (!mayBecomeRequestHead(pending)) return this.handOff(); // TLS, garbage: Node's server answers at once
+      // Slowloris: the whole head must arrive within headersTimeout of its first byte.
+      this.headSince ??= performance.now();
+      return;
+    }
+    this.headSince = undefined;
+    const head = parseRequestHead(pending.toString('latin1', 0, end + 4));
+    if (head === undefined) return this.handOff();
+    const config = this.context.directory.config();
+    const decision = this.route(config, head.host);
+    if (decision.kind !== 'call') return this.handOff();
+    const target = this.context.directory.upstream(decision.to);
+    if (target.state !== 'ready') return this.handOff();
+    this.pending = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
+    this.exchange = new Exchange(this, head, decision.from, decision.to, target.host, target.port, config.proxy.callTimeoutMs);
+    this.exchange.start();
+  }
+
+  private route(config: EmulatorConfig, host: string): RouteDecision {
+    if (host !== this.routedHost || config !== this.routedConfig) {
+      const caller = this.callerName === undefined ? undefined : config.services.get(this.callerName);
+      this.routed = routeInnerCall(config, host, caller);
+      this.routedHost = host;
+      this.routedConfig = config;
+    }
+    return this.routed!;
+  }
+
+  checkTimeouts(now: number): void {
+    if (this.exchange !== undefined) this.exchange.checkTimeout(now);
+    else if (this.headSince !== undefined) {
+      if (now - this.headSince >= this.context.headersTimeoutMs) this.refuse('408 Request Timeout');
+    } else if (now - this.idleSince >= this.context.keepAliveTimeoutMs) this.socket.destroy();
+  }
+
+  /** Body bytes that arrived with the head (or after a pipelined one): the exchange takes its share. */
+  takePending(): Buffer | undefined {
+    const pending = this.pending;
+    this.pending = undefined;
+    return pending;
+  }
+
+  exchangeDone(closeAfter: boolean, now: number): void {
+    this.exchange = undefined;
+    this.idleSince = now;
+    if (this.done) return;
+    if (closeAfter) return this.close();
+    this.socket.resume();
+    this.next(); // a pipelined request
+    if (this.ended && this.exchange === undefined && !this.done) this.close();
+  }
+
+  /** Ends the connection after what is written (an error response, a `Connection: close`). */
+  close(response?: string): void {
+    this.done = true;
+    this.exchange = undefined;
+    this.pending = undefined;
+    this.headSince = undefined;
+    if (response === undefined) this.socket.end();
+    else this.socket.end(response);
+  }
+
+  private refuse(status: string): void {
+    this.close(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
+  /** Node's http server takes the socket over, unread bytes first. */
+  private handOff(): void {
+    const socket = this.socket;
+    this.done = true;
+    this.fastPath.forget(this);
+    socket.pause();
+    for (const [event, listener] of [
+      ['data', this.onData],
+      ['end', this.onEnd],
+      ['drain', this.onDrain],
+      ['error', noop],
+      ['close', this.onClose],
+    ] as const) {
+      socket.off(event, listener);
+    }
+    if (this.pending !== undefined) socket.unshift(this.pending);
+    this.pending = undefined;
+    this.slowPath(socket);
+    // Node's server reads a fresh socket's handle directly and would skip the bytes put
+    // back above; a 'data' listener makes it read through the stream instead.
+    socket.on('data', noop);
+    socket.resume();
+  }
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    if (this.exchange === undefined) this.close();
+    else if (!this.exchange.requestDone) this.socket.destroy(); // the request was cut short
+  };
+
+  private readonly onDrain = (): void => this.exchange?.onClientDrain();
+
+  private readonly onClose = (): void => {
+    this.done = true;
+    this.fastPath.forget(this);
+    this.exchange?.onClientClose();
+    this.exchange = undefined;
+  };
+}
+
+/** One request and its response, between a client connection and an upstream one. */
+class Exchange implements UpstreamOwner {
+  requestDone: boolean;
+  private bodyLeft: number;
+  private readonly requestChunks: ChunkedScanner | undefined;
+  private readonly key: string;
+  private upstream: UpstreamConnection | undefined;
+  /** Body bytes that came before the upstream connection was ready. */
+  private queued: Buffer[] = [];
+  private upstreamReady = false;
+  /** The upstream's write buffer is full: the client is paused until it drains. */
+  private upstreamFull = false;
+  /** The client's write buffer is full: the upstream is paused until it drains. */
+  private clientFull = false;
+  /** A write of a chunk lent by the upstream's read buffer is still in flight: the upstream is paused until it is sent. */
+  private lentPending = false;
+  private responseHead: Buffer | undefined;
+  private response: ResponseHead | undefined;
+  private responseLeft = 0;
+  private responseChunks: ChunkedScanner | undefined;
+  /** Some response bytes (an interim or the final head) went to the client: errors can only cut the connection now. */
+  private answered = false;
+  /** The upstream sent bytes past the response: it cannot be reused. */
+  private overrun = false;
+  private retried = false;
+  private finished = false;
+  private readonly started = performance.now();
+  private readonly arrived = Date.now();
+  /** The response head must have come by then (proxy.callTimeout). */
+  private readonly deadline: number;
+
+  constructor(
+    private readonly client: ClientConnection,
+    private readonly head: RequestHead,
+    private readonly from: ServiceConfig,
+    private readonly to: ServiceConfig,
+    private readonly host: string,
+    private readonly port: number,
+    private readonly timeoutMs: number,
+  ) {
+    this.requestDone = head.framing === 'none';
+    this.bodyLeft = head.length;
+    this.requestChunks = head.framing === 'chunked' ? new ChunkedScanner() : undefined;
+    this.key = `${host}:${port}`;
+    this.deadline = this.started + timeoutMs;
+  }
+
+  private get context(): FastPathContext {
+    return this.client.context;
+  }
+
+  start(): void {
+    this.context.callStarted(this.key);
+    if (!this.requestDone) {
+      const early = this.client.takePending();
+      if (early !== undefined) this.takeBody(early);
+      if (this.finished) return; // a broken chunked body: refused already
+      // Until the upstream connection is ready, body bytes would only pile up here.
+      if (!this.requestDone) this.client.socket.pause();
+    }
+    this.connect(false);
+  }
+
+  private connect(fresh: boolean): void {
+    this.upstreamReady = false;
+    this.upstream = this.client.fastPath.pool.acquire(this.host, this.port, this.key, this, fresh);
+    if (!this.upstream.socket.connecting) this.onUpstreamConnect();
+  }
+
+  onClientData(chunk: Buffer): void {
+    this.takeBody(chunk);
+  }
+
+  /** Splits `chunk` into this request's body (sent on) and what follows it (the next request). */
+  private takeBody(chunk: Buffer): void {
+    let bodyEnd: number;
+    if (this.requestChunks === undefined) {
+      bodyEnd = Math.min(this.bodyLeft, chunk.length);
+      this.bodyLeft -= bodyEnd;
+      this.requestDone = this.bodyLeft === 0;
+    } else {
+      const end = this.requestChunks.scan(chunk);
+      if (end === -2) return this.badRequestBody();
+      this.requestDone = end !== -1;
+      bodyEnd = end === -1 ? chunk.length : end;
+    }
+    if (bodyEnd > 0) this.sendBody(bodyEnd === chunk.length ? chunk : chunk.subarray(0, bodyEnd));
+    if (bodyEnd < chunk.length) {
+      this.client.pending = chunk.subarray(bodyEnd);
+      this.client.socket.pause();
+    }
+  }
+
+  private sendBody(body: Buffer): void {
+    if (!this.upstreamReady) {
+      this.queued.push(body);
+    } else if (!this.upstream!.socket.write(body)) {
+      this.upstreamFull = true;
+      this.client.socket.pause();
+    }
+  }
+
+  onUpstreamConnect(): void {
+    const socket = this.upstream!.socket;
+    socket.write(withHead(this.head.forward, this.queued.length === 0 ? undefined : Buffer.concat(this.queued)));
+    this.queued = [];
+    this.upstreamReady = true;
+    this.upstreamFull = socket.writableNeedDrain;
+    if (!this.requestDone && !this.upstreamFull) this.client.socket.resume();
+  }
+
+  onUpstreamDrain(): void {
+    this.upstreamFull = false;
+    if (!this.requestDone) this.client.socket.resume();
+  }
+
+  onClientDrain(): void {
+    if (!this.clientFull) return;
+    this.clientFull = false;
+    if (!this.lentPending && !this.finished) this.upstream?.socket.resume();
+  }
+
+  private readonly onLentChunkSent = (): void => {
+    if (!this.lentPending) return;
+    this.lentPending = false;
+    if (!this.clientFull && !this.finished) this.upstream?.socket.resume();
+  };
+
+  onUpstreamData(chunk: Buffer): void {
+    if (this.response !== undefined) return this.forwardBody(chunk);
+    let buffered = this.responseHead === undefined ? chunk : Buffer.concat([this.responseHead, chunk]);
+    for (;;) {
+      const end = buffered.indexOf(HEAD_END);
+      if (end === -1) {
+        if (buffered.length > MAX_RESPONSE_HEAD) return this.fail('upstream_error', 'invalid response: a head larger than 64 KB');
+        this.responseHead = Buffer.from(buffered); // a chunk is only lent until the next read
+        return;
+      }
+      const parsed = parseResponseHead(buffered.toString('latin1', 0, end + 4), this.head.method, this.head.close);
+      if (typeof parsed === 'string') return this.fail('upstream_error', `invalid response: ${parsed}`);
+      const rest = buffered.subarray(end + 4);
+      this.answered = true;
+      if (parsed.interim) {
+        this.client.socket.write(parsed.forward, 'latin1');
+        if (rest.length === 0) return void (this.responseHead = undefined);
+        buffered = rest;
+        continue;
+      }
+      this.responseHead = undefined;
+      this.response = parsed;
+      this.responseLeft = parsed.length;
+      if (parsed.framing === 'chunked') this.responseChunks = new ChunkedScanner();
+      return this.forwardBody(rest, parsed.forward);
+    }
+  }
+
+  /**
+   * Passes response body bytes on (after `head`, in one write: one system call); the
+   * response is complete when its framing says so.
+   */
+  private forwardBody(chunk: Buffer, head?: string): void {
+    const framing = this.response!.framing;
+    let end = chunk.length;
+    let complete = false;
+    if (framing === 'none') {
+      end = 0;
+      complete = true;
+    } else if (framing === 'length') {
+      end = Math.min(this.responseLeft, chunk.length);
+      this.responseLeft -= end;
+      complete = this.responseLeft === 0;
+    } else if (framing === 'chunked') {
+      const at = this.responseChunks!.scan(chunk);
+      if (at === -2) return this.fail('upstream_error', 'invalid response: malformed chunked body');
+      if (at !== -1) [end, complete] = [at, true];
+    }
+    const body = end === 0 ? undefined : end === chunk.length ? chunk : chunk.subarray(0, end);
+    const socket = this.client.socket;
+    let lent = false;
+    if (head === undefined || (body !== undefined && body.length > COPY_LIMIT)) {
+      // The body goes out as it is: a view of the upstream's read buffer, lent until it is sent.
+      if (head !== undefined) socket.cork();
+      if (head !== undefined) socket.write(Buffer.from(head, 'latin1'));
+      if (body !== undefined) socket.write(body, this.onLentChunkSent);
+      if (head !== undefined) socket.uncork();
+      lent = body !== undefined;
+    } else {
+      socket.write(withHead(head, body)); // small: one copy, one system call
+    }
+    if (socket.writableNeedDrain && !this.clientFull) {
+      this.clientFull = true;
+      this.upstream!.socket.pause();
+    }
+    // Not sent at once: the upstream reads nothing more (into the same buffer) until it is.
+    if (lent && socket.writableLength > 0 && !this.lentPending) {
+      this.lentPending = true;
+      this.upstream!.socket.pause();
+    }
+    if (end < chunk.length) this.overrun = true;
+    if (complete) this.finish();
+  }
+
+  onUpstreamEnd(): void {
+    // A body without length ends with the connection; anything else ending here is cut short (onUpstreamClose).
+    if (this.response?.framing === 'close') this.finish();
+  }
+
+  onUpstreamClose(error: Error | undefined): void {
+    if (this.finished) return;
+    // A kept-alive connection the target closed just as we sent on it: once more on a new one, if nothing depends on it.
+    if (this.upstream!.reused && !this.answered && this.responseHead === undefined && this.head.framing === 'none' && !this.retried) {
+      this.retried = true;
+      return this.connect(true);
+    }
+    const reason = error === undefined ? 'the connection closed before a complete response' : describeSocketError(error as NodeJS.ErrnoException);
+    this.fail('upstream_error', reason);
+  }
+
+  checkTimeout(now: number): void {
+    if (this.response === undefined && now >= this.deadline) this.fail('upstream_timeout', `no response within ${this.timeoutMs / 1000} s (proxy.callTimeout).`);
+  }
+
+  onClientClose(): void {
+    if (this.finished) return;
+    this.end(undefined, this.response?.status ?? CLIENT_CLOSED);
+    if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
+  }
+
+  private badRequestBody(): void {
+    this.end(undefined, 400);
+    if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
+    if (this.answered) this.client.socket.destroy();
+    else this.client.close('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+
+  /** The target failed: a SPEC error if the client has seen nothing yet, else a cut connection. */
+  private fail(code: ProxyErrorCode, message: string): void {
+    if (this.finished) return;
+    this.end(code, this.answered ? this.response?.status ?? 502 : PROXY_ERRORS[code]);
+    if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
+    if (this.answered) return void this.client.socket.destroy();
+    this.client.close(rawErrorResponse({ code, message: `${this.to.name} (id ${this.to.id}): ${message}`, from: this.from.id, to: this.to.id }));
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    const response = this.response!;
+    const now = this.end(undefined, response.status);
+    const upstream = this.upstream!;
+    // The client socket still holds the last chunk: the connection reads on into a new buffer.
+    if (this.lentPending) upstream.keepLastChunk();
+    if (response.reusable && this.requestDone && !this.overrun) this.client.fastPath.pool.release(upstream, now);
+    else this.client.fastPath.pool.discard(upstream);
+    // A client still sending a body nobody reads any more cannot be parsed further: close.
+    this.client.exchangeDone(this.head.close || response.framing === 'close' || !this.requestDone, now);
+  }
+
+  /** Bookkeeping and the call record; returns the time. */
+  private end(error: ProxyErrorCode | undefined, status: number): number {
+    this.finished = true;
+    const now = performance.now();
+    this.context.callEnded(this.key);
+    const { head } = this;
+    this.context.call({
+      from: this.from.name,
+      to: this.to.name,
+      host: head.host,
+      method: head.method,
+      path: head.path,
+      status,
+      error,
+      durationMs: Math.round((now - this.started) * 10) / 10,
+      time: this.arrived,
+    });
+    return now;
+  }
+}
+
+/** A head (latin1) and the body bytes that follow it, as one buffer. */
+function withHead(head: string, body: Buffer | undefined): Buffer {
+  const out = Buffer.allocUnsafe(head.length + (body?.length ?? 0));
+  out.write(head, 0, 'latin1');
+  body?.copy(out, head.length);
+  return out;
+}
