@@ -390,8 +390,8 @@ class Exchange implements UpstreamOwner {
   }
 
   /**
-   * Passes response body bytes on (after `head`, in one write: one system call); the
-   * response is complete when its framing says so.
+   * Passes response body bytes on, after `head` for the first ones (one system call
+   * either way); the response is complete when its framing says so.
    */
   private forwardBody(chunk: Buffer, head?: string): void {
     const framing = this.response!.framing;
@@ -414,8 +414,10 @@ class Exchange implements UpstreamOwner {
     let lent = false;
     if (head === undefined || (body !== undefined && body.length > COPY_LIMIT)) {
       // The body goes out as it is: a view of the upstream's read buffer, lent until it is sent.
-      if (head !== undefined) socket.cork();
-      if (head !== undefined) socket.write(Buffer.from(head, 'latin1'));
+      if (head !== undefined) {
+        socket.cork(); // head and body in one writev
+        socket.write(Buffer.from(head, 'latin1'));
+      }
       if (body !== undefined) socket.write(body, this.onLentChunkSent);
       if (head !== undefined) socket.uncork();
       lent = body !== undefined;
