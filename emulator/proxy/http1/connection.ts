@@ -94,6 +94,9 @@ class ClientConnection {
   private routedHost: string | undefined;
   private routedConfig: EmulatorConfig | undefined;
   private routed: RouteDecision | undefined;
+  private keyHost: string | undefined;
+  private keyPort: number | undefined;
+  private key: string | undefined;
 
   constructor(
     readonly fastPath: FastPath,
@@ -141,8 +144,18 @@ class ClientConnection {
     const target = this.context.directory.upstream(decision.to);
     if (target.state !== 'ready') return this.handOff();
     this.pending = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
-    this.exchange = new Exchange(this, head, decision.from, decision.to, target.host, target.port, config.proxy.callTimeoutMs);
+    this.exchange = new Exchange(this, head, decision.from, decision.to, target.host, target.port, this.keyOf(target.host, target.port), config.proxy.callTimeoutMs);
     this.exchange.start();
+  }
+
+  /** "host:port" of an instance, the same string while the connection calls the same one (a Map key hashed once). */
+  private keyOf(host: string, port: number): string {
+    if (host !== this.keyHost || port !== this.keyPort) {
+      this.keyHost = host;
+      this.keyPort = port;
+      this.key = `${host}:${port}`;
+    }
+    return this.key!;
   }
 
   private route(config: EmulatorConfig, host: string): RouteDecision {
@@ -238,7 +251,6 @@ class Exchange implements UpstreamOwner {
   requestDone: boolean;
   private bodyLeft: number;
   private readonly requestChunks: ChunkedScanner | undefined;
-  private readonly key: string;
   private upstream: UpstreamConnection | undefined;
   /** Body bytes that came before the upstream connection was ready. */
   private queued: Buffer[] = [];
@@ -271,12 +283,12 @@ class Exchange implements UpstreamOwner {
     private readonly to: ServiceConfig,
     private readonly host: string,
     private readonly port: number,
+    private readonly key: string,
     private readonly timeoutMs: number,
   ) {
     this.requestDone = head.framing === 'none';
     this.bodyLeft = head.length;
     this.requestChunks = head.framing === 'chunked' ? new ChunkedScanner() : undefined;
-    this.key = `${host}:${port}`;
     this.deadline = this.started + timeoutMs;
   }
 
