@@ -43,6 +43,8 @@ interface Session {
   readonly id: string;
   readonly network: string;
   readonly routerIp: string;
+  /** Resolves once the router serves (:80, :53); rejects when it does not come up. */
+  readonly routerReady: Promise<void>;
   readonly labels: Labels;
   readonly teardown: (() => Promise<void>)[];
 }
@@ -115,6 +117,9 @@ export class DockerRuntime implements Runtime {
       if (!address || !binding) throw new Error(`the engine reported no address or published port for ${name}`);
       this.callers.set(address, service.name);
       instance.started(address, Number(binding.HostPort));
+      // The container started while the router was still booting (it needed only its
+      // address, for DNS); it counts as started once the router serves too.
+      await session.routerReady;
       return instance;
     } catch (error) {
       await instance.stop();
@@ -152,7 +157,7 @@ export class DockerRuntime implements Runtime {
     const id = randomBytes(4).toString('hex');
     const labels = sessionLabels(id, this.options.configFile);
     const teardown: (() => Promise<void>)[] = [];
-    const session = { engine, id, labels, teardown, network: `dyc-emulator-${id}`, routerIp: '' };
+    const session = { engine, id, labels, teardown, network: `dyc-emulator-${id}` };
     try {
       await reapLeftovers(engine.docker, logger);
 
@@ -171,18 +176,20 @@ export class DockerRuntime implements Runtime {
       const dns: DnsServer = await startDnsServer({ host: hostAddress, port: 0, answerV4: gateway, upstream: [...this.options.dnsUpstream], logger });
       teardown.push(() => dns.stop());
 
-      // 3. The router; inner-call names resolve to its address once it is known.
-      const routerIp = await this.startRouter(session, { EMULATOR_HOST: hostAddress, EMULATOR_PROXY_PORT: String(listener.port), EMULATOR_DNS_PORT: String(dns.port) });
-      dns.setAnswerV4(routerIp);
-      logger.info(`Docker ${engine.endpoint}: network ${session.network}, router ${routerIp} (:80 → proxy, :53 → DNS ${hostAddress}:${dns.port})`);
-      return { ...session, routerIp };
+      // 3. The router; inner-call names resolve to its address once it is known. Service
+      //    containers start while it boots (they need only its address, as their DNS server).
+      const router = await this.startRouter(session, { EMULATOR_HOST: hostAddress, EMULATOR_PROXY_PORT: String(listener.port), EMULATOR_DNS_PORT: String(dns.port) });
+      dns.setAnswerV4(router.ip);
+      logger.info(`Docker ${engine.endpoint}: network ${session.network}, router ${router.ip} (:80 → proxy, :53 → DNS ${hostAddress}:${dns.port})`);
+      return { ...session, routerIp: router.ip, routerReady: router.ready };
     } catch (error) {
       for (const step of teardown.reverse()) await step().catch(() => {});
       throw error instanceof EmulatorError ? error : new EmulatorError('runtime_unavailable', `Docker (${engine.endpoint}): ${describeError(error)}`, { cause: error });
     }
   }
 
-  private async startRouter(session: Omit<Session, 'routerIp'>, env: Record<string, string>): Promise<string> {
+  /** Starts the router container; returns its address as soon as it has one, and a promise of its readiness. */
+  private async startRouter(session: Omit<Session, 'routerIp' | 'routerReady'>, env: Record<string, string>): Promise<{ ip: string; ready: Promise<void> }> {
     const { docker } = session.engine;
     const base = process.env.DYC_EMULATOR_ROUTER_BASE || DEFAULT_ROUTER_BASE;
     const source = readFileSync(ROUTER_SOURCE, 'utf8');
@@ -211,18 +218,21 @@ export class DockerRuntime implements Runtime {
     const info = await container.inspect();
     const routerIp = info.NetworkSettings.Networks[session.network]?.IPAddress;
     router.started(routerIp ?? '', 0);
-    const outcome = await Promise.race([
+    const failed = (outcome: string): EmulatorError =>
+      new EmulatorError('runtime_unavailable', `The emulator's router container did not start (${outcome}).\n${router.recentLogs().map((line) => `  | ${line}`).join('\n')}`);
+    if (!routerIp) throw failed('no address on the session network');
+    const readiness = Promise.race([
       ready.then(() => 'ready' as const),
       router.exited.then(() => 'exited' as const),
       new Promise<'timeout'>((resolve) => setTimeout(resolve, ROUTER_READY_TIMEOUT_MS, 'timeout').unref()),
-    ]);
-    if (outcome !== 'ready' || !routerIp) {
-      throw new EmulatorError('runtime_unavailable', `The emulator's router container did not start (${outcome}).\n${router.recentLogs().map((line) => `  | ${line}`).join('\n')}`);
-    }
-    void router.exited.then(() => {
-      if (!this.stopping) this.options.logger.error(`docker: the router container of session ${session.id} stopped; containers can no longer call other services.`);
+    ]).then((outcome) => {
+      if (outcome !== 'ready') throw failed(outcome);
+      void router.exited.then(() => {
+        if (!this.stopping) this.options.logger.error(`docker: the router container of session ${session.id} stopped; containers can no longer call other services.`);
+      });
     });
-    return routerIp;
+    readiness.catch(() => {}); // every start() awaits it and reports the failure; none may be waiting yet
+    return { ip: routerIp, ready: readiness };
   }
 
   /** The image to run: `docker.image` (pulled if missing), or the Dockerfile built now (layer cache makes that quick). */
