@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import dns2 from 'dns2';
 import { EmulatorError } from '../emulator/errors.js';
 import { startDnsServer, systemResolvers, type DnsServer, type DnsServerOptions } from '../emulator/dns/server.js';
+import { bindPair, frame } from './dns-helpers.js';
 
 const { Packet } = dns2;
 type Packet = InstanceType<typeof Packet>;
@@ -36,13 +37,6 @@ function makeQuery(name: string, type: number = Packet.TYPE.A, id = nextId++ & 0
   packet.header.rd = 1;
   packet.questions.push(new Packet.Question(name, type, Packet.CLASS.IN));
   return packet.toBuffer();
-}
-
-function frame(message: Buffer): Buffer {
-  const framed = Buffer.alloc(2 + message.length);
-  framed.writeUInt16BE(message.length, 0);
-  message.copy(framed, 2);
-  return framed;
 }
 
 /** Sends one datagram from a fresh socket; the first reply, or undefined after `timeoutMs`. */
@@ -138,38 +132,6 @@ function assertAnswer(raw: Buffer, query: Buffer, type: number, address: string 
 async function dig(port: number, ...args: string[]): Promise<string> {
   const { stdout } = await runFile('dig', [`@${LOCALHOST}`, '-p', String(port), '+tries=1', '+time=5', ...args]);
   return stdout;
-}
-
-/** Binds UDP on port 0, then TCP on the same port (retrying), for a fake resolver. */
-async function bindPair(onMessage: (message: Buffer, remote: dgram.RemoteInfo, socket: dgram.Socket) => void, onConnection: (socket: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const udp = dgram.createSocket('udp4');
-    udp.on('message', (message, remote) => onMessage(message, remote, udp));
-    await new Promise<void>((resolve) => udp.bind(0, LOCALHOST, resolve));
-    const port = udp.address().port;
-    const tcp = net.createServer(onConnection);
-    const sockets = new Set<net.Socket>();
-    tcp.on('connection', (socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    const listening = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, LOCALHOST, () => resolve(true));
-    });
-    if (!listening) {
-      udp.close();
-      continue;
-    }
-    return {
-      port,
-      close: async () => {
-        for (const socket of sockets) socket.destroy();
-        await Promise.all([new Promise<void>((resolve) => udp.close(() => resolve())), new Promise<void>((resolve) => tcp.close(() => resolve()))]);
-      },
-    };
-  }
-  throw new Error('no port free for both UDP and TCP');
 }
 
 interface FakeUpstream {

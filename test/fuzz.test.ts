@@ -13,6 +13,7 @@ import { startDnsServer } from '../dist/dns/server.js';
 import { silentLogger } from '../dist/logging/logger.js';
 import { innerCallLabel } from '../dist/proxy/hostname.js';
 import { startProxy } from '../dist/proxy/server.js';
+import { bindPair, frame } from './dns-helpers.js';
 import { ECHO_DIR, writeConfig } from './helpers.js';
 
 const LOCAL = '127.0.0.1';
@@ -77,50 +78,34 @@ function dnsQuery(name: string, type: number, id: number): Buffer {
   return Buffer.concat(parts);
 }
 
-const frame = (message: Buffer): Buffer => Buffer.concat([Buffer.from([message.length >> 8, message.length & 0xff]), message]);
-
 /** A fake resolver on UDP and TCP that echoes each query back as an empty answer. */
 async function echoResolver(t: TestContext): Promise<number> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const udp = dgram.createSocket('udp4');
-    udp.on('message', (message, remote) => {
-      if (message.length < 12) return;
-      const reply = Buffer.from(message);
-      reply[2] = reply[2]! | 0x80;
-      udp.send(reply, remote.port, remote.address);
-    });
-    await new Promise<void>((resolve) => udp.bind(0, LOCAL, resolve));
-    const port = udp.address().port;
-    const tcp = net.createServer((socket) => {
+  const answer = (query: Buffer): Buffer | undefined => {
+    if (query.length < 12) return undefined;
+    const reply = Buffer.from(query);
+    reply[2] = reply[2]! | 0x80;
+    return reply;
+  };
+  const resolver = await bindPair(
+    (message, remote, udp) => {
+      const reply = answer(message);
+      if (reply) udp.send(reply, remote.port, remote.address);
+    },
+    (socket) => {
       socket.on('error', () => {});
       let pending = Buffer.alloc(0);
       socket.on('data', (chunk) => {
         pending = Buffer.concat([pending, chunk]);
         while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
-          const message = Buffer.from(pending.subarray(2, 2 + pending.readUInt16BE(0)));
-          pending = pending.subarray(2 + message.length);
-          if (message.length >= 12) {
-            message[2] = message[2]! | 0x80;
-            socket.write(frame(message));
-          }
+          const reply = answer(pending.subarray(2, 2 + pending.readUInt16BE(0)));
+          pending = pending.subarray(2 + pending.readUInt16BE(0));
+          if (reply) socket.write(frame(reply));
         }
       });
-    });
-    const ok = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, LOCAL, () => resolve(true));
-    });
-    if (!ok) {
-      udp.close();
-      continue;
-    }
-    t.after(() => {
-      udp.close();
-      tcp.close();
-    });
-    return port;
-  }
-  throw new Error('no port free for UDP and TCP');
+    },
+  );
+  t.after(() => resolver.close());
+  return resolver.port;
 }
 
 /** Asks a well-formed inner-call A query over UDP (retrying: a flood may fill buffers); returns ms taken. */

@@ -1,15 +1,19 @@
-/** Hop-by-hop headers (RFC 9110 §7.6.1) plus the proxy ones clients send us. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) plus the proxy ones clients send us. Not
+ * Transfer-Encoding: the fast path passes chunked bodies through as they are, so it
+ * keeps that header; the slow path drops it too, since Node frames bodies anew.
+ */
+export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
+
+/** The options of a `Connection` header, lower case (`close`, `keep-alive`, or names of more hop-by-hop headers). */
+export function connectionOptions(value: string): string[] {
+  const options: string[] = [];
+  for (const token of value.split(',')) {
+    const option = token.trim().toLowerCase();
+    if (option !== '') options.push(option);
+  }
+  return options;
+}
 
 /**
  * Copies raw headers (name, value, name, value…) without hop-by-hop ones, keeping
@@ -19,16 +23,15 @@ export function endToEndHeaders(raw: readonly string[]): string[] {
   let extra: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
-      for (const token of raw[i + 1]!.split(',')) {
-        const name = token.trim().toLowerCase();
-        if (name !== '' && name !== 'close' && name !== 'keep-alive') (extra ??= new Set()).add(name);
+      for (const name of connectionOptions(raw[i + 1]!)) {
+        if (name !== 'close' && name !== 'keep-alive') (extra ??= new Set()).add(name);
       }
     }
   }
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || extra?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || lower === 'transfer-encoding' || extra?.has(lower)) continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
   return out;

@@ -3,6 +3,8 @@
 // Node's own HTTP server (the slow path), which answers it as before; a response head
 // it does not understand is an invalid response (502), as llhttp would have it.
 
+import { connectionOptions, HOP_BY_HOP } from '../headers.js';
+
 /** Header lines as RFC 9112 has them: `token ":" OWS value`, no obs-fold, no bare CR or LF, no NUL. */
 const HEADER_LINES = /(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/y;
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/[\x21-\x7e\x80-\xff]*) HTTP\/1\.1$/;
@@ -37,9 +39,6 @@ export interface ResponseHead {
   /** The head to send the client, minus hop-by-hop headers (plus `Connection: close` when asked). */
   readonly forward: string;
 }
-
-/** Hop-by-hop headers (RFC 9110 §7.6.1) and proxy ones. Transfer-Encoding stays: bodies pass through still chunked. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
 
 interface HeaderVisitor {
   /** Returns false to drop the line from the forwarded head, or undefined to give up on the whole head. */
@@ -123,10 +122,9 @@ export function parseRequestHead(head: string): RequestHead | undefined {
           chunked = true;
           return true;
         case 'connection':
-          for (const token of value.toLowerCase().split(',')) {
-            const option = token.trim();
+          for (const option of connectionOptions(value)) {
             if (option === 'close') close = true;
-            else if (option !== 'keep-alive' && option !== '') return undefined;
+            else if (option !== 'keep-alive') return undefined;
           }
           return false;
         case 'expect':
@@ -184,11 +182,10 @@ export function parseResponseHead(head: string, method: string, closeClient: boo
           codings = codings === undefined ? value : `${codings}, ${value}`;
           return true;
         case 'connection':
-          for (const token of value.toLowerCase().split(',')) {
-            const option = token.trim();
+          for (const option of connectionOptions(value)) {
             if (option === 'close') reusable = false;
             else if (option === 'keep-alive') reusable = true;
-            else if (option !== '') (named ??= []).push(option);
+            else (named ??= []).push(option);
           }
           return false;
         default:
