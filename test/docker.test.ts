@@ -204,9 +204,9 @@ describe('docker runtime: containers with unmodified inner-call URLs', () => {
 
 describe('docker runtime: the demo, from the CLI', () => {
   /** The root config's services with the local base images as BASE_IMAGE (as a user without registry access would write). */
-  async function demoConfig(): Promise<Record<string, unknown>> {
+  async function demoConfig(repo = REPO): Promise<Record<string, unknown>> {
     const service = (dir: string, base: string, extra: Record<string, unknown> = {}) => ({
-      dir: path.join(REPO, 'services', dir),
+      dir: path.join(repo, 'services', dir),
       command: 'false', // --runtime docker must win over command
       docker: { dockerfile: 'Dockerfile', buildArgs: { BASE_IMAGE: base } },
       ...extra,
@@ -245,13 +245,17 @@ describe('docker runtime: the demo, from the CLI', () => {
       await run('usermod', ['-aG', 'docker', user]);
     }
     const dir = path.join(os.tmpdir(), `dyc-docker-user-${process.pid}`);
-    const { mkdirSync, chmodSync, rmSync } = await import('node:fs');
+    const { mkdirSync, chmodSync, rmSync, cpSync } = await import('node:fs');
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o755);
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const file = writeConfig(t, await demoConfig(), dir);
+    // The user runs its own copy of the package and the demo: the checkout may sit in a
+    // directory only root can enter (a `mktemp -d` clone is 0700).
+    const copy = path.join(dir, 'dyc-emulator');
+    for (const part of ['package.json', 'bin', 'dist', 'node_modules', 'services']) cpSync(path.join(REPO, part), path.join(copy, part), { recursive: true, verbatimSymlinks: true });
+    const file = writeConfig(t, await demoConfig(copy), dir);
     chmodSync(file, 0o644);
-    const result = await run('runuser', ['-u', user, '--', 'node', CLI, 'exec', '--runtime', 'docker', '--config', file, '--', 'node', '-e', probe], {
+    const result = await run('runuser', ['-u', user, '--', 'node', path.join(copy, 'bin/emulator.js'), 'exec', '--runtime', 'docker', '--config', file, '--', 'node', '-e', probe], {
       env: { HOME: `/home/${user}`, DOCKER_HOST: '' },
       timeoutMs: 180_000,
     });
