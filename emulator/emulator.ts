@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { parseHostPort, type LoadOptions } from './config/load.js';
-import type { EmulatorConfig, RuntimeKind, ServiceConfig } from './config/types.js';
+import type { LoadOptions } from './config/load.js';
+import { withPortsInUse, type EmulatorConfig, type RuntimeKind, type ServiceConfig } from './config/types.js';
 import { startDnsServer, systemResolvers, type DnsServer } from './dns/server.js';
 import { EmulatorError } from './errors.js';
 import { CallTrace } from './logging/call-trace.js';
@@ -41,7 +41,10 @@ export interface StartOptions extends ConfigSourceOptions {
 }
 
 export interface Emulator {
-  /** The config in force now (it changes when the file is edited and `watch` is on). */
+  /**
+   * The config in force now (it changes when the file is edited and `watch` is on), with
+   * the ports the proxy and the DNS server actually listen on.
+   */
   readonly config: EmulatorConfig;
   /** `http://127.0.0.1:port` of the routing proxy: use as HTTP_PROXY, or send Host: {from}-{to}.inner-call... */
   readonly proxyUrl: string;
@@ -88,7 +91,7 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
 
   // 2. Fixed ports must be free now: failing later would mean a half-started emulator.
   for (const service of config.services.values()) {
-    if (service.runtime === 'process' && service.port !== undefined && !(await isPortFree(service.port))) throw portTakenError(service);
+    if (service.kind === 'process' && service.port !== undefined && !(await isPortFree(service.port))) throw portTakenError(service, service.port);
   }
 
   const history = new CallTrace(CALL_HISTORY);
@@ -107,10 +110,19 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     },
   };
 
-  const dnsUpstream = config.dns.upstream.length > 0 ? config.dns.upstream.map((server) => parseHostPort(server, 53)!) : systemResolvers();
+  const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
   // Created now, connects to the engine only if a service needs it (step 5, or a later config edit).
   const docker = new DockerRuntime({ logger: tracingLogger, openRouterListener: (host) => proxy.openRouterListener(host), dnsUpstream, configFile: config.file });
-  const runtimeFor = (service: ServiceConfig): Runtime => (service.runtime === 'docker' ? docker : processRuntime);
+  const runtime: Runtime = {
+    start(service, context) {
+      switch (service.kind) {
+        case 'process':
+          return processRuntime.start(service, context);
+        case 'docker':
+          return docker.start(service, context);
+      }
+    },
+  };
 
   let proxy: ProxyServer;
   let dns: DnsServer;
@@ -119,7 +131,7 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
   const createSupervisor = async (service: ServiceConfig): Promise<ServiceSupervisor> => {
     const egressPort = await proxy.openEgress(service.name);
     const supervisor = new ServiceSupervisor(service, {
-      runtime: runtimeFor(service),
+      runtime,
       logger: tracingLogger,
       context: {
         get config() {
@@ -139,12 +151,6 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     const changes = diffConfigs(config, next);
     if (isEmpty(changes)) return;
     for (const setting of changes.needsRestart) logger.warn(`${setting} changed: restart the emulator to apply it.`);
-    try {
-      for (const name of changes.added) runtimeFor(next.services.get(name)!);
-    } catch (error) {
-      logger.error(`${error instanceof Error ? error.message : String(error)} The running config stays in place.`);
-      return;
-    }
     config = next; // the proxy reads it on every call: allow and ids apply to the next call
     for (const name of changes.rerouted) {
       const service = next.services.get(name)!;
@@ -196,7 +202,7 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
 
     // 5. Docker: engine, session network, router container; first, so a missing engine fails before anything runs.
     cleanups.push(() => docker.stop());
-    if ([...config.services.values()].some((service) => service.runtime === 'docker')) await docker.prepare();
+    if ([...config.services.values()].some((service) => service.kind === 'docker')) await docker.prepare();
 
     // 6. Services, all at once; each waits for its health check.
     logger.info(`Starting ${config.services.size} service${config.services.size === 1 ? '' : 's'}: ${[...config.services.keys()].join(', ')}`);
@@ -237,7 +243,7 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
   };
   const emulator: Emulator = {
     get config() {
-      return config;
+      return withPortsInUse(config, { proxy: proxy.port, dns: dns.port });
     },
     proxyUrl: proxy.url,
     dns: { host: dns.host, port: dns.port },
@@ -282,7 +288,7 @@ function serveAdmin(req: IncomingMessage, res: ServerResponse, state: AdminState
       services: [...state.config.services.values()].map((service) => ({
         name: service.name,
         id: service.id,
-        runtime: service.runtime,
+        runtime: service.kind,
         allow: [...service.allow],
         url: state.supervisors.get(service.name)?.url() ?? null,
       })),

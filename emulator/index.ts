@@ -3,7 +3,18 @@ export { startEmulator, type Emulator, type StartOptions } from './emulator.js';
 export type { ConfigObject, ConfigOverrides, ConfigSourceOptions, ServiceOverride } from './config/overrides.js';
 export type { InnerCallAgent } from './testing/request.js';
 export { loadConfig, parseConfig, type LoadOptions } from './config/load.js';
-export type { EmulatorConfig, ServiceConfig, RuntimeKind, CloudEnv } from './config/types.js';
+export type {
+  EmulatorConfig,
+  ServiceConfig,
+  ServiceKind,
+  ProcessServiceConfig,
+  DockerServiceConfig,
+  DockerSettings,
+  WatchSetting,
+  HostPort,
+  RuntimeKind,
+  CloudEnv,
+} from './config/types.js';
 export { EmulatorError, type UserErrorCode, type SystemErrorCode } from './errors.js';
 export type { Logger, CallRecord } from './logging/logger.js';
 export { PROXY_ERRORS, type ProxyErrorCode } from './proxy/errors.js';

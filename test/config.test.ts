@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { loadConfig, startEmulator } from '../dist/index.js';
-import { EmulatorError } from '../dist/errors.js';
+import { EmulatorError } from './internals.js';
 import { ECHO_DIR, echoService, tempDir, writeConfig } from './helpers.js';
 
 /** Loads a config that must fail; returns the error message. */
@@ -36,7 +36,10 @@ describe('config validation', () => {
     assert.deepEqual(gateway.env, { A: 'from-env', B: 'quoted # not a comment', C: '3' });
     assert.deepEqual([...gateway.allow], ['gateway'], 'allow accepts ids and stores names');
     assert.equal(gateway.healthcheck, '/v1/ping');
-    assert.equal(gateway.runtime, 'process');
+    assert.equal(gateway.kind, 'process');
+    assert.equal(gateway.kind === 'process' && gateway.command, 'node x.js');
+    assert.deepEqual(gateway.watch, { kind: 'default' });
+    assert.equal(gateway.allowLine, 11, 'the line of allow, for inner_call_denied');
     assert.equal(config.proxy.port, 8080);
     assert.equal(config.dns.port, 5353);
     assert.equal(config.cloudEnv, 'DEV');
@@ -54,7 +57,7 @@ describe('config validation', () => {
     assert.match(configError(t, { services: { api: echoService({ allow: 'orders' }) } }), /services\.api\.allow .*expected an array, got "orders"/);
     assert.match(configError(t, { services: { api: echoService({ port: 70000 }) } }), /services\.api\.port .*must be at most 65535/);
     assert.match(configError(t, { ...ok, cloudEnv: 'STAGING' }), /cloudEnv .*expected one of "DEV", "PROD", got "STAGING"/);
-    assert.match(configError(t, { services: { api: echoService({ watch: true }) } }), /watch .*expected false or an array of globs/);
+    assert.match(configError(t, { services: { api: echoService({ watch: 'src' }) } }), /watch .*expected true, false or an array of globs/);
   });
 
   test('allow naming an unknown service', (t) => {
@@ -106,6 +109,43 @@ describe('config validation', () => {
     });
     const proxyFile = writeConfig(t, { services: { a: echoService() }, proxy: { port } });
     await assert.rejects(startEmulator({ config: proxyFile, proxyPort: port, dnsPort: 0 }), /routing proxy \(proxy\.port\) cannot listen on 127\.0\.0\.1:\d+: the port is already in use/);
+  });
+
+  test('each service resolves to its kind; watch, dns.upstream and docker defaults are resolved once', (t) => {
+    const file = writeConfig(t, {
+      services: {
+        proc: echoService({ docker: { image: 'x:1' }, watch: false }),
+        box: { dir: ECHO_DIR, docker: { buildArgs: { A: '1' } }, watch: [] },
+        globs: echoService({ watch: ['src/**', '!src/gen/**'] }),
+        on: echoService({ watch: true }),
+      },
+      dns: { upstream: ['10.0.0.2', '10.0.0.3:5300', '[::1]:53'] },
+    });
+    const config = loadConfig(file);
+    const [proc, box, globs, on] = ['proc', 'box', 'globs', 'on'].map((name) => config.services.get(name)!);
+    assert.equal(proc!.kind, 'process', 'command wins over docker in the process runtime');
+    assert.deepEqual(proc!.watch, { kind: 'off' });
+    assert.equal(box!.kind, 'docker');
+    assert.deepEqual(box!.kind === 'docker' && { port: box!.port, docker: box!.docker }, { port: 8000, docker: { dockerfile: 'Dockerfile', image: undefined, buildArgs: { A: '1' } } });
+    assert.deepEqual(box!.watch, { kind: 'globs', globs: [] }, '[] is "watch nothing", not the default');
+    assert.deepEqual(globs!.watch, { kind: 'globs', globs: ['src/**', '!src/gen/**'] });
+    assert.deepEqual(on!.watch, { kind: 'default' });
+    assert.deepEqual(config.dns.upstream, [
+      { host: '10.0.0.2', port: 53 },
+      { host: '10.0.0.3', port: 5300 },
+      { host: '::1', port: 53 },
+    ]);
+    const docker = loadConfig(file, { runtime: 'docker' }).services.get('proc')!;
+    assert.deepEqual(docker.kind === 'docker' && docker.docker.image, 'x:1', '--runtime docker runs a service that has both as a container');
+    assert.match(configError(t, { services: { a: echoService() }, dns: { upstream: ['resolver.local'] } }), /dns\.upstream\[0\] .*"resolver\.local" is not an IP address/);
+  });
+
+  test('the config a running emulator reports states the ports in use', async (t) => {
+    const emu = await startEmulator({ config: writeConfig(t, ok), proxyPort: 0, dnsPort: 0 });
+    t.after(() => emu.stop());
+    assert.equal(emu.config.proxy.port, Number(new URL(emu.proxyUrl).port));
+    assert.notEqual(emu.config.proxy.port, 8080);
+    assert.equal(emu.config.dns.port, emu.dns.port);
   });
 
   test('the JSON Schema ships and matches the loader', async () => {

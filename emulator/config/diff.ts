@@ -24,14 +24,17 @@ export function diffConfigs(before: EmulatorConfig, after: EmulatorConfig): Conf
   }
   if (before.proxy.port !== after.proxy.port) changes.needsRestart.push('proxy.port');
   if (before.dns.port !== after.dns.port) changes.needsRestart.push('dns.port');
-  if (before.dns.upstream.join() !== after.dns.upstream.join()) changes.needsRestart.push('dns.upstream');
+  if (JSON.stringify(before.dns.upstream) !== JSON.stringify(after.dns.upstream)) changes.needsRestart.push('dns.upstream');
   return changes;
 }
 
-/** Everything that shapes a running instance. */
+/**
+ * Everything that shapes a running instance, whatever the kind: all of the service but
+ * its `allow` (applied by the proxy) and where `allow` is written in the file.
+ */
 function runKey(service: ServiceConfig): string {
-  const { name, dir, runtime, command, docker, port, env, watch, healthcheck, replicas, startTimeoutMs, id } = service;
-  return JSON.stringify({ name, id, dir, runtime, command, docker, port, env, watch, healthcheck, replicas, startTimeoutMs });
+  const { allow: _allow, allowLine: _allowLine, ...rest } = service;
+  return JSON.stringify(rest);
 }
 
 function routeKey(service: ServiceConfig): string {

@@ -6,7 +6,7 @@ import { EmulatorError } from '../errors.js';
 import { didYouMean, quoteList } from '../util/strings.js';
 import { parseEnvFile } from './envfile.js';
 import { configSchema, serviceSchema, SERVICE_ID_PATTERN, type ConfigFile, type ServiceEntry } from './schema.js';
-import { DEFAULTS, type EmulatorConfig, type RuntimeKind, type ServiceConfig } from './types.js';
+import { DEFAULTS, type EmulatorConfig, type HostPort, type RuntimeKind, type ServiceConfig } from './types.js';
 
 export const DEFAULT_CONFIG_FILE = 'emulator.config.json';
 
@@ -89,24 +89,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       problems.push({ path: at('dir'), message: `directory ${dir} does not exist.`, fix: 'Point "dir" at the service’s folder, relative to the config file.' });
     }
 
-    let runtime: RuntimeKind;
-    if (entry.command === undefined && entry.docker === undefined) {
-      problems.push({
-        path: at(),
-        atKey: true,
-        message: 'has neither "command" nor "docker", so there is nothing to run.',
-        fix: 'Add "command": "node server.js" (process runtime) or "docker": { "dockerfile": "Dockerfile" }.',
-      });
-      runtime = 'process';
-    } else if (entry.docker !== undefined && (entry.command === undefined || options.runtime === 'docker')) {
-      runtime = 'docker';
-    } else {
-      runtime = 'process';
-    }
-    if (entry.docker?.image !== undefined && entry.docker.dockerfile !== undefined) {
-      problems.push({ path: at('docker'), message: 'has both "image" and "dockerfile".', fix: 'Keep one: "image" to run an existing image, "dockerfile" to build `dir`.' });
-    }
-
+    const kind = serviceKind(entry, name, options, problems);
     const allow = new Set<string>();
     (entry.allow ?? []).forEach((target, index) => {
       const targetName = idByName.has(target) ? target : nameById.get(target);
@@ -122,15 +105,15 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     });
 
     const replicas = entry.replicas ?? 1;
-    if (entry.port !== undefined && runtime === 'process') {
+    if (kind?.kind === 'process' && kind.port !== undefined) {
       if (replicas > 1) {
         problems.push({ path: at('port'), message: `a fixed port cannot serve ${replicas} replicas in the process runtime.`, fix: 'Remove "port" so that each replica gets a free port as PORT.' });
       }
-      const other = fixedPorts.get(entry.port);
+      const other = fixedPorts.get(kind.port);
       if (other !== undefined) {
-        problems.push({ path: at('port'), message: `port ${entry.port} is already used by service "${other}".`, fix: 'Give each service its own port, or remove "port" to get a free one.' });
+        problems.push({ path: at('port'), message: `port ${kind.port} is already used by service "${other}".`, fix: 'Give each service its own port, or remove "port" to get a free one.' });
       }
-      fixedPorts.set(entry.port, name);
+      fixedPorts.set(kind.port, name);
     }
 
     let env: Record<string, string> = {};
@@ -142,25 +125,19 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     }
     env = { ...env, ...entry.env };
 
-    const allowLine = source.lineOf(entry.allow === undefined ? at() : at('allow'));
+    if (kind === undefined) continue; // reported above; the config fails
     services.set(name, {
+      ...kind,
       name,
-      id: idByName.get(name)!,
+      id: idByName.get(name) ?? name,
       dir,
-      runtime,
-      command: entry.command,
-      docker:
-        entry.docker === undefined
-          ? undefined
-          : { dockerfile: entry.docker.dockerfile ?? 'Dockerfile', image: entry.docker.image, buildArgs: entry.docker.buildArgs ?? {} },
-      port: entry.port ?? (runtime === 'docker' ? DEFAULTS.dockerPort : undefined),
       env,
       allow,
-      watch: entry.watch ?? [],
+      allowLine: source.lineOf(entry.allow === undefined ? at() : at('allow')),
+      watch: entry.watch === undefined || entry.watch === true ? { kind: 'default' } : entry.watch === false ? { kind: 'off' } : { kind: 'globs', globs: entry.watch },
       healthcheck: entry.healthcheck ?? DEFAULTS.healthcheck,
       replicas,
       startTimeoutMs: (entry.startTimeout ?? DEFAULTS.startTimeoutSeconds) * 1000,
-      allowHint: `services.${name}.allow in ${source.file}${allowLine === undefined ? '' : ` (line ${allowLine})`}`,
     });
   }
 
@@ -169,10 +146,12 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
   for (const [port, owner] of fixedPorts) {
     if (port === proxyPort) problems.push({ path: ['services', owner, 'port'], message: `port ${port} is the proxy’s port.`, fix: 'Choose another port for the service, or set proxy.port.' });
   }
+  const upstream: HostPort[] = [];
   (data.dns?.upstream ?? []).forEach((server, index) => {
-    if (parseHostPort(server, 53) === undefined) {
+    const parsed = parseHostPort(server, 53);
+    if (parsed === undefined) {
       problems.push({ path: ['dns', 'upstream', index], message: `"${server}" is not an IP address with an optional port.`, fix: 'Write it as "1.2.3.4", "1.2.3.4:53" or "[::1]:53".' });
-    }
+    } else upstream.push(parsed);
   });
 
   if (problems.length > 0) source.fail(problems);
@@ -181,7 +160,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     services,
     cloudEnv: data.cloudEnv ?? 'DEV',
     proxy: { host: DEFAULTS.listenHost, port: proxyPort, callTimeoutMs: (data.proxy?.callTimeout ?? DEFAULTS.callTimeoutSeconds) * 1000 },
-    dns: { host: DEFAULTS.listenHost, port: dnsPort, upstream: data.dns?.upstream ?? [] },
+    dns: { host: DEFAULTS.listenHost, port: dnsPort, upstream },
     watchOptions: {
       polling: pollingFromEnv() ?? data.watchOptions?.polling ?? false,
       interval: data.watchOptions?.interval ?? DEFAULTS.pollIntervalMs,
@@ -189,6 +168,38 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     },
     sourceFiles,
   };
+}
+
+/** The fields that only one kind of service has, with its `kind`. */
+type KindFields<S = ServiceConfig> = S extends ServiceConfig ? Omit<S, CommonField> : never;
+type CommonField = 'name' | 'id' | 'dir' | 'env' | 'allow' | 'allowLine' | 'watch' | 'healthcheck' | 'replicas' | 'startTimeoutMs';
+
+/**
+ * Which kind a service entry is, from the keys it has: `command` → process, `docker` →
+ * docker (also with `command` when `runtime` is docker). A new kind adds its key here.
+ * Undefined (with a problem) when the entry names no way to run.
+ */
+function serviceKind(entry: ServiceEntry, name: string, options: LoadOptions, problems: Problem[]): KindFields | undefined {
+  const at = (...rest: JsonPath): JsonPath => ['services', name, ...rest];
+  const { command, docker } = entry;
+  if (docker?.image !== undefined && docker.dockerfile !== undefined) {
+    problems.push({ path: at('docker'), message: 'has both "image" and "dockerfile".', fix: 'Keep one: "image" to run an existing image, "dockerfile" to build `dir`.' });
+  }
+  if (docker !== undefined && (command === undefined || options.runtime === 'docker')) {
+    return {
+      kind: 'docker',
+      docker: { dockerfile: docker.dockerfile ?? 'Dockerfile', image: docker.image, buildArgs: docker.buildArgs ?? {} },
+      port: entry.port ?? DEFAULTS.dockerPort,
+    };
+  }
+  if (command !== undefined) return { kind: 'process', command, port: entry.port };
+  problems.push({
+    path: at(),
+    atKey: true,
+    message: 'has neither "command" nor "docker", so there is nothing to run.',
+    fix: 'Add "command": "node server.js" (process runtime) or "docker": { "dockerfile": "Dockerfile" }.',
+  });
+  return undefined;
 }
 
 /** EMULATOR_WATCH_POLLING=1/0 overrides watchOptions.polling (e.g. only on a WSL machine). */
@@ -271,7 +282,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
     case 'invalid_value':
       return [{ path: issuePath, message: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(issue.input, false)}.` }];
     case 'invalid_union': {
-      if (where.at(-1) === 'watch') return [{ path: issuePath, message: `expected false or an array of globs, got ${describeValue(issue.input, false)}.` }];
+      if (where.at(-1) === 'watch') return [{ path: issuePath, message: `expected true, false or an array of globs, got ${describeValue(issue.input, false)}.` }];
       return [{ path: issuePath, message: issue.message }];
     }
     default:

@@ -39,9 +39,11 @@ export const serviceSchema = z
       .optional()
       .describe('Services (names or ids) this service may call: the 访问控制 → 服务间调用 checkboxes in the console.'),
     watch: z
-      .union([z.literal(false), z.array(z.string().min(1))])
+      .union([z.boolean(), z.array(z.string().min(1))])
       .optional()
-      .describe('Hot-reload globs relative to `dir`; default: all of `dir` except node_modules, .git and build outputs; false disables.'),
+      .describe(
+        'Hot-reload globs relative to `dir` ("!glob" excludes; [] watches nothing). Default (or true): all of `dir` except node_modules, .git, build outputs and editor side files; a glob that names one of those folders (e.g. "build/**") watches it. false disables.',
+      ),
     healthcheck: z.string().startsWith('/').optional().describe('Liveness path probed with GET; 200 and 404 count as alive. Default /v1/ping.'),
     replicas: z.number().int().min(1).max(16).optional().describe('Number of instances; calls are spread round-robin. Default 1.'),
     startTimeout: z

@@ -1,42 +1,103 @@
 /** The resolved config: validated once by `loadConfig`; the rest of the code trusts it. */
 
+/** Where a runnable service runs (`up --runtime`, `StartOptions.runtime`). */
 export type RuntimeKind = 'process' | 'docker';
 export type CloudEnv = 'DEV' | 'PROD';
 
-export interface ServiceConfig {
+/** `ip:port` of a resolver or a listener. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Which files of its `dir` reload a service: `default` (everything but dependency, VCS
+ * and build folders and editors' side files), explicit `globs` (`!glob` excludes; an
+ * empty list watches nothing), or `off`.
+ */
+export type WatchSetting = { readonly kind: 'default' } | { readonly kind: 'globs'; readonly globs: readonly string[] } | { readonly kind: 'off' };
+
+/** What every kind of service has. */
+interface ServiceBase {
   /** Key in `services`: used in logs, CLI arguments and `allow`. */
   readonly name: string;
   /** Douyin service id: the label parts of inner-call host names. */
   readonly id: string;
   /** Absolute working directory. */
   readonly dir: string;
-  readonly runtime: RuntimeKind;
-  readonly command: string | undefined;
-  readonly docker: { readonly dockerfile: string; readonly image: string | undefined; readonly buildArgs: Readonly<Record<string, string>> } | undefined;
-  /** Fixed port, or undefined to let the emulator choose one per instance (process runtime). */
-  readonly port: number | undefined;
   /** envFile merged with env (env wins). */
   readonly env: Readonly<Record<string, string>>;
   /** Names of the services this one may call. */
   readonly allow: ReadonlySet<string>;
-  readonly watch: readonly string[] | false;
+  /**
+   * Line of `services.<name>.allow` in the config file (of the service when it has no
+   * `allow`), so that `inner_call_denied` can say where to add a target.
+   */
+  readonly allowLine: number | undefined;
+  readonly watch: WatchSetting;
   readonly healthcheck: string;
   readonly replicas: number;
   readonly startTimeoutMs: number;
-  /** Where to add a target to `allow`, for the text of `inner_call_denied`. */
-  readonly allowHint: string;
+}
+
+/** `command`: a process group on this machine. */
+export interface ProcessServiceConfig extends ServiceBase {
+  readonly kind: 'process';
+  readonly command: string;
+  /** Fixed port, or undefined to let the emulator choose one per instance (passed as PORT). */
+  readonly port: number | undefined;
+}
+
+export interface DockerSettings {
+  readonly dockerfile: string;
+  /** Run this image instead of building `dir`. */
+  readonly image: string | undefined;
+  readonly buildArgs: Readonly<Record<string, string>>;
+}
+
+/** `docker` (without `command`, or with `--runtime docker`): a container. */
+export interface DockerServiceConfig extends ServiceBase {
+  readonly kind: 'docker';
+  readonly docker: DockerSettings;
+  /** The container port (default 8000). */
+  readonly port: number;
+}
+
+/**
+ * One service, by kind. A new kind adds a member here, a branch in `serviceKind`
+ * (config/load.ts), and whatever runs or answers it; `switch (service.kind)` then fails
+ * to compile wherever it is not handled yet.
+ */
+export type ServiceConfig = ProcessServiceConfig | DockerServiceConfig;
+export type ServiceKind = ServiceConfig['kind'];
+
+/** The kinds that run instances under a supervisor. */
+export type RunnableService = Extract<ServiceConfig, { kind: RuntimeKind }>;
+
+export function isRunnable(service: ServiceConfig): service is RunnableService {
+  return service.kind === 'process' || service.kind === 'docker';
 }
 
 export interface EmulatorConfig {
-  /** Absolute path of the config file ('' for configs built in code). */
+  /** Absolute path of the config file (`<root>/<config object>` for configs built in code). */
   readonly file: string;
   readonly services: ReadonlyMap<string, ServiceConfig>;
   readonly cloudEnv: CloudEnv;
+  /**
+   * The routing proxy. In the config a running emulator reports (`emu.config`), `port` is
+   * the port it listens on, which is a free one unless the CLI asked for `proxy.port`.
+   */
   readonly proxy: { readonly host: string; readonly port: number; readonly callTimeoutMs: number };
-  readonly dns: { readonly host: string; readonly port: number; readonly upstream: readonly string[] };
+  /** The DNS server; `port` as for the proxy. `upstream` empty: the resolvers of /etc/resolv.conf. */
+  readonly dns: { readonly host: string; readonly port: number; readonly upstream: readonly HostPort[] };
   readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
   /** Files whose change means the config changed: the config itself and every envFile. */
   readonly sourceFiles: readonly string[];
+}
+
+/** The config with the ports a running emulator actually listens on. */
+export function withPortsInUse(config: EmulatorConfig, ports: { proxy: number; dns: number }): EmulatorConfig {
+  return { ...config, proxy: { ...config.proxy, port: ports.proxy }, dns: { ...config.dns, port: ports.dns } };
 }
 
 export const DEFAULTS = {

@@ -90,7 +90,8 @@ export function routeInnerCall(config: EmulatorConfig, host: string, caller: Ser
             code: 'inner_call_denied',
             message:
               `Service "${from.name}" (id ${from.id}) is not allowed to call "${to.name}" (id ${to.id}). ` +
-              `To allow it, add "${to.name}" to ${from.allowHint} (in the console: 访问控制 → 服务间调用 of ${from.id}).`,
+              `To allow it, add "${to.name}" to services.${from.name}.allow in ${config.file}${from.allowLine === undefined ? '' : ` (line ${from.allowLine})`} ` +
+              `(in the console: 访问控制 → 服务间调用 of ${from.id}).`,
           },
           from,
           to,

@@ -1,4 +1,4 @@
-import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
+import type { EmulatorConfig, RunnableService } from '../config/types.js';
 import type { Logger } from '../logging/logger.js';
 
 export interface ExitStatus {
@@ -30,9 +30,10 @@ export interface StartContext {
   readonly replica: number;
 }
 
-export interface Runtime {
+/** Runs instances of one kind of service (`S`): processes, containers. */
+export interface Runtime<S extends RunnableService = RunnableService> {
   /** Starts an instance; resolves once it is launched (not yet healthy). */
-  start(service: ServiceConfig, context: StartContext): Promise<Instance>;
+  start(service: S, context: StartContext): Promise<Instance>;
 }
 
 /** Keeps the last N lines a service wrote. */

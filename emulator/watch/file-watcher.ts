@@ -17,7 +17,10 @@ const isSideFile = picomatch(['**/*.sw[a-p]', '**/*~', '**/4913', '**/.#*', '**/
 export interface FileWatchOptions {
   /** The folder to watch, recursively; absent: only `files`. */
   dir?: string;
-  /** Globs relative to `dir`; empty: everything that is not ignored. */
+  /**
+   * Globs relative to `dir` (`!glob` excludes). Absent: everything but the built-in
+   * ignores. A glob wins over the built-in ignores it names: `build/**` watches `build`.
+   */
   globs?: readonly string[];
   /** Also watch these files (e.g. a config file and its env files), wherever they are. */
   files?: readonly string[];
@@ -42,8 +45,7 @@ export interface FileWatcher {
 /** Watches a folder (chokidar) and reports debounced batches of changed files. */
 export async function watchFiles(options: FileWatchOptions): Promise<FileWatcher> {
   const dir = options.dir;
-  const globs = options.globs ?? [];
-  const matches = globs.length > 0 ? picomatch([...globs], { dot: true }) : () => true;
+  const selection = selectFiles(options.globs);
   const exactFiles = new Set((options.files ?? []).map((file) => path.resolve(file)));
   const excluded = new Set((options.exclude ?? []).map((file) => path.resolve(file)));
   /** Path relative to `dir` with "/" separators, or undefined when outside it. */
@@ -59,7 +61,7 @@ export async function watchFiles(options: FileWatchOptions): Promise<FileWatcher
     // Outside `dir`: only the single files and the folders that hold them.
     if (rel === undefined) return !isParentOfExact(file);
     if (rel === '') return false;
-    return rel.split('/').some((part) => IGNORED_DIRS.has(part)) || isSideFile(rel);
+    return selection.ignored(rel);
   };
   function isParentOfExact(file: string): boolean {
     for (const exact of exactFiles) if (path.dirname(exact) === file) return true;
@@ -93,7 +95,7 @@ export async function watchFiles(options: FileWatchOptions): Promise<FileWatcher
     const absolute = path.resolve(file);
     const rel = inDir(absolute);
     if (exactFiles.has(absolute)) changed.add(rel ?? absolute);
-    else if (rel !== undefined && matches(rel)) changed.add(rel);
+    else if (rel !== undefined && selection.matches(rel)) changed.add(rel);
     else return;
     clearTimeout(timer);
     timer = setTimeout(flush, options.debounceMs);
@@ -113,4 +115,30 @@ export async function watchFiles(options: FileWatchOptions): Promise<FileWatcher
     [Symbol.asyncDispose]: () => handle.stop(),
   };
   return handle;
+}
+
+/**
+ * Which files of a folder count, for `globs` as in {@link FileWatchOptions}. `ignored`
+ * also prunes chokidar's walk (it sees folders too); `matches` decides each event.
+ * Built-in ignores give way to a glob that names them: a folder named by one of the
+ * glob's literal segments (`build/**`), a side file matched by a glob whose last
+ * segment says more than `*` (`logs/*.log`).
+ */
+function selectFiles(globs: readonly string[] | undefined): { ignored(rel: string): boolean; matches(rel: string): boolean } {
+  const include = (globs ?? []).filter((glob) => !glob.startsWith('!'));
+  const exclude = (globs ?? []).filter((glob) => glob.startsWith('!')).map((glob) => glob.slice(1));
+  // Only exclusions (`["!tmp/**"]`): the default selection minus those.
+  const everything = globs === undefined || (include.length === 0 && exclude.length > 0);
+  const included = everything ? () => true : include.length === 0 ? () => false : picomatch(include, { dot: true });
+  const excluded = exclude.length === 0 ? () => false : picomatch(exclude, { dot: true });
+  const namedDirs = new Set(include.flatMap((glob) => glob.split('/')).filter((segment) => IGNORED_DIRS.has(segment)));
+  const namingSideFiles = include.filter((glob) => /[^*?.{},!/]/.test((glob.split('/').at(-1) ?? '').replace(/\[[^\]]*\]/g, '')));
+  // dot: false, so that `*.js` does not name emacs' `.#server.js` lock.
+  const namesSideFile = namingSideFiles.length === 0 ? () => false : picomatch(namingSideFiles, { dot: false });
+  const builtIn = (rel: string): boolean =>
+    rel.split('/').some((part) => IGNORED_DIRS.has(part) && !namedDirs.has(part)) || (isSideFile(rel) && !namesSideFile(rel));
+  return {
+    ignored: (rel) => builtIn(rel) || excluded(rel),
+    matches: (rel) => included(rel) && !excluded(rel) && !builtIn(rel),
+  };
 }

@@ -46,10 +46,12 @@ export async function startHotReload(target: ReloadTarget): Promise<HotReload> {
       }
     }
     for (const service of config.services.values()) {
-      if (service.watch === false || serviceWatchers.has(service.name) || stopped) continue;
+      const { watch } = service;
+      // `[]` watches nothing: no watcher at all.
+      if (watch.kind === 'off' || (watch.kind === 'globs' && watch.globs.length === 0) || serviceWatchers.has(service.name) || stopped) continue;
       const watcher = await watchFiles({
         dir: service.dir,
-        globs: service.watch,
+        globs: watch.kind === 'globs' ? watch.globs : undefined,
         exclude: config.sourceFiles,
         polling,
         interval,

@@ -1,4 +1,5 @@
 import pc from 'picocolors';
+import type { ServiceConfig } from '../../config/types.js';
 import type { Command } from '../main.js';
 import { configFromFlags, RUNTIME_OPTION } from '../shared.js';
 
@@ -12,10 +13,19 @@ export const validateCommand: Command = {
     const services = [...config.services.values()];
     console.log(`${pc.green('✔')} ${config.file} is valid: ${services.length} service${services.length === 1 ? '' : 's'}`);
     for (const service of services) {
-      const runs = service.runtime === 'process' ? `process: ${service.command}` : `docker: ${service.docker?.image ?? service.docker?.dockerfile}`;
+      const runs = describeRun(service);
       const allow = service.allow.size === 0 ? pc.dim('calls nothing') : `may call ${[...service.allow].join(', ')}`;
       console.log(`  ${pc.bold(service.name)} (id ${service.id}) ${pc.dim(runs)}; ${allow}`);
     }
     return 0;
   },
 };
+
+function describeRun(service: ServiceConfig): string {
+  switch (service.kind) {
+    case 'process':
+      return `process: ${service.command}`;
+    case 'docker':
+      return `docker: ${service.docker.image ?? service.docker.dockerfile}`;
+  }
+}

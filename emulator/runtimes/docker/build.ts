@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type Docker from 'dockerode';
-import type { ServiceConfig } from '../../config/types.js';
+import type { DockerServiceConfig } from '../../config/types.js';
 import { EmulatorError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
 import { describeError } from './engine.js';
@@ -27,9 +27,9 @@ export type Labels = Record<string, string>;
 const BUILD_TAIL = 30;
 
 /** The image tag the emulator builds a service's Dockerfile into; stable across runs so the layer cache is reused. */
-export function serviceImageTag(service: ServiceConfig): string {
+export function serviceImageTag(service: DockerServiceConfig): string {
   const slug = service.name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '') || 'service';
-  const where = createHash('sha256').update(`${service.dir}\0${service.docker?.dockerfile}`).digest('hex').slice(0, 12);
+  const where = createHash('sha256').update(`${service.dir}\0${service.docker.dockerfile}`).digest('hex').slice(0, 12);
   return `dyc-emulator/${slug}:${where}`;
 }
 
@@ -38,9 +38,8 @@ export function serviceImageTag(service: ServiceConfig): string {
  * per step (`Step 2/6 : COPY …`) through the logger; skipped when the context has not
  * changed since the image was built. Resolves to the image tag.
  */
-export async function buildServiceImage(docker: Docker, service: ServiceConfig, labels: Labels, logger: Logger): Promise<string> {
-  const settings = service.docker!;
-  const dockerfile = settings.dockerfile;
+export async function buildServiceImage(docker: Docker, service: DockerServiceConfig, labels: Labels, logger: Logger): Promise<string> {
+  const dockerfile = service.docker.dockerfile;
   if (!existsSync(path.join(service.dir, dockerfile))) {
     throw new EmulatorError('service_start_failed', `${service.name}: no Dockerfile at ${path.join(service.dir, dockerfile)}.`, {
       fix: `Create it, or set services.${service.name}.docker.dockerfile (relative to ${service.dir}), or use "image".`,
@@ -66,7 +65,7 @@ export async function buildServiceImage(docker: Docker, service: ServiceConfig, 
   try {
     const stream = await docker.buildImage(
       { context: service.dir, src: files },
-      { t: tag, dockerfile, buildargs: { ...settings.buildArgs }, labels: { ...labels, [CONTEXT_LABEL]: fingerprint }, rm: true, forcerm: true },
+      { t: tag, dockerfile, buildargs: { ...service.docker.buildArgs }, labels: { ...labels, [CONTEXT_LABEL]: fingerprint }, rm: true, forcerm: true },
     );
     await followProgress(docker, stream, (line) => {
       tail.push(line);
@@ -149,8 +148,8 @@ const CONTEXT_LABEL = 'dyc-emulator.context';
  * changes them), the Dockerfile's name and the build arguments. A base image updated
  * under the same tag is not noticed: touch the Dockerfile to rebuild (README).
  */
-function contextFingerprint(service: ServiceConfig, files: string[]): string {
-  const hash = createHash('sha256').update(JSON.stringify([service.docker!.dockerfile, service.docker!.buildArgs]));
+function contextFingerprint(service: DockerServiceConfig, files: string[]): string {
+  const hash = createHash('sha256').update(JSON.stringify([service.docker.dockerfile, service.docker.buildArgs]));
   for (const file of [...files].sort()) {
     const stat = statSync(path.join(service.dir, file));
     hash.update(`\0${file}\0${stat.size}\0${stat.mtimeMs}`);
@@ -179,7 +178,7 @@ export function contextFiles(dir: string, dockerfile: string): string[] {
 }
 
 /** A hint when the base image could not be pulled (e.g. a machine without registry access). */
-function baseImageHint(error: unknown, service: ServiceConfig): string | undefined {
+function baseImageHint(error: unknown, service: DockerServiceConfig): string | undefined {
   const text = describeError(error);
   if (!/pull access denied|manifest unknown|not found|no such host|dial tcp|i\/o timeout|TLS handshake/i.test(text)) return undefined;
   return (

@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
-import type { ServiceConfig } from '../../config/types.js';
+import type { DockerServiceConfig } from '../../config/types.js';
 import { startDnsServer, type DnsServer } from '../../dns/server.js';
 import type { Upstream } from '../../dns/forward.js';
 import { EmulatorError } from '../../errors.js';
@@ -49,7 +49,7 @@ interface Session {
   readonly teardown: (() => Promise<void>)[];
 }
 
-export class DockerRuntime implements Runtime {
+export class DockerRuntime implements Runtime<DockerServiceConfig> {
   private session: Promise<Session> | undefined;
   private stopping: Promise<void> | undefined;
   /** Container address on the session network → service name: who is calling through the router. */
@@ -73,14 +73,14 @@ export class DockerRuntime implements Runtime {
     return this.callers.get(address.startsWith('::ffff:') ? address.slice(7) : address);
   }
 
-  async start(service: ServiceConfig, context: StartContext): Promise<Instance> {
+  async start(service: DockerServiceConfig, context: StartContext): Promise<Instance> {
     const session = await this.open();
     const { docker } = session.engine;
     const label = service.replicas > 1 ? `${service.name}#${context.replica}` : service.name;
     const image = await this.image(session, service, context.logger);
     if (this.stopping) throw new EmulatorError('service_start_failed', `${label}: the emulator is stopping.`);
 
-    const port = service.port!; // docker services always have one (default 8000)
+    const port = service.port;
     const env: Record<string, string> = { TZ: 'UTC', ...service.env };
     Object.assign(env, { SERVICE_ID: service.id, CLOUD_ENV: context.config.cloudEnv, PORT: String(port) });
     const name = `dyc-emulator-${session.id}-${containerSlug(label)}-${++this.containerCount}`;
@@ -236,8 +236,8 @@ export class DockerRuntime implements Runtime {
   }
 
   /** The image to run: `docker.image` (pulled if missing), or the Dockerfile built now (layer cache makes that quick). */
-  private image(session: Session, service: ServiceConfig, logger: Logger): Promise<string> {
-    const image = service.docker?.image;
+  private image(session: Session, service: DockerServiceConfig, logger: Logger): Promise<string> {
+    const image = service.docker.image;
     if (image !== undefined) return ensureImage(session.engine.docker, image, logger, service.name).then(() => image);
     let build = this.builds.get(service.name);
     if (!build) {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { ServiceConfig } from '../../config/types.js';
+import type { ProcessServiceConfig } from '../../config/types.js';
 import { EmulatorError } from '../../errors.js';
 import { freePort, isPortFree } from '../../util/net.js';
 import { groupAlive, signalGroup } from '../../util/process-group.js';
@@ -27,8 +27,8 @@ export function killAllProcessGroups(): void {
   liveGroups.clear();
 }
 
-/** The environment of a process-runtime service (SPEC: Runtimes → process). */
-export function serviceEnv(service: ServiceConfig, context: StartContext, port: number): NodeJS.ProcessEnv {
+/** The environment of a process-runtime service (README: "A service's environment"). */
+export function serviceEnv(service: ProcessServiceConfig, context: StartContext, port: number): NodeJS.ProcessEnv {
   const egress = new URL(context.egressUrl);
   const user = service.env;
   const env: NodeJS.ProcessEnv = { ...process.env, TZ: 'UTC', ...user };
@@ -64,22 +64,20 @@ function mergeList(user: string | undefined, ours: string): string {
   return user ? `${user},${ours}` : ours;
 }
 
-export function portTakenError(service: ServiceConfig): EmulatorError {
-  const port = service.port;
+export function portTakenError(service: ProcessServiceConfig, port: number): EmulatorError {
   return new EmulatorError('port_in_use', `Service "${service.name}" needs port ${port} (services.${service.name}.port), but something else is listening on it.`, {
     fix: `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it), or remove "port" from services.${service.name} to get a free one.`,
   });
 }
 
-export const processRuntime: Runtime = {
-  async start(service: ServiceConfig, context: StartContext): Promise<Instance> {
+export const processRuntime: Runtime<ProcessServiceConfig> = {
+  async start(service, context): Promise<Instance> {
     const label = service.replicas > 1 ? `${service.name}#${context.replica}` : service.name;
-    if (service.command === undefined) throw new EmulatorError('internal', `${service.name} has no command`);
     if (!existsSync(service.dir)) {
       throw new EmulatorError('service_start_failed', `${label}: directory ${service.dir} does not exist.`, { fix: `Fix services.${service.name}.dir.` });
     }
     const port = service.port ?? (await freePort());
-    if (service.port !== undefined && !(await isPortFree(port))) throw portTakenError(service);
+    if (service.port !== undefined && !(await isPortFree(port))) throw portTakenError(service, port);
 
     const child = spawn(service.command, {
       cwd: service.dir,
@@ -114,7 +112,7 @@ class ProcessInstance implements Instance {
   constructor(
     readonly label: string,
     readonly port: number,
-    private readonly service: ServiceConfig,
+    private readonly service: ProcessServiceConfig,
     child: ChildProcess,
     private readonly pid: number,
     context: StartContext,

@@ -1,0 +1,8 @@
+// The one place tests reach into the package's internals (dist/, built by `npm run build`).
+// Everything public comes from '../dist/index.js'; a module moved inside emulator/ changes
+// only this file.
+export { EmulatorError } from '../dist/errors.js';
+export { loadConfig } from '../dist/config/load.js';
+export { silentLogger, type Logger, type CallRecord } from '../dist/logging/logger.js';
+export { freePort } from '../dist/util/net.js';
+export { watchFiles } from '../dist/watch/file-watcher.js';

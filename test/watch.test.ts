@@ -1,0 +1,45 @@
+// Which files reload a service: the built-in ignores, explicit globs (which win over the
+// ignores they name), "!" exclusions, and `watch: []` (nothing). Real files, real chokidar.
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { watchFiles } from './internals.js';
+import { sleep, tempDir } from './helpers.js';
+
+const FILES = ['server.js', 'src/app.js', 'src/gen/out.js', 'build/bundle.js', 'node_modules/lib/index.js', 'logs/app.log', '.server.js.swp', 'README.md'];
+
+/** Starts a watcher over a fresh folder holding FILES, touches every file, and returns what it reported. */
+async function changedFiles(t: TestContext, globs: string[] | undefined): Promise<string[]> {
+  const dir = tempDir(t, 'dyc-watch-');
+  const write = (): void => {
+    for (const file of FILES) {
+      mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      writeFileSync(path.join(dir, file), String(Math.random()));
+    }
+  };
+  write();
+  const seen = new Set<string>();
+  const watcher = await watchFiles({ dir, globs, polling: false, interval: 100, debounceMs: 50, onChange: (files) => files.forEach((file) => seen.add(file)), onError: (error) => assert.fail(error) });
+  t.after(() => watcher.stop());
+  await sleep(100);
+  write();
+  // A marker that every selection but "nothing" reports, so the wait has an end.
+  for (const deadline = Date.now() + 5_000; Date.now() < deadline && !seen.has('server.js'); ) await sleep(20);
+  await sleep(300);
+  return [...seen].sort();
+}
+
+test('default: everything but dependency, VCS and build folders and editor side files', async (t) => {
+  assert.deepEqual(await changedFiles(t, undefined), ['README.md', 'server.js', 'src/app.js', 'src/gen/out.js']);
+});
+
+test('explicit globs win over the built-in ignores they name; "!" excludes', async (t) => {
+  assert.deepEqual(await changedFiles(t, ['server.js', 'build/**', 'logs/*.log']), ['build/bundle.js', 'logs/app.log', 'server.js']);
+  assert.deepEqual(await changedFiles(t, ['**/*.js', '!src/gen/**']), ['server.js', 'src/app.js'], '**/*.js does not reach into node_modules or build');
+  assert.deepEqual(await changedFiles(t, ['!src/**']), ['README.md', 'server.js'], 'only exclusions: the default minus those');
+});
+
+test('watch: [] watches nothing', async (t) => {
+  assert.deepEqual(await changedFiles(t, []), []);
+});
