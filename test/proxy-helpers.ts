@@ -44,7 +44,7 @@ export async function listenOn(t: TestContext, server: net.Server): Promise<numb
 export async function proxyFor(
   t: TestContext,
   ports: Record<string, number>,
-  extra: Partial<ProxyOptions> & { callTimeout?: number; callerByAddress?: (address: string) => string | undefined } = {},
+  extra: Partial<ProxyOptions> & { callTimeout?: number; callerByAddress?: (address: string) => string | undefined; instancePorts?: () => Iterable<number> } = {},
 ): Promise<ProxyServer> {
   const config = loadConfig(
     writeConfig(t, {
@@ -64,6 +64,7 @@ export async function proxyFor(
       config: () => config,
       upstream: (service) => ({ state: 'ready', host: LOCAL, port: ports[service.name]! }),
       callerByAddress: extra.callerByAddress,
+      instancePorts: extra.instancePorts,
     },
     ...extra,
   });

@@ -6,6 +6,8 @@ export const PROXY_ERRORS = {
   caller_mismatch: 403,
   unknown_service: 404,
   bad_inner_call_host: 400,
+  /** A request no proxy may guess at: an empty host, a missing or repeated Host (RFC 9112 §3.2). */
+  bad_request: 400,
   https_not_supported: 400,
   service_unavailable: 503,
   upstream_error: 502,
@@ -22,6 +24,8 @@ export interface ProxyErrorDetails {
   to: string | null;
   /** Seconds, for 503. */
   retryAfter?: number;
+  /** The connection closes after this answer: nothing the client sent after it is read. */
+  close?: boolean;
 }
 
 export function errorBody(error: ProxyErrorDetails): string {
@@ -41,6 +45,7 @@ export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): v
     'cache-control': 'no-store',
   };
   if (error.retryAfter !== undefined) headers['retry-after'] = error.retryAfter;
+  if (error.close) headers.connection = 'close';
   res.writeHead(PROXY_ERRORS[error.code], headers);
   res.end(body);
 }
@@ -53,6 +58,15 @@ export function rawErrorResponse(error: ProxyErrorDetails): string {
     `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `X-Emulator-Error: ${error.code}\r\nCache-Control: no-store\r\n${error.retryAfter === undefined ? '' : `Retry-After: ${error.retryAfter}\r\n`}Connection: close\r\n\r\n${body}`
   );
+}
+
+/** A request whose Host lines leave the target in doubt (RFC 9112 §3.2): none in HTTP/1.1, or more than one. */
+export function hostLinesMessage(count: number): string {
+  return count === 0
+    ? 'The request has no Host header, which HTTP/1.1 requires (RFC 9112 §3.2). Send Host: {fromId}-{toId}.inner-call.dyc.ivolces.com, ' +
+        'or use the proxy as an HTTP proxy with the full URL (curl -x <proxy> http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path).'
+    : `The request has ${count} Host lines. A request names one host (RFC 9112 §3.2): the target could read another one than the proxy routed by, ` +
+        'so the proxy refuses it. Send a single Host header.';
 }
 
 /** What went wrong on a connection to a target, in words. */

@@ -1,13 +1,12 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { lookup } from 'node:dns/promises';
 import net, { type Socket } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { ServiceConfig } from '../config/types.js';
 import type { CallRecord, Logger } from '../logging/logger.js';
 import { listen, closeServer } from '../util/net.js';
-import { describeSocketError, PROXY_ERRORS, rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
-import { endToEndHeaders, hasHeader } from './headers.js';
+import { describeSocketError, hostLinesMessage, PROXY_ERRORS, rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
+import { isLocalAddress, isLoopbackAddress, resolveAddress } from './loopback.js';
+import { endToEndHeaders } from './headers.js';
 import { innerCallLabel } from './hostname.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { routeInnerCall } from './routing.js';
@@ -80,6 +79,30 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   /** The connections each listener accepted, so closing one (an egress port) closes them too. */
   const socketsOf = new WeakMap<net.Server, Set<Socket>>();
 
+  /** Sockets the docker router relayed: a container behind them cannot reach the host's loopback by itself. */
+  const viaRouter = new WeakSet<Socket>();
+  /** A response that closes the connection went out on these: nothing the client sent after it runs. */
+  const closing = new WeakSet<Socket>();
+  const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
+  /** Heads the fast path handed over half-read: the header timeout counts from their first byte. */
+  const headDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
+  const armHeadDeadline = (socket: Socket, since: number): void => {
+    const timer = setTimeout(() => {
+      headDeadlines.delete(socket);
+      if (!socket.writable) return void socket.destroy();
+      socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
+    }, Math.max(0, headersTimeoutMs - (performance.now() - since)));
+    timer.unref();
+    headDeadlines.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  };
+  const headArrived = (socket: Socket): void => {
+    const timer = headDeadlines.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    headDeadlines.delete(socket);
+  };
+
   const record = (call: Omit<CallRecord, 'time' | 'durationMs'>, started: number, arrived: number): void => {
     logger.call({ ...call, durationMs: Math.round((performance.now() - started) * 10) / 10, time: arrived });
   };
@@ -94,15 +117,28 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   });
 
   function handleRequest(req: IncomingMessage, res: ServerResponse, isMain: boolean): void {
+    if (closing.has(req.socket)) return; // pipelined after an answer that closes the connection
+    headArrived(req.socket);
     const started = performance.now();
     const arrived = Date.now();
     const config = directory.config();
     const callerName = callerOfSocket.get(req.socket);
     const caller = callerName === undefined ? undefined : config.services.get(callerName);
+    /** The proxy's own 400: the connection closes after it, and the call line says why. */
+    const badRequest = (message: string, host: string): void => {
+      closing.add(req.socket);
+      sendProxyError(res, { code: 'bad_request', message, from: caller?.id ?? null, to: null, close: true });
+      record({ host, method: req.method ?? 'GET', path: req.url ?? '', from: caller?.name, to: undefined, status: 400, error: 'bad_request' }, started, arrived);
+    };
+    const hostLines = countHeader(req.rawHeaders, 'host');
+    if (hostLines > 1 || (hostLines === 0 && req.httpVersion === '1.1')) return badRequest(hostLinesMessage(hostLines), req.headers.host ?? '');
     const target = requestTarget(req);
     if (target === undefined) {
       sendProxyError(res, { code: 'bad_inner_call_host', message: `Cannot route request target "${req.url}".`, from: caller?.id ?? null, to: null });
       return;
+    }
+    if (target.absolute && splitAuthority(target.host, 80)[0] === '') {
+      return badRequest(`The request target "${req.url}" has an empty host. Write the host in the URL: http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path.`, target.host);
     }
 
     const decision = routeInnerCall(config, target.host, caller);
@@ -157,41 +193,58 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     });
   }
 
-  /** A forward-proxy request for a host outside the emulator: pass it on. */
+  /** A forward-proxy request for a host outside the emulator: pass it on, to the address that was checked. */
   function passThrough(req: IncomingMessage, res: ServerResponse, target: RequestTarget, caller: ServiceConfig | undefined, started: number, arrived: number): void {
     const [host, port] = splitAuthority(target.host, 80);
-    void loopsBack(host, port).then((what) => {
-      if (what === undefined) return passThroughTo(host, port);
-      sendProxyError(res, loopError(target.host, what, caller));
-      record({ host: target.host, method: req.method ?? 'GET', path: target.path, from: caller?.name, to: undefined, status: res.statusCode, error: 'inner_call_denied' }, started, arrived);
-    }).catch(() => res.destroy());
-    const passThroughTo = (host: string, port: number): void => forward(req, res, { host, port, path: target.path, hostHeader: target.host }, directory.config().proxy.callTimeoutMs, {
-      onError: (code, message) => sendProxyError(res, { code, message: `${target.host}: ${message}`, from: caller?.id ?? null, to: null }),
-      onDone: (error) =>
-        record({ host: target.host, method: req.method ?? 'GET', path: target.path, from: caller?.name, to: undefined, status: res.statusCode, error }, started, arrived),
+    const done = (error: string | undefined): void =>
+      record({ host: target.host, method: req.method ?? 'GET', path: target.path, from: caller?.name, to: undefined, status: res.statusCode, error }, started, arrived);
+    void destination(host, port, req.socket).then((verdict) => {
+      if (verdict.kind === 'unresolved') {
+        sendProxyError(res, { code: 'upstream_error', message: `${target.host}: ${describeSocketError(verdict.error)}`, from: caller?.id ?? null, to: null });
+        return done('upstream_error');
+      }
+      if (verdict.kind === 'refused') {
+        sendProxyError(res, loopError(target.host, verdict.what, caller));
+        return done('inner_call_denied');
+      }
+      forward(req, res, { host: verdict.address, port, path: target.path, hostHeader: target.host }, directory.config().proxy.callTimeoutMs, {
+        onError: (code, message) => sendProxyError(res, { code, message: `${target.host}: ${message}`, from: caller?.id ?? null, to: null }),
+        onDone: done,
+      });
     });
   }
 
+  type Destination = { kind: 'ok'; address: string } | { kind: 'refused'; what: string } | { kind: 'unresolved'; error: NodeJS.ErrnoException };
+
   /**
-   * What host:port is, when it is one of this proxy's own listeners or a service
-   * instance on this machine. A pass-through there would let a caller act as the host
-   * (or as another service's egress port), reach the admin surface, or call a service
-   * straight: around the allow-list. Only a port we own costs a name lookup.
+   * Where a pass-through to host:port would connect, decided on the address (every
+   * spelling of loopback is the same address), and refused when it is one of this
+   * proxy's own listeners or a service instance on this machine: a pass-through there
+   * would let a caller act as the host (or as another service's egress port), reach
+   * the admin surface, or call a service straight, around the allow-list. A container
+   * (relayed by the docker router) may not reach the host's loopback at all: it could
+   * not by itself. The caller connects to the address returned, not to the name again.
    */
-  async function loopsBack(host: string, port: number): Promise<string | undefined> {
-    const ownPorts = new Map<number, string>([[handle.port, "the emulator's proxy port"]]);
-    for (const [name, egressServer] of egress) ownPorts.set((egressServer.address() as net.AddressInfo | null)?.port ?? -1, `the egress port of service "${name}"`);
-    for (const routerServer of routerServers) ownPorts.set((routerServer.address() as net.AddressInfo | null)?.port ?? -1, "the docker router's listener");
-    for (const instancePort of directory.instancePorts?.() ?? []) if (!ownPorts.has(instancePort)) ownPorts.set(instancePort, 'a service instance');
-    const what = ownPorts.get(port);
-    if (what === undefined) return undefined;
-    let addresses: string[];
+  async function destination(host: string, port: number, socket: Socket): Promise<Destination> {
+    let address: string;
     try {
-      addresses = net.isIP(host) !== 0 ? [host] : (await lookup(host, { all: true })).map((entry) => entry.address);
-    } catch {
-      return undefined; // does not resolve: the pass-through reports it
+      address = await resolveAddress(host);
+    } catch (error) {
+      return { kind: 'unresolved', error: error as NodeJS.ErrnoException };
     }
-    return addresses.some(isLocalAddress) ? what : undefined;
+    const what = ownPorts().get(port);
+    if (what !== undefined && isLocalAddress(address)) return { kind: 'refused', what };
+    if (viaRouter.has(socket) && isLoopbackAddress(address)) return { kind: 'refused', what: "on the host's loopback, which a container cannot reach by itself" };
+    return { kind: 'ok', address };
+  }
+
+  /** This proxy's listeners and the service instances' ports, with what each is. */
+  function ownPorts(): Map<number, string> {
+    const own = new Map<number, string>([[handle.port, "the emulator's proxy port"]]);
+    for (const [name, egressServer] of egress) own.set((egressServer.address() as net.AddressInfo | null)?.port ?? -1, `the egress port of service "${name}"`);
+    for (const routerServer of routerServers) own.set((routerServer.address() as net.AddressInfo | null)?.port ?? -1, "the docker router's listener");
+    for (const instancePort of directory.instancePorts?.() ?? []) if (!own.has(instancePort)) own.set(instancePort, 'a service instance');
+    return own;
   }
 
   function loopError(authority: string, what: string, caller: ServiceConfig | undefined): ProxyErrorDetails {
@@ -218,7 +271,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     hooks: ForwardHooks,
   ): void {
     const headers = endToEndHeaders(req.rawHeaders);
-    if (!hasHeader(headers, 'host')) headers.push('Host', to.hostHeader);
+    // The target's Host is the request target's authority (RFC 9112 §3.2.2), whatever the client wrote beside an absolute URL.
+    setHeader(headers, 'host', 'Host', to.hostHeader);
     const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
     let errorCode: ProxyErrorCode | undefined;
     let finished = false;
@@ -232,11 +286,18 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     const attempt = (retry: boolean): void => {
       const upstreamReq = http.request({ host: to.host, port: to.port, method: req.method, path: to.path, headers, agent, setHost: false });
       upstreamReq.once('socket', (socket: Socket) => socket.setNoDelay(true));
-      const timer = setTimeout(() => {
-        errorCode = 'upstream_timeout';
-        upstreamReq.destroy();
-      }, timeoutMs);
+      // proxy.callTimeout counts from when the request has been sent (nginx's proxy_read_timeout): a long upload is not a slow target.
+      let timer: NodeJS.Timeout | undefined;
+      let responded = false;
+      upstreamReq.once('finish', () => {
+        if (responded) return;
+        timer = setTimeout(() => {
+          errorCode = 'upstream_timeout';
+          upstreamReq.destroy();
+        }, timeoutMs);
+      });
       upstreamReq.on('response', (upstreamRes) => {
+        responded = true;
         clearTimeout(timer);
         res.sendDate = false;
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, endToEndHeaders(upstreamRes.rawHeaders));
@@ -250,6 +311,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
         });
       });
       upstreamReq.on('error', (error: NodeJS.ErrnoException) => {
+        responded = true;
         clearTimeout(timer);
         if (res.headersSent) {
           errorCode ??= 'upstream_error';
@@ -287,6 +349,14 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     const caller = callerName === undefined ? undefined : config.services.get(callerName);
     const [host, port] = splitAuthority(authority, 443);
     socket.on('error', () => socket.destroy());
+    headArrived(socket);
+    const hostLines = countHeader(req.rawHeaders, 'host');
+    if (host === '' || hostLines > 1) {
+      const message = host === '' ? `CONNECT "${authority}" has an empty host. Write the host and port to tunnel to: CONNECT example.com:443.` : hostLinesMessage(hostLines);
+      socket.end(rawErrorResponse({ code: 'bad_request', message, from: caller?.id ?? null, to: null }));
+      record({ host: authority, method: 'CONNECT', path: '', from: caller?.name, to: undefined, status: 400, error: 'bad_request' }, started, arrived);
+      return;
+    }
 
     if (innerCallLabel(host) !== undefined) {
       if (port === 80) {
@@ -319,15 +389,18 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
 
     // Any other host: an ordinary tunnel (a service calling a public HTTPS API).
     socket.pause();
-    void loopsBack(host, port).then((what) => {
-      if (what === undefined) return tunnel();
-      const error = loopError(authority, what, caller);
+    void destination(host, port, socket).then((verdict) => {
+      if (verdict.kind === 'ok') return tunnel(verdict.address);
+      const error: ProxyErrorDetails =
+        verdict.kind === 'refused'
+          ? loopError(authority, verdict.what, caller)
+          : { code: 'upstream_error', message: `${authority}: ${describeSocketError(verdict.error)}`, from: caller?.id ?? null, to: null };
       socket.end(rawErrorResponse(error));
       record({ host: authority, method: 'CONNECT', path: '', from: caller?.name, to: undefined, status: PROXY_ERRORS[error.code], error: error.code }, started, arrived);
-    }).catch(() => socket.destroy());
-    const tunnel = (): void => {
+    });
+    const tunnel = (address: string): void => {
       socket.resume();
-      const upstream = net.connect({ host, port });
+      const upstream = net.connect({ host: address, port });
       openSockets.add(upstream);
       upstream.once('close', () => openSockets.delete(upstream));
       upstream.once('connect', () => {
@@ -345,12 +418,13 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   }
 
   // Node checks headersTimeout on this interval (default 30 s: a 30 s limit could take 60).
-  const newServer = (): http.Server => http.createServer({ connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs ?? 30_000) });
+  // Missing Host: the proxy answers itself (logged, and nothing pipelined after it runs), not Node.
+  const newServer = (): http.Server => http.createServer({ connectionsCheckingInterval: Math.min(1000, headersTimeoutMs), requireHostHeader: false });
 
   function configure(server: http.Server, isMain: boolean): http.Server {
     // Long uploads and streams are legitimate: no overall request timeout, but headers must come quickly.
     server.requestTimeout = 0;
-    server.headersTimeout = options.headersTimeoutMs ?? 30_000;
+    server.headersTimeout = headersTimeoutMs;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(req, res, isMain));
     server.on('connect', handleConnect);
@@ -367,7 +441,10 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
         openSockets.delete(socket);
         sockets.delete(socket);
       });
-      fastPath.serve(socket, callerOfSocket.get(socket), (handed) => slowPath!.call(server, handed));
+      fastPath.serve(socket, callerOfSocket.get(socket), (handed, headSince) => {
+        slowPath!.call(server, handed);
+        if (headSince !== undefined) armHeadDeadline(handed, headSince);
+      });
     });
     server.maxHeadersCount = 0; // no limit: Node would drop headers past the 1000th without a word
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
@@ -424,6 +501,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
         // address could write another container's address in its PROXY line.
         if (socket.remoteAddress !== undefined && directory.callerByAddress?.(socket.remoteAddress) !== undefined) return void socket.destroy();
         sockets.add(socket);
+        viaRouter.add(socket);
         socket.once('close', () => sockets.delete(socket));
         readProxyHeader(socket, (address) => {
           const callerName = directory.callerByAddress?.(address);
@@ -478,7 +556,7 @@ interface RequestTarget {
 function requestTarget(req: IncomingMessage): RequestTarget | undefined {
   const url = req.url ?? '/';
   if (url.startsWith('/')) return { host: req.headers.host ?? '', path: url, absolute: false };
-  const match = /^http:\/\/([^/?#]+)([^#]*)/i.exec(url);
+  const match = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);
   if (!match) return undefined;
   const authority = match[2]!;
   return { host: match[1]!, path: authority === '' ? '/' : authority.startsWith('/') ? authority : '/' + authority, absolute: true };
@@ -492,9 +570,16 @@ function splitAuthority(authority: string, defaultPort: number): [string, number
   return [authority.slice(0, colon), Number(authority.slice(colon + 1)) || defaultPort];
 }
 
-/** Loopback, unspecified, or an address of one of this machine's interfaces. */
-function isLocalAddress(address: string): boolean {
-  const plain = address.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
-  if (plain.startsWith('127.') || plain === '::1' || plain === '0.0.0.0' || plain === '::' || plain.startsWith('0.')) return true;
-  return Object.values(networkInterfaces()).some((entries) => entries?.some((entry) => entry.address.toLowerCase() === plain));
+function countHeader(raw: readonly string[], lowerName: string): number {
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === lowerName.length && raw[i]!.toLowerCase() === lowerName) count++;
+  return count;
+}
+
+/** Sets the first `lowerName` line to `value` in place, or adds one. */
+function setHeader(raw: string[], lowerName: string, name: string, value: string): void {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === lowerName) return void (raw[i + 1] = value);
+  }
+  raw.push(name, value);
 }

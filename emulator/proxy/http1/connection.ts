@@ -11,10 +11,10 @@ import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig, ServiceConfig } from '../../config/types.js';
 import type { CallRecord } from '../../logging/logger.js';
 import type { ServiceDirectory } from '../directory.js';
-import { describeSocketError, PROXY_ERRORS, rawErrorResponse, type ProxyErrorCode } from '../errors.js';
+import { describeSocketError, hostLinesMessage, PROXY_ERRORS, rawErrorResponse, type ProxyErrorCode } from '../errors.js';
 import { routeInnerCall, type RouteDecision } from '../routing.js';
 import { ChunkedScanner } from './chunked.js';
-import { mayBecomeRequestHead, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './heads.js';
+import { mayBecomeRequestHead, parseRequestHead, parseResponseHead, type HostProblem, type RequestHead, type ResponseHead } from './heads.js';
 import { UpstreamPool, type UpstreamConnection, type UpstreamOwner } from './upstream-pool.js';
 
 /** Node's default `maxHeaderSize`: the same limit as the slow path's. */
@@ -56,7 +56,7 @@ export class FastPath {
    * port, docker source address), undefined for the host. `slowPath` takes the socket
    * over, with the unread bytes put back, when a request needs Node's server.
    */
-  serve(socket: Socket, callerName: string | undefined, slowPath: (socket: Socket) => void): void {
+  serve(socket: Socket, callerName: string | undefined, slowPath: SlowPath): void {
     this.connections.add(new ClientConnection(this, socket, callerName, slowPath));
   }
 
@@ -77,6 +77,12 @@ export class FastPath {
 }
 
 const noop = (): void => {};
+
+/**
+ * Takes a socket over. `headSince` is when the first byte of a head still arriving came
+ * (performance.now()): the header timeout counts from then, not from the hand-off.
+ */
+export type SlowPath = (socket: Socket, headSince: number | undefined) => void;
 
 class ClientConnection {
   readonly context: FastPathContext;
@@ -102,7 +108,7 @@ class ClientConnection {
     readonly fastPath: FastPath,
     readonly socket: Socket,
     private readonly callerName: string | undefined,
-    private readonly slowPath: (socket: Socket) => void,
+    private readonly slowPath: SlowPath,
   ) {
     this.context = fastPath.context;
     socket.setNoDelay(true);
@@ -138,6 +144,7 @@ class ClientConnection {
     this.headSince = undefined;
     const head = parseRequestHead(pending.toString('latin1', 0, end + 4));
     if (head === undefined) return this.handOff();
+    if ('problem' in head) return this.refuseHost(head);
     const config = this.context.directory.config();
     const decision = this.route(config, head.host);
     if (decision.kind !== 'call') return this.handOff();
@@ -202,6 +209,14 @@ class ClientConnection {
     else this.socket.end(response);
   }
 
+  /** A missing or repeated Host: the proxy's own 400, logged; nothing after it on this connection is read. */
+  private refuseHost(head: HostProblem): void {
+    const arrived = Date.now();
+    const from = this.callerName === undefined ? undefined : this.context.directory.config().services.get(this.callerName);
+    this.close(rawErrorResponse({ code: 'bad_request', message: hostLinesMessage(head.hostLines), from: from?.id ?? null, to: null }));
+    this.context.call({ from: this.callerName, to: undefined, host: head.host, method: head.method, path: head.path, status: 400, error: 'bad_request', durationMs: 0, time: arrived });
+  }
+
   private refuse(status: string): void {
     this.close(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
@@ -223,7 +238,7 @@ class ClientConnection {
     }
     if (this.pending !== undefined) socket.unshift(this.pending);
     this.pending = undefined;
-    this.slowPath(socket);
+    this.slowPath(socket, this.headSince);
     // Node's server reads a fresh socket's handle directly and would skip the bytes put
     // back above; a 'data' listener makes it read through the stream instead.
     socket.on('data', noop);
@@ -273,8 +288,8 @@ class Exchange implements UpstreamOwner {
   private finished = false;
   private readonly started = performance.now();
   private readonly arrived = Date.now();
-  /** The response head must have come by then (proxy.callTimeout). */
-  private readonly deadline: number;
+  /** The response head must have come by then (proxy.callTimeout): armed once the request body has been sent. */
+  private deadline = Infinity;
 
   constructor(
     private readonly client: ClientConnection,
@@ -289,7 +304,6 @@ class Exchange implements UpstreamOwner {
     this.requestDone = head.framing === 'none';
     this.bodyLeft = head.length;
     this.requestChunks = head.framing === 'chunked' ? new ChunkedScanner() : undefined;
-    this.deadline = this.started + timeoutMs;
   }
 
   private get context(): FastPathContext {
@@ -338,10 +352,18 @@ class Exchange implements UpstreamOwner {
     }
   }
 
+  /**
+   * proxy.callTimeout counts from when the whole request has been written to the
+   * target, as nginx's proxy_read_timeout does: a long upload is not a slow target.
+   */
+  private readonly armDeadline = (): void => {
+    if (!this.finished && this.response === undefined) this.deadline = performance.now() + this.timeoutMs;
+  };
+
   private sendBody(body: Buffer): void {
     if (!this.upstreamReady) {
       this.queued.push(body);
-    } else if (!this.upstream!.socket.write(body)) {
+    } else if (!this.upstream!.socket.write(body, this.requestDone ? this.armDeadline : undefined)) {
       this.upstreamFull = true;
       this.client.socket.pause();
     }
@@ -349,7 +371,7 @@ class Exchange implements UpstreamOwner {
 
   onUpstreamConnect(): void {
     const socket = this.upstream!.socket;
-    socket.write(withHead(this.head.forward, this.queued.length === 0 ? undefined : Buffer.concat(this.queued)));
+    socket.write(withHead(this.head.forward, this.queued.length === 0 ? undefined : Buffer.concat(this.queued)), this.requestDone ? this.armDeadline : undefined);
     this.queued = [];
     this.upstreamReady = true;
     this.upstreamFull = socket.writableNeedDrain;

@@ -28,6 +28,17 @@ export interface RequestHead {
   readonly forward: string;
 }
 
+/** A request head the fast path understood well enough to refuse: its Host lines leave the target in doubt. */
+export interface HostProblem {
+  readonly problem: 'host';
+  readonly method: string;
+  readonly path: string;
+  /** The first Host value, if any (for the call line). */
+  readonly host: string;
+  /** How many Host lines it had: 0 or more than 1. */
+  readonly hostLines: number;
+}
+
 export interface ResponseHead {
   readonly status: number;
   /** 1xx: another head follows. */
@@ -73,9 +84,13 @@ function walkHeaders(head: string, start: number, visit: HeaderVisitor, interest
   return dropped ? kept + head.slice(keptFrom) : head;
 }
 
-// Lengths of the header names either parser looks at.
-const REQUEST_NAME_LENGTHS = new Set([2, 4, 6, 7, 10, 14, 16, 17, 19]);
-const RESPONSE_NAME_LENGTHS = new Set([2, 7, 10, 14, 16, 17, 18]);
+// The header names each parser looks at, by length: a line whose name has another length
+// is kept without being lower-cased. Derived from the names, so a header added to a
+// parser's switch (or to HOP_BY_HOP) is seen without anyone updating a list of numbers.
+const REQUEST_NAMES = ['host', 'content-length', 'transfer-encoding', 'connection', 'expect', 'upgrade', ...HOP_BY_HOP];
+const RESPONSE_NAMES = ['content-length', 'transfer-encoding', 'connection', ...HOP_BY_HOP];
+const REQUEST_NAME_LENGTHS = new Set(REQUEST_NAMES.map((name) => name.length));
+const RESPONSE_NAME_LENGTHS = new Set(RESPONSE_NAMES.map((name) => name.length));
 const isRequestName = (length: number): boolean => REQUEST_NAME_LENGTHS.has(length);
 const isResponseName = (length: number): boolean => RESPONSE_NAME_LENGTHS.has(length);
 
@@ -91,13 +106,15 @@ export function mayBecomeRequestHead(partial: Buffer): boolean {
  * Parses a request head (latin1, request line through the blank line). Returns
  * undefined for anything the fast path leaves to Node: other versions or request
  * forms, Upgrade, Expect, ambiguous framing (both Content-Length and chunked, unequal
- * lengths), a missing or repeated Host, `Connection` naming other headers.
+ * lengths), an empty Host, `Connection` naming other headers. A missing or repeated
+ * Host is a `HostProblem`: refused on either path.
  */
-export function parseRequestHead(head: string): RequestHead | undefined {
+export function parseRequestHead(head: string): RequestHead | HostProblem | undefined {
   const lineEnd = head.indexOf('\r\n');
   const line = REQUEST_LINE.exec(head.slice(0, lineEnd));
   if (!line) return undefined;
   let host: string | undefined;
+  let hostLines = 0;
   let length = -1;
   let chunked = false;
   let close = false;
@@ -107,8 +124,9 @@ export function parseRequestHead(head: string): RequestHead | undefined {
     (name, value) => {
       switch (name) {
         case 'host':
-          if (host !== undefined || value === '') return undefined;
-          host = value;
+          if (value === '') return undefined;
+          hostLines++;
+          host ??= value;
           return true;
         case 'content-length': {
           if (!DIGITS.test(value)) return undefined;
@@ -136,11 +154,13 @@ export function parseRequestHead(head: string): RequestHead | undefined {
     },
     isRequestName,
   );
-  if (forward === undefined || host === undefined || (chunked && length !== -1)) return undefined;
+  if (forward === undefined) return undefined;
+  if (hostLines !== 1) return { problem: 'host', method: line[1]!, path: line[2]!, host: host ?? '', hostLines };
+  if (chunked && length !== -1) return undefined;
   return {
     method: line[1]!,
     path: line[2]!,
-    host,
+    host: host!,
     framing: chunked ? 'chunked' : length > 0 ? 'length' : 'none',
     length: Math.max(length, 0),
     close,
