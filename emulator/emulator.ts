@@ -7,7 +7,7 @@ import { EmulatorError } from './errors.js';
 import { CallTrace } from './logging/call-trace.js';
 import { silentLogger, type CallRecord, type Logger } from './logging/logger.js';
 import { startProxy, type ProxyServer, type ServiceDirectory } from './proxy/server.js';
-import { portTakenError, processRuntime } from './runtimes/process/process-runtime.js';
+import { portTakenError, ProcessRuntime } from './runtimes/process/process-runtime.js';
 import { DockerRuntime } from './runtimes/docker/docker-runtime.js';
 import { isPortFree } from './util/net.js';
 import type { Runtime } from './runtimes/types.js';
@@ -16,6 +16,7 @@ import { diffConfigs, isEmpty } from './config/diff.js';
 import { startHotReload, type HotReload } from './watch/hot-reload.js';
 import { resolveConfig, type ConfigSourceOptions } from './config/overrides.js';
 import { innerCallAgent, type InnerCallAgent } from './testing/request.js';
+import { innerCallUrl, requireService } from './inner-call/index.js';
 
 /**
  * `config` (a file path, default `emulator.config.json` in the working directory, or
@@ -50,9 +51,9 @@ export interface Emulator {
   readonly proxyUrl: string;
   /** Where the DNS server listens (UDP and TCP). */
   readonly dns: { readonly host: string; readonly port: number };
-  /** The service straight, without the proxy (calls from the mini-program side). */
+  /** The service (name or id) straight, without the proxy (calls from the mini-program side). */
   url(name: string): string;
-  /** `http://{fromId}-{toId}.inner-call.dyc.ivolces.com{path}` for two service names. */
+  /** `http://{fromId}-{toId}.inner-call.dyc.ivolces.com{path}` for two services (names or ids). */
   innerCallUrl(from: string, to: string, path?: string): string;
   /**
    * A supertest agent acting as service `from` (name or id) calling `to`: requests go to
@@ -113,6 +114,7 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
   const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
   // Created now, connects to the engine only if a service needs it (step 5, or a later config edit).
   const docker = new DockerRuntime({ logger: tracingLogger, openRouterListener: (host) => proxy.openRouterListener(host), dnsUpstream, configFile: config.file });
+  const processRuntime = new ProcessRuntime();
   const runtime: Runtime = {
     start(service, context) {
       switch (service.kind) {
@@ -236,11 +238,6 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
   logger.info(`All ${config.services.size} services healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
 
   let stopping: Promise<void> | undefined;
-  const byName = (name: string): ServiceConfig => {
-    const service = config.services.get(name);
-    if (!service) throw new EmulatorError('usage', `No service named "${name}". Services: ${[...config.services.keys()].join(', ')}.`);
-    return service;
-  };
   const emulator: Emulator = {
     get config() {
       return withPortsInUse(config, { proxy: proxy.port, dns: dns.port });
@@ -248,12 +245,12 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
     proxyUrl: proxy.url,
     dns: { host: dns.host, port: dns.port },
     url(name) {
-      const url = supervisors.get(byName(name).name)?.url();
+      const url = supervisors.get(requireService(config, name).name)?.url();
       if (url === undefined) throw new EmulatorError('service_start_failed', `Service "${name}" has no healthy instance right now.`);
       return url;
     },
     innerCallUrl(from, to, path = '/') {
-      return `http://${byName(from).id}-${byName(to).id}.inner-call.dyc.ivolces.com${path.startsWith('/') ? path : `/${path}`}`;
+      return innerCallUrl(requireService(config, from).id, requireService(config, to).id, path);
     },
     request: (from, to) => innerCallAgent(proxy.url, config, from, to),
     calls: () => history.list(),

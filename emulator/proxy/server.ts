@@ -7,8 +7,8 @@ import type { ServiceConfig } from '../config/types.js';
 import type { CallRecord, Logger } from '../logging/logger.js';
 import { listen, closeServer } from '../util/net.js';
 import { describeSocketError, PROXY_ERRORS, rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
+import { innerCallLabel } from '../inner-call/index.js';
 import { endToEndHeaders, hasHeader } from './headers.js';
-import { innerCallLabel } from './hostname.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { routeInnerCall } from './routing.js';
 
