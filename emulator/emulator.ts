@@ -1,21 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { LoadOptions } from './config/load.js';
-import { withPortsInUse, type EmulatorConfig, type RuntimeKind, type ServiceConfig } from './config/types.js';
+import { isRunnable, withPortsInUse, type EmulatorConfig, type RunnableService, type RuntimeKind } from './config/types.js';
 import { startDnsServer, systemResolvers, type DnsServer } from './dns/server.js';
 import { EmulatorError } from './errors.js';
 import { CallTrace } from './logging/call-trace.js';
 import { silentLogger, type CallRecord, type Logger } from './logging/logger.js';
 import { startProxy, type ProxyServer, type ServiceDirectory } from './proxy/server.js';
-import { portTakenError, processRuntime } from './runtimes/process/process-runtime.js';
+import { portTakenError, ProcessRuntime } from './runtimes/process/process-runtime.js';
 import { DockerRuntime } from './runtimes/docker/docker-runtime.js';
 import { isPortFree } from './util/net.js';
-import type { Runtime } from './runtimes/types.js';
+import type { Instance, StartContext } from './runtimes/types.js';
 import { ServiceSupervisor } from './supervisor/service-supervisor.js';
 import { diffConfigs, isEmpty } from './config/diff.js';
 import { startHotReload, type HotReload } from './watch/hot-reload.js';
 import { resolveConfig, type ConfigSourceOptions } from './config/overrides.js';
 import { innerCallAgent, type InnerCallAgent } from './testing/request.js';
+import { innerCallUrl, requireService } from './inner-call/index.js';
 
 /**
  * `config` (a file path, default `emulator.config.json` in the working directory, or
@@ -50,9 +51,9 @@ export interface Emulator {
   readonly proxyUrl: string;
   /** Where the DNS server listens (UDP and TCP). */
   readonly dns: { readonly host: string; readonly port: number };
-  /** The service straight, without the proxy (calls from the mini-program side). */
+  /** The service (name or id) straight, without the proxy (calls from the mini-program side). */
   url(name: string): string;
-  /** `http://{fromId}-{toId}.inner-call.dyc.ivolces.com{path}` for two service names. */
+  /** `http://{fromId}-{toId}.inner-call.dyc.ivolces.com{path}` for two services (names or ids). */
   innerCallUrl(from: string, to: string, path?: string): string;
   /**
    * A supertest agent acting as service `from` (name or id) calling `to`: requests go to
@@ -84,191 +85,232 @@ const CALL_HISTORY = 1_000;
  * await emu.request('gateway', 'orders').get('/orders/1').expect(200);
  */
 export async function startEmulator(options: StartOptions = {}): Promise<Emulator> {
-  const logger = options.logger ?? silentLogger;
-  const loadOptions: LoadOptions = options.runtime === undefined ? {} : { runtime: options.runtime };
-  let config = resolveConfig(options, loadOptions);
-  const started = performance.now();
+  const session = new Session(options);
+  let listeners: Listeners;
+  try {
+    listeners = await session.start();
+  } catch (error) {
+    await session.stop();
+    throw error;
+  }
+  return session.handle(listeners);
+}
 
-  // 2. Fixed ports must be free now: failing later would mean a half-started emulator.
-  for (const service of config.services.values()) {
-    if (service.kind === 'process' && service.port !== undefined && !(await isPortFree(service.port))) throw portTakenError(service, service.port);
+/** The servers every call goes through; `start` opens them in step 2. */
+interface Listeners {
+  readonly proxy: ProxyServer;
+  readonly dns: DnsServer;
+}
+
+/**
+ * One running emulator: its state, owned here alone, and the steps that start it,
+ * move it to a new config, and stop it.
+ */
+class Session {
+  /** The config in force, as loaded (the file's ports; `handle().config` reports the ports in use). */
+  private config: EmulatorConfig;
+  private readonly loadOptions: LoadOptions;
+  /** The caller's logger, with every call also kept for `calls()`. */
+  private readonly logger: Logger;
+  private readonly trace = new CallTrace(CALL_HISTORY);
+  private readonly supervisors = new Map<string, ServiceSupervisor>();
+  private readonly processes = new ProcessRuntime();
+  /** Created with the proxy (its router needs a listener there); connects to an engine only when a service needs one. */
+  private docker: DockerRuntime | undefined;
+  private hotReload: HotReload | undefined;
+  /** Undone in reverse order by `stop()`. */
+  private readonly cleanups: (() => Promise<void>)[] = [];
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: StartOptions) {
+    const logger = options.logger ?? silentLogger;
+    this.logger = {
+      ...logger,
+      call: (record) => {
+        this.trace.push(record);
+        logger.call(record);
+      },
+    };
+    this.loadOptions = options.runtime === undefined ? {} : { runtime: options.runtime };
+    this.config = resolveConfig(options, this.loadOptions);
   }
 
-  const history = new CallTrace(CALL_HISTORY);
-  const supervisors = new Map<string, ServiceSupervisor>();
-  const directory: ServiceDirectory = {
-    config: () => config,
-    upstream: (service) => supervisors.get(service.name)?.availability() ?? { state: 'unavailable', reason: 'it is not running' },
-    callerByAddress: (address) => docker.callerByAddress(address),
-    instancePorts: () => [...supervisors.values()].flatMap((supervisor) => supervisor.ports()),
-  };
-  const tracingLogger: Logger = {
-    ...logger,
-    call(record) {
-      history.push(record);
-      logger.call(record);
-    },
-  };
+  /** Starts everything, in numbered steps; on failure the caller `stop()`s what had started. */
+  async start(): Promise<Listeners> {
+    const { config, options, logger } = this;
+    const started = performance.now();
 
-  const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
-  // Created now, connects to the engine only if a service needs it (step 5, or a later config edit).
-  const docker = new DockerRuntime({ logger: tracingLogger, openRouterListener: (host) => proxy.openRouterListener(host), dnsUpstream, configFile: config.file });
-  const runtime: Runtime = {
-    start(service, context) {
-      switch (service.kind) {
-        case 'process':
-          return processRuntime.start(service, context);
-        case 'docker':
-          return docker.start(service, context);
-      }
-    },
-  };
-
-  let proxy: ProxyServer;
-  let dns: DnsServer;
-  let hotReload: HotReload | undefined;
-
-  const createSupervisor = async (service: ServiceConfig): Promise<ServiceSupervisor> => {
-    const egressPort = await proxy.openEgress(service.name);
-    const supervisor = new ServiceSupervisor(service, {
-      runtime,
-      logger: tracingLogger,
-      context: {
-        get config() {
-          return config; // the one in force when an instance starts (cloudEnv may change)
-        },
-        logger: tracingLogger,
-        egressUrl: `http://${config.proxy.host}:${egressPort}`,
-      },
-      drain: (instance) => proxy.whenIdle(instance.host, instance.port, config.proxy.callTimeoutMs),
-    });
-    supervisors.set(service.name, supervisor);
-    return supervisor;
-  };
-
-  /** Moves the running emulator to a new, valid config: routing at once, services as needed. */
-  const applyConfig = async (next: EmulatorConfig): Promise<void> => {
-    const changes = diffConfigs(config, next);
-    if (isEmpty(changes)) return;
-    for (const setting of changes.needsRestart) logger.warn(`${setting} changed: restart the emulator to apply it.`);
-    config = next; // the proxy reads it on every call: allow and ids apply to the next call
-    for (const name of changes.rerouted) {
-      const service = next.services.get(name)!;
-      logger.info(`config: ${name} may now call ${service.allow.size === 0 ? 'nothing' : [...service.allow].join(', ')}`);
+    // 1. Fixed ports must be free now: failing later would mean a half-started emulator.
+    for (const service of config.services.values()) {
+      if (service.kind === 'process' && service.port !== undefined && !(await isPortFree(service.port))) throw portTakenError(service, service.port);
     }
-    await Promise.allSettled([
-      ...changes.removed.map(async (name) => {
-        logger.info(`config: ${name} removed`);
-        await supervisors.get(name)?.stop();
-        supervisors.delete(name);
-        await proxy.closeEgress(name);
-      }),
-      ...changes.added.map(async (name) => {
-        logger.info(`config: ${name} added`);
-        const supervisor = await createSupervisor(next.services.get(name)!);
-        await supervisor.start().catch((error: unknown) => logger.serviceEvent(name, `did not start: ${error instanceof Error ? error.message : String(error)}`, 'error'));
-      }),
-      ...changes.changed.map((name) => supervisors.get(name)?.reload('config changed', next.services.get(name)!)),
-    ]);
-  };
 
-  const cleanups: (() => Promise<void>)[] = [];
-  const stopAll = async (): Promise<void> => {
-    await hotReload?.stop();
-    await Promise.allSettled([...supervisors.values()].map((supervisor) => supervisor.stop()));
-    await Promise.allSettled(cleanups.reverse().map((cleanup) => cleanup()));
-  };
-
-  try {
-    // 3. The routing proxy: the host's entry on proxy.port, plus one egress port per service.
-    proxy = await startProxy({
+    // 2. The routing proxy (the host's entry on proxy.port, plus one egress port per
+    //    service, added in step 5) and DNS (inner-call names → the proxy; the rest upstream).
+    const proxy = await startProxy({
       host: config.proxy.host,
       port: options.proxyPort ?? 0,
-      directory,
-      logger: tracingLogger,
-      admin: (req, res) => serveAdmin(req, res, { config, history, supervisors }),
+      directory: this.directory(),
+      logger,
+      admin: (req, res) => serveAdmin(req, res, { config: this.config, history: this.trace, supervisors: this.supervisors }),
     });
-    cleanups.push(() => proxy.stop());
+    this.cleanups.push(() => proxy.stop());
+    const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
+    const dns = await startDnsServer({ host: config.dns.host, port: options.dnsPort ?? 0, answerV4: config.proxy.host, upstream: dnsUpstream, logger });
+    this.cleanups.push(() => dns.stop());
 
-    // 4. DNS: inner-call names resolve to the proxy; everything else goes upstream.
-    dns = await startDnsServer({
-      host: config.dns.host,
-      port: options.dnsPort ?? 0,
-      answerV4: config.proxy.host,
-      upstream: dnsUpstream,
-      logger: tracingLogger,
-    });
-    cleanups.push(() => dns.stop());
-
-    // 5. Docker: engine, session network, router container; first, so a missing engine fails before anything runs.
-    cleanups.push(() => docker.stop());
+    // 3. Docker: engine, session network, router container. Now, when a service needs it,
+    //    so that a missing engine fails before anything runs; else at a config edit that adds one.
+    const docker = new DockerRuntime({ logger, openRouterListener: (host) => proxy.openRouterListener(host), dnsUpstream, configFile: config.file });
+    this.docker = docker;
+    this.cleanups.push(() => docker.stop());
     if ([...config.services.values()].some((service) => service.kind === 'docker')) await docker.prepare();
 
-    // 6. Services, all at once; each waits for its health check.
+    // 4. Services, all at once; each waits for its health check. The first failure stops the others' waiting.
     logger.info(`Starting ${config.services.size} service${config.services.size === 1 ? '' : 's'}: ${[...config.services.keys()].join(', ')}`);
-    for (const service of config.services.values()) await createSupervisor(service);
+    const supervisors = await Promise.all([...config.services.values()].filter(isRunnable).map((service) => this.supervise(service, proxy)));
     const abort = new AbortController();
     options.signal?.addEventListener('abort', () => abort.abort(options.signal?.reason), { once: true });
     await Promise.all(
-      [...supervisors.values()].map((supervisor) =>
+      supervisors.map((supervisor) =>
         supervisor.start(abort.signal).catch((error: unknown) => {
-          abort.abort(error); // the others need not keep waiting
+          abort.abort(error);
           throw error;
         }),
       ),
     );
 
-    // 7. Hot reload, once everything runs.
+    // 5. Hot reload, once everything runs.
     if (options.watch) {
-      const file = config.file;
-      hotReload = await startHotReload({
-        config: () => config,
-        loadConfig: () => resolveConfig({ ...options, config: file }, loadOptions), // overrides stay applied
-        applyConfig,
-        reloadService: (name, reason) => supervisors.get(name)?.reload(reason) ?? Promise.resolve(false),
-        logger: tracingLogger,
+      this.hotReload = await startHotReload({
+        config: () => this.config,
+        loadConfig: () => resolveConfig({ ...options, config: config.file }, this.loadOptions), // overrides stay applied
+        applyConfig: (next) => this.applyConfig(next, proxy),
+        reloadService: (name, reason) => this.supervisors.get(name)?.reload(reason) ?? Promise.resolve(false),
+        logger,
       });
     }
-  } catch (error) {
-    await stopAll();
-    throw error;
+    logger.info(`All ${config.services.size} services healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
+    return { proxy, dns };
   }
-  logger.info(`All ${config.services.size} services healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
 
-  let stopping: Promise<void> | undefined;
-  const byName = (name: string): ServiceConfig => {
-    const service = config.services.get(name);
-    if (!service) throw new EmulatorError('usage', `No service named "${name}". Services: ${[...config.services.keys()].join(', ')}.`);
-    return service;
-  };
-  const emulator: Emulator = {
-    get config() {
-      return withPortsInUse(config, { proxy: proxy.port, dns: dns.port });
-    },
-    proxyUrl: proxy.url,
-    dns: { host: dns.host, port: dns.port },
-    url(name) {
-      const url = supervisors.get(byName(name).name)?.url();
-      if (url === undefined) throw new EmulatorError('service_start_failed', `Service "${name}" has no healthy instance right now.`);
-      return url;
-    },
-    innerCallUrl(from, to, path = '/') {
-      return `http://${byName(from).id}-${byName(to).id}.inner-call.dyc.ivolces.com${path.startsWith('/') ? path : `/${path}`}`;
-    },
-    request: (from, to) => innerCallAgent(proxy.url, config, from, to),
-    calls: () => history.list(),
-    clearCalls() {
-      history.clear();
-    },
-    stop() {
-      stopping ??= stopAll();
-      return stopping;
-    },
-    [Symbol.asyncDispose]() {
-      return emulator.stop();
-    },
-  };
-  return emulator;
+  /** Stops hot reload, then services, then the listeners and the docker session. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.hotReload?.stop();
+      await Promise.allSettled([...this.supervisors.values()].map((supervisor) => supervisor.stop()));
+      await Promise.allSettled(this.cleanups.reverse().map((cleanup) => cleanup()));
+    })();
+    return this.stopping;
+  }
+
+  /** The testing API's face of this session, once `start()` has opened its listeners. */
+  handle({ proxy, dns }: Listeners): Emulator {
+    const reported = (): EmulatorConfig => withPortsInUse(this.config, { proxy: proxy.port, dns: dns.port });
+    return {
+      get config() {
+        return reported();
+      },
+      proxyUrl: proxy.url,
+      dns: { host: dns.host, port: dns.port },
+      url: (name) => {
+        const url = this.supervisors.get(requireService(this.config, name).name)?.url();
+        if (url === undefined) throw new EmulatorError('service_start_failed', `Service "${name}" has no healthy instance right now.`);
+        return url;
+      },
+      innerCallUrl: (from, to, path) => innerCallUrl(requireService(this.config, from).id, requireService(this.config, to).id, path),
+      request: (from, to) => innerCallAgent(proxy.url, this.config, from, to),
+      calls: () => this.trace.list(),
+      clearCalls: () => this.trace.clear(),
+      stop: () => this.stop(),
+      [Symbol.asyncDispose]: () => this.stop(),
+    };
+  }
+
+  /** What the proxy asks on every call: the config in force, where a service runs, who called. */
+  private directory(): ServiceDirectory {
+    return {
+      config: () => this.config,
+      upstream: (service) => this.supervisors.get(service.name)?.availability() ?? { state: 'unavailable', reason: 'it is not running' },
+      callerByAddress: (address) => this.docker?.callerByAddress(address),
+      instancePorts: () => [...this.supervisors.values()].flatMap((supervisor) => supervisor.ports()),
+    };
+  }
+
+  /** A supervisor for a service (not started), with its own egress port on the proxy. */
+  private async supervise(service: RunnableService, proxy: ProxyServer): Promise<ServiceSupervisor> {
+    const egressPort = await proxy.openEgress(service.name);
+    const current = (): EmulatorConfig => this.config;
+    const supervisor = new ServiceSupervisor(service, {
+      runtime: { start: (next, context) => this.launch(next, context) },
+      logger: this.logger,
+      context: {
+        get config() {
+          return current(); // the one in force when an instance starts (cloudEnv may change)
+        },
+        logger: this.logger,
+        egressUrl: `http://${this.config.proxy.host}:${egressPort}`,
+      },
+      drain: (instance) => proxy.whenIdle(instance.host, instance.port, this.config.proxy.callTimeoutMs),
+    });
+    this.supervisors.set(service.name, supervisor);
+    return supervisor;
+  }
+
+  /** Starts one instance with the runtime of its kind. */
+  private launch(service: RunnableService, context: StartContext): Promise<Instance> {
+    switch (service.kind) {
+      case 'process':
+        return this.processes.start(service, context);
+      case 'docker':
+        // Step 3 creates it, before any service starts.
+        return (this.docker ?? unstarted()).start(service, context);
+    }
+  }
+
+  /** Moves the running emulator to a new, valid config: routing at once, services as needed. */
+  private async applyConfig(next: EmulatorConfig, proxy: ProxyServer): Promise<void> {
+    const { logger } = this;
+    const changes = diffConfigs(this.config, next);
+    if (isEmpty(changes)) return;
+    for (const setting of changes.needsRestart) logger.warn(`${setting} changed: restart the emulator to apply it.`);
+    this.config = next; // the proxy reads it on every call: allow and ids apply to the next call
+    for (const name of changes.rerouted) {
+      const service = next.services.get(name);
+      if (service) logger.info(`config: ${name} may now call ${service.allow.size === 0 ? 'nothing' : [...service.allow].join(', ')}`);
+    }
+    await Promise.allSettled([
+      ...changes.removed.map(async (name) => {
+        logger.info(`config: ${name} removed`);
+        await this.supervisors.get(name)?.stop();
+        this.supervisors.delete(name);
+        await proxy.closeEgress(name);
+      }),
+      ...changes.added.map(async (name) => {
+        const service = next.services.get(name);
+        logger.info(`config: ${name} added`);
+        if (service === undefined || !isRunnable(service)) return;
+        const supervisor = await this.supervise(service, proxy);
+        await supervisor.start().catch((error: unknown) => logFailure(logger, name, 'did not start', error));
+      }),
+      ...changes.changed.map(async (name) => {
+        const service = next.services.get(name);
+        if (service !== undefined && isRunnable(service)) await this.supervisors.get(name)?.reload('config changed', service);
+      }),
+    ]);
+  }
+}
+
+/** Something of step 3 was used before step 3: a bug of ours. */
+function unstarted(): never {
+  throw new EmulatorError('internal', 'The emulator session was used before it started.');
+}
+
+/** A failure that is logged rather than thrown keeps its fix. */
+function logFailure(logger: Logger, name: string, what: string, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  const fix = error instanceof EmulatorError && error.fix !== undefined ? ` Fix: ${error.fix}` : '';
+  logger.serviceEvent(name, `${what}: ${message}${fix}`, 'error');
 }
 
 interface AdminState {

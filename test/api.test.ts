@@ -51,6 +51,8 @@ describe('programmatic API', () => {
     assert.equal(ok.body.headers['x-tt-openid'], 'u1');
     // Ids work as well as names.
     await emu.request('gw01', 'orders').get('/v1/ping').expect(200, { ok: true, name: 'orders' });
+    assert.equal(emu.innerCallUrl('gw01', 'orders', 'x'), 'http://gw01-orders.inner-call.dyc.ivolces.com/x', 'one lookup: innerCallUrl takes ids too');
+    assert.equal(emu.url('gw01'), emu.url('gateway'));
     const denied = await emu.request('orders', 'gateway').get('/').expect(403).expect('x-emulator-error', 'inner_call_denied');
     assert.equal(denied.body.error, 'inner_call_denied');
     assert.equal(denied.body.from, 'orders');
@@ -61,7 +63,7 @@ describe('programmatic API', () => {
     assert.equal(own.headers['x-emulator-error'], undefined);
     assert.throws(() => emu.request('gateway', 'ordres'), (error: EmulatorError) => {
       assert.equal(error.code, 'usage');
-      assert.match(error.message, /No service is named or has the id "ordres"\. Services: gateway \(id gw01\), orders\./);
+      assert.match(error.message, /No service is named or has the id "ordres"\. Did you mean "orders"\? Services: gateway \(id gw01\), orders\./);
       return true;
     });
   });

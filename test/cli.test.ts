@@ -36,6 +36,11 @@ describe('CLI', () => {
     const unknown = await emulator(['upp']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /Unknown command "upp"\. Did you mean "up"\?/);
+    assert.match((await emulator(['vaildate'])).stderr, /Unknown command "vaildate"\. Did you mean "validate"\?/, 'the shared did-you-mean, not a two-letter prefix');
+    // Help is generated from each command's declared options.
+    const callHelp = await emulator(['call', '--help']);
+    assert.match(callHelp.stdout, /^ {2}-H, --header "name: value"\.\.\. +a request header; repeat for more$/m);
+    assert.match(callHelp.stdout, /^ {2}-c, --config <file> +config file/m);
     const badFlag = await emulator(['up', '--nope']);
     assert.equal(badFlag.code, 2);
     assert.match(badFlag.stderr, /Unknown option '--nope'/);
@@ -60,7 +65,8 @@ describe('CLI', () => {
   test('up: curl through the proxy both ways, dig answers, calls are logged, Ctrl-C leaves nothing behind', async (t) => {
     const marker = `DYC_CLI_MARKER_${process.pid}_${Date.now()}`;
     const { file, proxyPort, dnsPort } = await cliConfig(t, marker);
-    const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file]);
+    // -c before the command, as `emulator --help` lists it among the global options.
+    const up = startProcess(t, process.execPath, [CLI, '-c', file, 'up']);
     await up.waitFor(/All 2 services healthy/);
 
     const viaProxy = await run('curl', ['-s', '-x', `http://127.0.0.1:${proxyPort}`, 'http://gw01-orders.inner-call.dyc.ivolces.com/echo?via=proxy']);

@@ -8,11 +8,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { loadConfig } from '../dist/config/load.js';
-import { startDnsServer } from '../dist/dns/server.js';
-import { silentLogger } from '../dist/logging/logger.js';
-import { innerCallLabel } from '../dist/proxy/hostname.js';
-import { startProxy } from '../dist/proxy/server.js';
+import { innerCallLabel, loadConfig, silentLogger, startDnsServer, startProxy } from './internals.js';
 import { bindPair, frame } from './dns-helpers.js';
 import { ECHO_DIR, writeConfig } from './helpers.js';
 

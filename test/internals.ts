@@ -6,3 +6,6 @@ export { loadConfig } from '../dist/config/load.js';
 export { silentLogger, type Logger, type CallRecord } from '../dist/logging/logger.js';
 export { freePort } from '../dist/util/net.js';
 export { watchFiles } from '../dist/watch/file-watcher.js';
+export { innerCallLabel, splitLabel, INNER_CALL_DOMAINS } from '../dist/inner-call/index.js';
+export { startDnsServer } from '../dist/dns/server.js';
+export { startProxy, type ProxyOptions, type ProxyServer } from '../dist/proxy/server.js';

@@ -1,25 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import pc from 'picocolors';
 import { EmulatorError, isUserError } from '../errors.js';
+import { didYouMean } from '../util/strings.js';
+import { commandHelp, GLOBAL_OPTIONS, optionLines, parseArgsOptions, type Command, type Values } from './command.js';
 import { callCommand } from './commands/call.js';
 import { execCommand } from './commands/exec.js';
 import { routesCommand } from './commands/routes.js';
 import { upCommand } from './commands/up.js';
 import { validateCommand } from './commands/validate.js';
 
-export interface Command {
-  summary: string;
-  usage: string;
-  details: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  /** Resolves to the exit code. */
-  run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
-}
-
-const CONFIG_OPTION = { config: { type: 'string', short: 'c' } } as const;
-
-const COMMANDS: Record<string, Command> = {
+const COMMANDS: Readonly<Record<string, Command>> = {
   up: upCommand,
   exec: execCommand,
   validate: validateCommand,
@@ -32,61 +23,73 @@ function version(): string {
   return pkg.version;
 }
 
-function mainHelp(): string {
+function mainHelp(bin: string): string {
   const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length)) + 2;
   return [
     `dyc-emulator ${version()}: Douyin Cloud services and their inner-call URLs, on your machine.`,
     '',
-    'Usage: emulator <command> [options]',
+    `Usage: ${bin} [options] <command> [options]`,
     '',
     'Commands:',
     ...Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(width)}${command.summary}`),
     '',
     'Options:',
-    '  -c, --config <file>  config file (default: emulator.config.json)',
-    '  -h, --help           help for a command: emulator <command> --help',
-    '  -v, --version        print the version',
+    ...optionLines({ ...GLOBAL_OPTIONS, version: { type: 'boolean', short: 'v', description: 'print the version' } }),
+    '',
+    `Help for a command: ${bin} <command> --help`,
   ].join('\n');
 }
 
-function commandHelp(name: string, command: Command): string {
-  return [`Usage: emulator ${command.usage}`, '', command.summary, '', command.details].join('\n');
-}
-
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    const topic = name === 'help' ? rest[0] : undefined;
-    const command = topic === undefined ? undefined : COMMANDS[topic];
-    console.log(command ? commandHelp(topic!, command) : mainHelp());
-    return 0;
+/**
+ * Runs the CLI on `argv` (without node and the script); resolves to the exit code.
+ * `bin` is the name the user typed (`emulator` or `dyc-emulator`), for messages.
+ */
+export async function main(argv: string[], bin = 'emulator'): Promise<number> {
+  // Global options may come before the command: `emulator -c file.json up`.
+  const global: { config?: string } = {};
+  let index = 0;
+  for (; index < argv.length; index++) {
+    const arg = argv[index]!;
+    if (arg === '-c' || arg === '--config') {
+      const value = argv[++index];
+      if (value === undefined) throw new EmulatorError('usage', `Option '${arg} <file>' needs a value.`, { fix: `Example: ${bin} -c emulator.config.json up` });
+      global.config = value;
+    } else if (arg.startsWith('--config=')) global.config = arg.slice('--config='.length);
+    else if (arg === '--version' || arg === '-v') {
+      console.log(version());
+      return 0;
+    } else if (arg === '--help' || arg === '-h') {
+      console.log(mainHelp(bin));
+      return 0;
+    } else break;
   }
-  if (name === '--version' || name === '-v') {
-    console.log(version());
+  const [name, ...rest] = argv.slice(index);
+  if (name === undefined || name === 'help') {
+    const command = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+    console.log(command ? commandHelp(bin, rest[0]!, command) : mainHelp(bin));
     return 0;
   }
   const command = COMMANDS[name];
   if (!command) {
     const known = Object.keys(COMMANDS);
-    const guess = known.find((candidate) => candidate.startsWith(name.slice(0, 2)));
-    throw new EmulatorError('usage', `Unknown command "${name}".${guess ? ` Did you mean "${guess}"?` : ''}`, { fix: `Commands: ${known.join(', ')}. See \`emulator --help\`.` });
+    throw new EmulatorError('usage', `Unknown command "${name}".${didYouMean(name, known)}`, { fix: `Commands: ${known.join(', ')}. See \`${bin} --help\`.` });
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    // `exec -- cmd --help` is the command's help, not ours.
-    const dashDash = rest.indexOf('--');
-    const helpIndex = rest.findIndex((arg) => arg === '--help' || arg === '-h');
-    if (dashDash === -1 || helpIndex < dashDash) {
-      console.log(commandHelp(name, command));
-      return 0;
-    }
+  // `exec -- cmd --help` is the command's help, not ours.
+  const dashDash = rest.indexOf('--');
+  const helpIndex = rest.findIndex((arg) => arg === '--help' || arg === '-h');
+  if (helpIndex !== -1 && (dashDash === -1 || helpIndex < dashDash)) {
+    console.log(commandHelp(bin, name, command));
+    return 0;
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: { ...CONFIG_OPTION, ...command.options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options: parseArgsOptions({ ...GLOBAL_OPTIONS, ...command.options }), allowPositionals: true, strict: true });
   } catch (error) {
-    throw new EmulatorError('usage', (error as Error).message, { fix: `See \`emulator ${name} --help\`.` });
+    throw new EmulatorError('usage', (error as Error).message, { fix: `See \`${bin} ${name} --help\`.` });
   }
-  return command.run(parsed.values, parsed.positionals);
+  const values: Values = { ...(parsed.values as Values) };
+  if (values.config === undefined && global.config !== undefined) values.config = global.config;
+  return command.run(values, parsed.positionals);
 }
 
 export function printError(error: unknown): void {
@@ -99,9 +102,9 @@ export function printError(error: unknown): void {
   }
 }
 
-/** Entry point of bin/emulator.js. The only place that exits the process. */
-export function run(): void {
-  main(process.argv.slice(2)).then(
+/** Entry point of the bins (bin/emulator.js, bin/dyc-emulator.js). The only place that exits the process. */
+export function run(bin = 'emulator'): void {
+  main(process.argv.slice(2), bin).then(
     (code) => {
       process.exitCode = code;
     },

@@ -2,11 +2,8 @@ import { constants } from 'node:os';
 import { loadConfig, DEFAULT_CONFIG_FILE } from '../config/load.js';
 import type { EmulatorConfig, RuntimeKind } from '../config/types.js';
 import { EmulatorError } from '../errors.js';
-import { killAllProcessGroups } from '../runtimes/process/process-runtime.js';
+import type { Values } from './command.js';
 
-export type Values = Record<string, string | boolean | string[] | undefined>;
-
-export const RUNTIME_OPTION = { runtime: { type: 'string' } } as const;
 
 export function configFromFlags(values: Values): EmulatorConfig {
   const runtime = values.runtime;
@@ -22,8 +19,8 @@ const DUPLICATE_SIGNAL_MS = 500;
 
 /**
  * Wires the stop signals once. The first one asks for a graceful stop (the returned
- * promise resolves with its exit code, 128+n); one more, after a moment, kills every
- * service's process group at once and exits.
+ * promise resolves with its exit code, 128+n); one more, after a moment, exits at once:
+ * the process runtime's 'exit' hook SIGKILLs every service's process group then.
  */
 export function onStopSignal(onFirst: (signal: NodeJS.Signals) => void): Promise<number> {
   return new Promise((resolve) => {
@@ -34,7 +31,6 @@ export function onStopSignal(onFirst: (signal: NodeJS.Signals) => void): Promise
         resolve(128 + (constants.signals[signal] ?? 2));
         onFirst(signal);
       } else if (Date.now() - firstAt > DUPLICATE_SIGNAL_MS) {
-        killAllProcessGroups();
         process.exit(128 + (constants.signals[signal] ?? 2));
       }
     };

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { EmulatorError } from '../errors.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
-import { innerCallLabel, splitLabel } from '../proxy/hostname.js';
+import { innerCallLabel, splitLabel } from '../inner-call/index.js';
 import { closeServer, listen } from '../util/net.js';
 import { Forwarder, type Upstream } from './forward.js';
 import { throttledWarn, type ThrottledWarn } from './throttle.js';

@@ -1,7 +1,7 @@
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
+import type { Availability } from '../runtimes/types.js';
 
-/** Where a service can be reached now, or why it cannot. */
-export type Availability = { state: 'ready'; host: string; port: number } | { state: 'unavailable'; reason: string };
+export type { Availability };
 
 /** What the proxy asks the orchestrator on every call; both may change at any time (reload). */
 export interface ServiceDirectory {

@@ -1,37 +1,16 @@
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
 import { closestMatch, quoteList } from '../util/strings.js';
 import type { ProxyErrorDetails } from './errors.js';
-import { innerCallLabel, splitLabel } from './hostname.js';
+import { innerCallLabel, innerCallHost, serviceIndex, splitLabel, type InnerCallDomain } from '../inner-call/index.js';
 
 export type RouteDecision =
   | { kind: 'not-inner-call' }
   | { kind: 'error'; error: ProxyErrorDetails; from: ServiceConfig | undefined; to: ServiceConfig | undefined }
   | { kind: 'call'; from: ServiceConfig; to: ServiceConfig };
 
-interface ConfigIndex {
-  readonly ids: ReadonlySet<string>;
-  readonly byId: ReadonlyMap<string, ServiceConfig>;
-}
-
-const indexes = new WeakMap<EmulatorConfig, ConfigIndex>();
-
-function indexOf(config: EmulatorConfig): ConfigIndex {
-  let index = indexes.get(config);
-  if (!index) {
-    const byId = new Map([...config.services.values()].map((service) => [service.id, service]));
-    index = { ids: new Set(byId.keys()), byId };
-    indexes.set(config, index);
-  }
-  return index;
-}
-
-export function serviceById(config: EmulatorConfig, id: string): ServiceConfig | undefined {
-  return indexOf(config).byId.get(id);
-}
-
 /**
  * Decides what a request for `host` means: which service calls which, or which
- * SPEC error it gets. `caller` is the service the connection really came from
+ * proxy error (README: "Errors the proxy returns") it gets. `caller` is the service the connection really came from
  * (undefined for the host: tests and curl act as the `{from}` they name).
  */
 export function routeInnerCall(config: EmulatorConfig, host: string, caller: ServiceConfig | undefined): RouteDecision {
@@ -49,11 +28,9 @@ export function routeInnerCall(config: EmulatorConfig, host: string, caller: Ser
       message: `Inner-call names serve plain HTTP on port 80 only, but the request was for port ${name.port}. Drop the port: http://${name.label}.${name.domain}/...`,
     });
   }
-  const index = indexOf(config);
+  const index = serviceIndex(config);
   const parsed = splitLabel(name.label, index.ids, caller?.id);
   switch (parsed.kind) {
-    case 'not-inner-call':
-      return parsed;
     case 'malformed':
       return fail({
         code: 'bad_inner_call_host',
@@ -78,7 +55,7 @@ export function routeInnerCall(config: EmulatorConfig, host: string, caller: Ser
             code: 'caller_mismatch',
             message:
               `Service "${caller.name}" (id ${caller.id}) called ${host}, which names "${from.id}" as the caller. ` +
-              `Build the host from the caller's own SERVICE_ID: http://${caller.id}-${to.id}.${name.domain}/...`,
+              `Build the host from the caller's own SERVICE_ID: http://${innerCallHost(caller.id, to.id, name.domain)}/...`,
           },
           from,
           to,
@@ -102,7 +79,7 @@ export function routeInnerCall(config: EmulatorConfig, host: string, caller: Ser
   }
 }
 
-function exampleHost(config: EmulatorConfig, domain: string): string {
+function exampleHost(config: EmulatorConfig, domain: InnerCallDomain): string {
   const [a, b] = [...config.services.values()];
-  return `${a?.id ?? 'gw01'}-${(b ?? a)?.id ?? 'orders'}.${domain}`;
+  return innerCallHost(a?.id ?? 'gw01', (b ?? a)?.id ?? 'orders', domain);
 }

@@ -7,7 +7,7 @@ import { listen, closeServer } from '../util/net.js';
 import { describeSocketError, hostLinesMessage, PROXY_ERRORS, rawErrorResponse, sendProxyError, type ProxyErrorCode, type ProxyErrorDetails } from './errors.js';
 import { isLocalAddress, isLoopbackAddress, resolveAddress } from './loopback.js';
 import { endToEndHeaders } from './headers.js';
-import { innerCallLabel } from './hostname.js';
+import { innerCallLabel } from '../inner-call/index.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { routeInnerCall } from './routing.js';
 

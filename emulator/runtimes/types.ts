@@ -21,6 +21,12 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
+/**
+ * Where a service can be reached now, or why it cannot: what a supervisor tells whoever
+ * routes calls (the proxy), without knowing who that is.
+ */
+export type Availability = { state: 'ready'; host: string; port: number } | { state: 'unavailable'; reason: string };
+
 /** What a runtime needs besides the service to start an instance. */
 export interface StartContext {
   readonly config: EmulatorConfig;

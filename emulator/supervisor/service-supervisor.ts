@@ -1,10 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { ServiceConfig } from '../config/types.js';
+import type { RunnableService } from '../config/types.js';
 import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { Availability } from '../proxy/server.js';
 import { waitHealthy } from '../runtimes/health.js';
-import type { Instance, Runtime, StartContext } from '../runtimes/types.js';
+import type { Availability, Instance, Runtime, StartContext } from '../runtimes/types.js';
 
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -22,14 +21,14 @@ export interface SupervisorOptions {
   runtime: Runtime;
   logger: Logger;
   context: Omit<StartContext, 'replica'>;
-  /** Resolves when the proxy has no call in flight to the instance (before it is stopped). */
+  /** Resolves when no call is in flight to the instance any more (before it is stopped). */
   drain(instance: Instance): Promise<void>;
 }
 
 /**
  * Keeps the replicas of one service running: starts them, waits for health,
  * restarts a crashed one with exponential backoff, reloads them without downtime,
- * and tells the proxy where calls may go right now.
+ * and tells whoever routes calls where they may go right now.
  */
 export class ServiceSupervisor {
   private replicas: ReplicaState[] = [];
@@ -38,10 +37,10 @@ export class ServiceSupervisor {
   private next = 0;
   private stopped = false;
   private reloading: Promise<boolean> | undefined;
-  private queued: { service: ServiceConfig; reason: string; done: Promise<boolean> } | undefined;
+  private queued: { service: RunnableService; reason: string; done: Promise<boolean> } | undefined;
 
   constructor(
-    private service: ServiceConfig,
+    private service: RunnableService,
     private readonly options: SupervisorOptions,
   ) {}
 
@@ -73,7 +72,7 @@ export class ServiceSupervisor {
    * ones keep serving. A reload asked for during another runs once after it.
    * Resolves to whether the reload took effect.
    */
-  reload(reason: string, service: ServiceConfig = this.service): Promise<boolean> {
+  reload(reason: string, service: RunnableService = this.service): Promise<boolean> {
     if (this.stopped) return Promise.resolve(false);
     if (this.reloading) {
       if (this.queued) {
@@ -124,7 +123,7 @@ export class ServiceSupervisor {
     await Promise.allSettled([...this.instances].map((instance) => instance.stop()));
   }
 
-  private async swap(reason: string, service: ServiceConfig): Promise<boolean> {
+  private async swap(reason: string, service: RunnableService): Promise<boolean> {
     const started = performance.now();
     const { logger } = this.options;
     logger.serviceEvent(service.name, `reloading (${reason})`, 'info');
@@ -141,7 +140,7 @@ export class ServiceSupervisor {
       return false;
     }
 
-    // Switch: from here on the proxy sends new calls to the new instances.
+    // Switch: from here on new calls go to the new instances.
     const previous = this.replicas;
     this.service = service;
     this.replicas = fresh.map(() => ({ kind: 'starting' }));
@@ -162,7 +161,7 @@ export class ServiceSupervisor {
   }
 
   /** Starts one instance and waits for its health check; stops it again on failure. */
-  private async startInstance(service: ServiceConfig, index: number, signal?: AbortSignal): Promise<Instance> {
+  private async startInstance(service: RunnableService, index: number, signal?: AbortSignal): Promise<Instance> {
     const instance = await this.options.runtime.start(service, { ...this.options.context, replica: index + 1 });
     this.instances.add(instance);
     void instance.exited.then(() => this.instances.delete(instance));

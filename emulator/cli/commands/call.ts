@@ -3,8 +3,9 @@ import pc from 'picocolors';
 import type { EmulatorConfig } from '../../config/types.js';
 import { startEmulator, type Emulator } from '../../emulator.js';
 import { EmulatorError } from '../../errors.js';
-import type { Command } from '../main.js';
-import { configFromFlags, RUNTIME_OPTION } from '../shared.js';
+import { innerCallHost, requireService } from '../../inner-call/index.js';
+import { RUNTIME_OPTION, type Command } from '../command.js';
+import { configFromFlags } from '../shared.js';
 
 interface Reply {
   status: number;
@@ -39,7 +40,7 @@ async function runningEmulator(config: EmulatorConfig): Promise<boolean> {
 
 export const callCommand: Command = {
   summary: 'Make an inter-service call as <from>, the way its code would, and print the reply',
-  usage: 'call <from> <to> [path] [-X method] [-d body] [-H "name: value"]... [--config <file>]',
+  args: '<from> <to> [path]',
   details: [
     'Sends METHOD http://{fromId}-{toId}.inner-call.dyc.ivolces.com{path} through the proxy, acting as <from>',
     '(service names or ids), and prints the status line, headers and body. Denials are explained.',
@@ -50,9 +51,9 @@ export const callCommand: Command = {
   ].join('\n'),
   options: {
     ...RUNTIME_OPTION,
-    request: { type: 'string', short: 'X' },
-    data: { type: 'string', short: 'd' },
-    header: { type: 'string', short: 'H', multiple: true },
+    request: { type: 'string', short: 'X', value: '<method>', description: 'HTTP method (default: GET, or POST with --data)' },
+    data: { type: 'string', short: 'd', value: '<body>', description: 'request body (Content-Type: application/json unless -H sets one)' },
+    header: { type: 'string', short: 'H', multiple: true, value: '"name: value"', description: 'a request header; repeat for more' },
   },
   async run(values, positionals) {
     const [fromArg, toArg, pathArg = '/'] = positionals;
@@ -60,17 +61,10 @@ export const callCommand: Command = {
       throw new EmulatorError('usage', 'call takes <from> <to> [path].', { fix: 'Example: npx emulator call gateway orders /orders/1' });
     }
     const config = configFromFlags(values);
-    const find = (arg: string) => config.services.get(arg) ?? [...config.services.values()].find((service) => service.id === arg);
-    const from = find(fromArg);
-    const to = find(toArg);
-    for (const [arg, service] of [
-      [fromArg, from],
-      [toArg, to],
-    ] as const) {
-      if (!service) throw new EmulatorError('usage', `No service is named or has the id "${arg}".`, { fix: `Services: ${[...config.services.keys()].join(', ')}.` });
-    }
+    const from = requireService(config, fromArg, 'See `npx emulator routes` for the services.');
+    const to = requireService(config, toArg, 'See `npx emulator routes` for the services.');
     const path = pathArg.startsWith('/') ? pathArg : `/${pathArg}`;
-    const headers: Record<string, string> = { host: `${from!.id}-${to!.id}.inner-call.dyc.ivolces.com` };
+    const headers: Record<string, string> = { host: innerCallHost(from.id, to.id) };
     for (const header of (values.header as string[] | undefined) ?? []) {
       const colon = header.indexOf(':');
       if (colon <= 0) throw new EmulatorError('usage', `Header "${header}" is not "name: value".`);
@@ -103,7 +97,7 @@ export const callCommand: Command = {
         } catch {
           // Not our JSON: leave the body as printed.
         }
-        console.error(pc.red(`✖ The emulator answered instead of ${to!.name}: ${reply.rawHeaders[code + 1]}. ${message}`));
+        console.error(pc.red(`✖ The emulator answered instead of ${to.name}: ${reply.rawHeaders[code + 1]}. ${message}`));
       }
       return reply.status < 400 ? 0 : 1;
     } finally {

@@ -3,8 +3,8 @@ import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEmulator, type Emulator } from '../../emulator.js';
 import { EmulatorError } from '../../errors.js';
-import type { Command } from '../main.js';
-import { configFromFlags, onStopSignal, RUNTIME_OPTION } from '../shared.js';
+import { RUNTIME_OPTION, type Command } from '../command.js';
+import { configFromFlags, onStopSignal } from '../shared.js';
 import { createTerminalLogger } from '../terminal-logger.js';
 import { groupAlive, signalGroup } from '../../util/process-group.js';
 
@@ -48,7 +48,7 @@ async function endGroup(pid: number): Promise<void> {
 
 export const execCommand: Command = {
   summary: 'Start everything, wait until healthy, run a command against it, tear down (for CI)',
-  usage: 'exec [--config <file>] [--runtime process|docker] [--quiet] -- <command> [args...]',
+  args: '-- <command> [args...]',
   details: [
     'The command gets EMULATOR_PROXY (the proxy URL), EMULATOR_DNS (host:port) and',
     'EMULATOR_URL_<NAME> (each service straight) in its environment. The proxy and the DNS server',
@@ -57,11 +57,11 @@ export const execCommand: Command = {
     'Ctrl-C (or SIGTERM) stops the command, then every service; exits 128+n.',
     'Without a terminal (CI), the command runs in its own process group, and whatever it',
     'leaves running is stopped with it.',
-    '',
-    'Options:',
-    '  -q, --quiet           do not show service logs and calls (start-up failures still are)',
   ].join('\n'),
-  options: { ...RUNTIME_OPTION, quiet: { type: 'boolean', short: 'q' } },
+  options: {
+    ...RUNTIME_OPTION,
+    quiet: { type: 'boolean', short: 'q', description: 'do not show service logs and calls (start-up failures still are)' },
+  },
   async run(values, positionals) {
     if (positionals.length === 0) {
       throw new EmulatorError('usage', 'exec needs a command to run.', { fix: 'Write it after "--": npx emulator exec -- npm test' });

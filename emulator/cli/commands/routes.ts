@@ -1,10 +1,10 @@
 import pc from 'picocolors';
-import type { Command } from '../main.js';
-import { configFromFlags, RUNTIME_OPTION } from '../shared.js';
+import { innerCallUrl } from '../../inner-call/index.js';
+import { RUNTIME_OPTION, type Command } from '../command.js';
+import { configFromFlags } from '../shared.js';
 
 export const routesCommand: Command = {
   summary: 'Show the allow matrix: which service may call which, and the URLs',
-  usage: 'routes [--config <file>]',
   details: 'Rows are callers, columns targets: ✔ allowed, · denied (inner_call_denied). Then the inner-call URL of every allowed pair.',
   options: { ...RUNTIME_OPTION },
   async run(values) {
@@ -24,7 +24,7 @@ export const routesCommand: Command = {
     for (const from of services) {
       for (const target of from.allow) {
         const to = config.services.get(target)!;
-        console.log(`${from.name} → ${to.name}  ${pc.cyan(`http://${from.id}-${to.id}.inner-call.dyc.ivolces.com/`)}`);
+        console.log(`${from.name} → ${to.name}  ${pc.cyan(innerCallUrl(from.id, to.id))}`);
       }
     }
     return 0;

@@ -1,23 +1,21 @@
 import path from 'node:path';
 import pc from 'picocolors';
 import { startEmulator } from '../../emulator.js';
-import type { Command } from '../main.js';
-import { configFromFlags, onStopSignal, RUNTIME_OPTION } from '../shared.js';
+import { RUNTIME_OPTION, type Command } from '../command.js';
+import { configFromFlags, onStopSignal } from '../shared.js';
 import { createTerminalLogger } from '../terminal-logger.js';
 
 export const upCommand: Command = {
   summary: 'Start every service, the routing proxy and the DNS server; stream logs until Ctrl-C',
-  usage: 'up [--config <file>] [--no-watch] [--runtime process|docker]',
   details: [
     'Starts all services of the config and waits until each answers its health check.',
     'Logs are prefixed [name]; each inter-service call prints one line, denials in red.',
     'Ctrl-C stops everything (each service gets SIGTERM, then SIGKILL after 5 s).',
-    '',
-    'Options:',
-    '  --no-watch            do not reload services when their files change, nor apply config edits',
-    '  --runtime <kind>      run services that have a "docker" section as containers (docker) or processes',
   ].join('\n'),
-  options: { ...RUNTIME_OPTION, 'no-watch': { type: 'boolean' } },
+  options: {
+    ...RUNTIME_OPTION,
+    'no-watch': { type: 'boolean', description: 'do not reload services when their files change, nor apply config edits' },
+  },
   async run(values) {
     const config = configFromFlags(values);
     const logger = createTerminalLogger(config.services.keys());

@@ -1,11 +1,10 @@
 import pc from 'picocolors';
 import type { ServiceConfig } from '../../config/types.js';
-import type { Command } from '../main.js';
-import { configFromFlags, RUNTIME_OPTION } from '../shared.js';
+import { RUNTIME_OPTION, type Command } from '../command.js';
+import { configFromFlags } from '../shared.js';
 
 export const validateCommand: Command = {
   summary: 'Check the config file and report every problem in it',
-  usage: 'validate [--config <file>]',
   details: 'Exits 0 when the config is valid, 1 otherwise. Nothing is started.',
   options: { ...RUNTIME_OPTION },
   async run(values) {

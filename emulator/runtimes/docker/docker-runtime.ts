@@ -14,6 +14,7 @@ import type { DockerServiceConfig } from '../../config/types.js';
 import { startDnsServer, type DnsServer } from '../../dns/server.js';
 import type { Upstream } from '../../dns/forward.js';
 import { EmulatorError } from '../../errors.js';
+import { INNER_CALL_DOMAINS } from '../../inner-call/index.js';
 import type { Logger } from '../../logging/logger.js';
 import { LogTail, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
 import { buildFromFiles, buildServiceImage, ensureImage, type Labels } from './build.js';
@@ -178,7 +179,12 @@ export class DockerRuntime implements Runtime<DockerServiceConfig> {
 
       // 3. The router; inner-call names resolve to its address once it is known. Service
       //    containers start while it boots (they need only its address, as their DNS server).
-      const router = await this.startRouter(session, { EMULATOR_HOST: hostAddress, EMULATOR_PROXY_PORT: String(listener.port), EMULATOR_DNS_PORT: String(dns.port) });
+      const router = await this.startRouter(session, {
+        EMULATOR_HOST: hostAddress,
+        EMULATOR_PROXY_PORT: String(listener.port),
+        EMULATOR_DNS_PORT: String(dns.port),
+        EMULATOR_INNER_CALL_DOMAINS: INNER_CALL_DOMAINS.join(','),
+      });
       dns.setAnswerV4(router.ip);
       logger.info(`Docker ${engine.endpoint}: network ${session.network}, router ${router.ip} (:80 → proxy, :53 → DNS ${hostAddress}:${dns.port})`);
       return { ...session, routerIp: router.ip, routerReady: router.ready };

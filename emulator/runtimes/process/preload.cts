@@ -11,11 +11,10 @@
  *
  * CommonJS on purpose: `--require` works for both CommonJS and ESM services.
  */
-/* eslint-disable @typescript-eslint/no-require-imports */
 import http = require('node:http');
 import type { Socket } from 'node:net';
-
-const INNER_CALL = /(^|\.)(inner-call\.dyc\.ivolces\.com|dycloud\.service)\.?$/i;
+// The emulator's one list of domains, as CommonJS: this file runs in the service's Node.
+import domains = require('../../inner-call/domains.cjs');
 const egress = process.env.DYC_EMULATOR_EGRESS ? new URL(process.env.DYC_EMULATOR_EGRESS) : undefined;
 
 if (egress !== undefined) {
@@ -26,7 +25,7 @@ if (egress !== undefined) {
   const createConnection = agentPrototype.createConnection;
   agentPrototype.createConnection = function (options, callback) {
     const host = typeof options.host === 'string' ? options.host : typeof options.hostname === 'string' ? options.hostname : '';
-    if (INNER_CALL.test(host)) {
+    if (domains.isUnderInnerCallDomain(host)) {
       options = { ...options, host: egressHost, hostname: egressHost, port: egressPort, servername: undefined };
     }
     return createConnection.call(this, options, callback);

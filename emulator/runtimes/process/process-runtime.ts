@@ -14,19 +14,6 @@ const STOP_GRACE_MS = 5_000;
 const LOCAL_HOSTS = 'localhost,127.0.0.1,::1';
 const PRELOAD = fileURLToPath(new URL('./preload.cjs', import.meta.url));
 
-/** Every process group started by any runtime, so a second Ctrl-C can kill them all at once. */
-const liveGroups = new Set<number>();
-let exitHookInstalled = false;
-
-/**
- * Last resort on a forced exit (a second Ctrl-C, or a script that exits without
- * stopping its emulator): SIGKILL every process group still alive. Synchronous.
- */
-export function killAllProcessGroups(): void {
-  for (const pid of liveGroups) signalGroup(pid, 'SIGKILL');
-  liveGroups.clear();
-}
-
 /** The environment of a process-runtime service (README: "A service's environment"). */
 export function serviceEnv(service: ProcessServiceConfig, context: StartContext, port: number): NodeJS.ProcessEnv {
   const egress = new URL(context.egressUrl);
@@ -70,8 +57,22 @@ export function portTakenError(service: ProcessServiceConfig, port: number): Emu
   });
 }
 
-export const processRuntime: Runtime<ProcessServiceConfig> = {
-  async start(service, context): Promise<Instance> {
+/** Runs `command` services as process groups; one per emulator. */
+export class ProcessRuntime implements Runtime<ProcessServiceConfig> {
+  /** The process groups still alive, for the exit hook. */
+  private readonly groups = new Set<number>();
+
+  /**
+   * Last resort on a forced exit (a second Ctrl-C, or a script that exits without
+   * stopping its emulator): SIGKILL every process group still alive. Synchronous, as
+   * 'exit' listeners must be; installed while a group is alive.
+   */
+  private readonly killAll = (): void => {
+    for (const pid of this.groups) signalGroup(pid, 'SIGKILL');
+    this.groups.clear();
+  };
+
+  async start(service: ProcessServiceConfig, context: StartContext): Promise<Instance> {
     const label = service.replicas > 1 ? `${service.name}#${context.replica}` : service.name;
     if (!existsSync(service.dir)) {
       throw new EmulatorError('service_start_failed', `${label}: directory ${service.dir} does not exist.`, { fix: `Fix services.${service.name}.dir.` });
@@ -93,14 +94,14 @@ export const processRuntime: Runtime<ProcessServiceConfig> = {
       const error = await new Promise<Error>((resolve) => child.once('error', resolve));
       throw new EmulatorError('service_start_failed', `${label}: cannot start "${service.command}": ${error.message}`, { fix: `Check services.${service.name}.command.` });
     }
-    if (!exitHookInstalled) {
-      exitHookInstalled = true;
-      process.on('exit', killAllProcessGroups);
-    }
-    liveGroups.add(pid);
-    return new ProcessInstance(label, port, service, child, pid, context);
-  },
-};
+    if (this.groups.size === 0) process.on('exit', this.killAll);
+    this.groups.add(pid);
+    return new ProcessInstance(label, port, service, child, pid, context, () => {
+      this.groups.delete(pid);
+      if (this.groups.size === 0) process.off('exit', this.killAll);
+    });
+  }
+}
 
 class ProcessInstance implements Instance {
   readonly host = '127.0.0.1';
@@ -116,6 +117,7 @@ class ProcessInstance implements Instance {
     child: ChildProcess,
     private readonly pid: number,
     context: StartContext,
+    private readonly ended: () => void,
   ) {
     for (const [stream, name] of [
       [child.stdout, 'stdout'],
@@ -157,7 +159,7 @@ class ProcessInstance implements Instance {
       while (groupAlive(this.pid) && Date.now() < killDeadline) await sleep(10);
     }
     await this.exited;
-    liveGroups.delete(this.pid);
+    this.ended();
     if (this.service.port !== undefined) await waitPortFree(this.port, 2_000);
   }
 }

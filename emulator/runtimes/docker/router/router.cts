@@ -19,6 +19,9 @@ import net = require('node:net');
 const upstreamHost = required('EMULATOR_HOST');
 const proxyPort = Number(required('EMULATOR_PROXY_PORT'));
 const dnsPort = Number(required('EMULATOR_DNS_PORT'));
+// The emulator's list of inner-call domains (this file runs alone in its container).
+const innerCallDomains = required('EMULATOR_INNER_CALL_DOMAINS').toLowerCase().split(',');
+const isInnerCallName = (name: string): boolean => innerCallDomains.some((domain) => name.toLowerCase().endsWith(`.${domain}`));
 /** A UDP query that gets no answer from the host within this time is forgotten (clients retry). */
 const DNS_TIMEOUT_MS = 10_000;
 
@@ -83,7 +86,7 @@ const https = net.createServer((client) => {
   client.once('data', (hello: Buffer) => {
     const name = serverName(hello);
     client.end(HANDSHAKE_FAILURE);
-    if (name === undefined || !/\.(inner-call\.dyc\.ivolces\.com|dycloud\.service)$/i.test(name)) return;
+    if (name === undefined || !isInnerCallName(name)) return;
     const upstream = net.connect({ host: upstreamHost, port: proxyPort });
     upstream.on('error', () => upstream.destroy());
     upstream.write(`PROXY TCP4 ${client.remoteAddress} ${client.localAddress} ${client.remotePort} ${client.localPort}\r\n`);

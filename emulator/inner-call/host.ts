@@ -1,20 +1,24 @@
 /**
- * Inner-call host names: `{fromId}-{toId}.inner-call.dyc.ivolces.com` (current) and
- * `{fromId}-{toId}.dycloud.service` (older docs). Ids may contain "-", so the label
- * is split where both halves are known ids.
+ * The inner-call host-name grammar: `{fromId}-{toId}.<domain>`, port 80 implied. Ids may
+ * contain "-", so the label is split where both halves are known ids. Parsing and
+ * building live here only: dns, proxy, testing and cli use these.
  */
-export const INNER_CALL_DOMAINS = ['inner-call.dyc.ivolces.com', 'dycloud.service'] as const;
+import { DEFAULT_INNER_CALL_DOMAIN, INNER_CALL_DOMAINS, type InnerCallDomain } from './domains.cjs';
+
+export { DEFAULT_INNER_CALL_DOMAIN, INNER_CALL_DOMAINS, isUnderInnerCallDomain, type InnerCallDomain } from './domains.cjs';
 
 export type InnerCallName =
-  | { kind: 'not-inner-call' }
   /** Under an inner-call domain but not `{a}-{b}`: empty label, extra labels, no "-". */
   | { kind: 'malformed'; label: string; reason: string }
   /** Well formed, but the ids do not name services. */
   | { kind: 'unknown'; label: string; unknownIds: string[] }
   | { kind: 'call'; fromId: string; toId: string };
 
-/** Strips the port and a trailing dot, lower-cases; returns the domain suffix if it is inner-call. */
-export function innerCallLabel(host: string): { label: string; domain: string; port: number | undefined } | undefined {
+/**
+ * Strips the port and a trailing dot, lower-cases; for a name under an inner-call domain,
+ * returns the part before the domain (the `{from}-{to}` label), the domain and the port.
+ */
+export function innerCallLabel(host: string): { label: string; domain: InnerCallDomain; port: number | undefined } | undefined {
   let name = host.toLowerCase();
   let port: number | undefined;
   const colon = name.lastIndexOf(':');
@@ -31,15 +35,10 @@ export function innerCallLabel(host: string): { label: string; domain: string; p
 }
 
 /**
- * Parses a host name against the known ids. When several splits fit (ids "a", "a-b",
- * "b-c", "c" make "a-b-c" ambiguous), the one whose caller is `preferFromId` wins.
+ * Splits a `{from}-{to}` label against the known ids. When several splits fit (ids "a",
+ * "a-b", "b-c", "c" make "a-b-c" ambiguous), the one whose caller is `preferFromId` wins.
+ * With no ids known, only the form is checked (`malformed` or not).
  */
-export function parseInnerCallHost(host: string, knownIds: ReadonlySet<string>, preferFromId?: string): InnerCallName {
-  const parsed = innerCallLabel(host);
-  if (parsed === undefined) return { kind: 'not-inner-call' };
-  return splitLabel(parsed.label, knownIds, preferFromId);
-}
-
 export function splitLabel(label: string, knownIds: ReadonlySet<string>, preferFromId?: string): InnerCallName {
   if (label === '') return { kind: 'malformed', label, reason: 'the name has no `{from}-{to}` label' };
   if (label.includes('.')) {
@@ -68,4 +67,14 @@ export function splitLabel(label: string, knownIds: ReadonlySet<string>, preferF
     if (knownIds.has(toId)) return { kind: 'unknown', label, unknownIds: [fromId] };
   }
   return { kind: 'unknown', label, unknownIds: [label] };
+}
+
+/** `{fromId}-{toId}.inner-call.dyc.ivolces.com`: the Host of a call from one service to another. */
+export function innerCallHost(fromId: string, toId: string, domain: InnerCallDomain = DEFAULT_INNER_CALL_DOMAIN): string {
+  return `${fromId}-${toId}.${domain}`;
+}
+
+/** `http://{fromId}-{toId}.inner-call.dyc.ivolces.com{path}`, as production code builds it. */
+export function innerCallUrl(fromId: string, toId: string, path = '/'): string {
+  return `http://${innerCallHost(fromId, toId)}${path.startsWith('/') ? path : `/${path}`}`;
 }
