@@ -164,7 +164,7 @@ export class DockerRuntime implements Runtime<DockerServiceConfig> {
 
       // 1. The session network; its gateway is this machine's address on it (local engine).
       const network = await engine.docker.createNetwork({ Name: session.network, Driver: 'bridge', Labels: labels, CheckDuplicate: true });
-      teardown.push(() => removeReplacedImages(engine.docker).catch(() => {}));
+      teardown.push(() => removeReplacedImages(engine.docker, id).catch(() => {}));
       teardown.push(() => network.remove());
       teardown.push(() => removeContainers(engine.docker, id));
       const gateway = ((await network.inspect()) as { IPAM?: { Config?: { Gateway?: string }[] } }).IPAM?.Config?.[0]?.Gateway;

@@ -54,9 +54,19 @@ export async function reapLeftovers(docker: Docker, logger: Logger): Promise<voi
   }
 }
 
-/** Removes the images of our services that a rebuild replaced (dangling, labelled by us); images in use stay. */
-export async function removeReplacedImages(docker: Docker): Promise<void> {
-  const stale = await docker.listImages({ filters: { dangling: ['true'], label: [LABEL.service] } });
+/**
+ * Removes the images of our services that a rebuild replaced (dangling, labelled by us) and
+ * that no running emulator may still need: those of `ownSession` (at its teardown) and those
+ * of sessions whose emulator process is gone. Another emulator's build in progress has
+ * dangling intermediate images with our labels too (its LABEL steps); removing those broke
+ * that build ("failed to get digest"), as two test files running side by side showed.
+ */
+export async function removeReplacedImages(docker: Docker, ownSession?: string): Promise<void> {
+  const dangling = await docker.listImages({ filters: { dangling: ['true'], label: [LABEL.service] } });
+  const stale = dangling.filter(({ Labels: labels }) => {
+    if (labels?.[LABEL.session] !== undefined && labels[LABEL.session] === ownSession) return true;
+    return labels?.[LABEL.host] === os.hostname() && !isAlive(Number(labels[LABEL.pid]));
+  });
   await Promise.allSettled(stale.map((image) => docker.getImage(image.Id).remove()));
 }
 
