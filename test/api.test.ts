@@ -157,7 +157,7 @@ describe('programmatic API', () => {
       startEmulator({ config: shop(), root: ECHO_DIR, env: { [tag]: '1' }, services: { orders: { command: mute, startTimeout: 1 } } }),
       (error: EmulatorError) => {
         assert.equal(error.code, 'service_unhealthy');
-        assert.match(error.message, /orders did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, nothing answered\./);
+        assert.match(error.message, /orders did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, connection refused \(nothing listens on the port yet\)\./);
         assert.match(error.message, /\| boot step 60$/m);
         assert.doesNotMatch(error.message, /\| boot step 1$/m, 'only the last lines');
         assert.match(error.fix ?? '', /raise services\.orders\.startTimeout/);

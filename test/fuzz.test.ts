@@ -1,4 +1,4 @@
-// Issue 7, bad input: a seeded mutation fuzzer ("dyc-fuzz": mulberry32 PRNG, byte
+// Bad input: a seeded mutation fuzzer ("dyc-fuzz": mulberry32 PRNG, byte
 // flips, truncation, splices, random headers and labels) against the DNS server (UDP
 // and TCP) and the proxy's request parsing (request lines, Host headers). Between
 // batches, well-formed queries and requests must still be answered at once.

@@ -1,4 +1,4 @@
-// Issue 7, robustness: slow and hostile clients, faulty targets, and what a service
+// Robustness: slow and hostile clients, faulty targets, and what a service
 // can reach through the proxy. Real sockets everywhere; faulty targets are raw TCP
 // servers in this process, so each misbehaviour is exact.
 import assert from 'node:assert/strict';
@@ -213,7 +213,7 @@ describe('faulty targets', () => {
     ['/never', 504, 'upstream_timeout'],
   ];
 
-  test('each fault gets its SPEC error; a body cut short is a cut connection', async (t) => {
+  test('each fault gets its proxy error; a body cut short is a cut connection', async (t) => {
     const proxy = await proxyFor(t, { a: 0, b: await faultyTarget(t), c: await goodTarget(t) }, { callTimeout: 0.5 });
     for (const [path, status, code] of cases) {
       const reply = await rawExchange(proxy.port, get('a-b.inner-call.dyc.ivolces.com', path));

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 
-/** The error codes of SPEC's proxy error table, with their HTTP status. */
+/** The proxy's error codes (README: "Errors the proxy returns"), with their HTTP status. */
 export const PROXY_ERRORS = {
   inner_call_denied: 403,
   caller_mismatch: 403,
