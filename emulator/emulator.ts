@@ -333,9 +333,9 @@ function serveAdmin(req: IncomingMessage, res: ServerResponse, state: AdminState
     body = state.history.list();
   } else {
     res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'not_found', message: 'Admin endpoints: /_emulator/info, /_emulator/calls' }) + '\n');
+    res.end(`${JSON.stringify({ error: 'not_found', message: 'Admin endpoints: /_emulator/info, /_emulator/calls' })}\n`);
     return;
   }
   res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body, null, 2) + '\n');
+  res.end(`${JSON.stringify(body, null, 2)}\n`);
 }

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { startEmulator, type Emulator, type EmulatorError, type StartOptions } from '../dist/index.js';
-import { ECHO_DIR, echoService, processesWith, request, sleep, tempDir, writeConfig, waitGone } from './helpers.js';
+import { ECHO_DIR, echoService, processesWith, request, tempDir, writeConfig, waitGone } from './helpers.js';
 
 /** Two services: gateway (id gw01) may call orders; orders may call nothing. */
 const shop = () => ({

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import { freePort } from '../dist/util/net.js';
 import { CLI, echoService, processesWith, run, sleep, startProcess, writeConfig, waitGone } from './helpers.js';
+import { freePort } from './internals.js';
 
 const emulator = (args: string[], options: Parameters<typeof run>[2] = {}) => run(process.execPath, [CLI, ...args], options);
 

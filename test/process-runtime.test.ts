@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { startEmulator } from '../dist/index.js';
-import { EmulatorError } from './internals.js';
+import type { EmulatorError } from './internals.js';
 import { ECHO_DIR, echoService, emulatorFor, processesWith, recordingLogger, request, sleep, writeConfig } from './helpers.js';
 
 describe('process runtime', () => {

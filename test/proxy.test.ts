@@ -6,7 +6,7 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { CLI, echoService, emulatorFor, innerCall, recordingLogger, request, sleep, startProcess, writeConfig } from './helpers.js';
-import { freePort } from '../dist/util/net.js';
+import { freePort } from './internals.js';
 
 /** Asserts a proxy error answer: status, JSON body with code/from/to, X-Emulator-Error header. */
 function assertEmulatorError(reply: { status: number; headers: http.IncomingHttpHeaders; json(): Record<string, unknown> }, status: number, code: string) {

@@ -29,7 +29,7 @@ export interface ProxyErrorDetails {
 }
 
 export function errorBody(error: ProxyErrorDetails): string {
-  return JSON.stringify({ error: error.code, message: error.message, from: error.from, to: error.to }) + '\n';
+  return `${JSON.stringify({ error: error.code, message: error.message, from: error.from, to: error.to })}\n`;
 }
 
 export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): void {
