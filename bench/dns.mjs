@@ -43,8 +43,8 @@ try {
 
   const innerFile = path.join(work, 'inner.txt');
   const forwardFile = path.join(work, 'forward.txt');
-  writeFileSync(innerFile, ['gw01-orders.inner-call.dyc.ivolces.com A', 'orders-users.inner-call.dyc.ivolces.com A', 'gw01-users.dycloud.service A', 'gw01-orders.inner-call.dyc.ivolces.com AAAA'].join('\n') + '\n');
-  writeFileSync(forwardFile, Array.from({ length: 50 }, (_, i) => `host${i}.example.test A`).join('\n') + '\n');
+  writeFileSync(innerFile, `${['gw01-orders.inner-call.dyc.ivolces.com A', 'orders-users.inner-call.dyc.ivolces.com A', 'gw01-users.dycloud.service A', 'gw01-orders.inner-call.dyc.ivolces.com AAAA'].join('\n')}\n`);
+  writeFileSync(forwardFile, `${Array.from({ length: 50 }, (_, i) => `host${i}.example.test A`).join('\n')}\n`);
 
   async function dnsperf(port, file, rate) {
     const args = ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', values.seconds, '-c', '4', '-q', '200', '-v'];

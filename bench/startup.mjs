@@ -62,7 +62,10 @@ async function byHand() {
     while (!(await ping(port))) await sleep(20);
   }));
   const elapsed = performance.now() - started;
-  await Promise.all(children.map((child) => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGTERM')))));
+  await Promise.all(children.map((child) => new Promise((resolve) => {
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+  })));
   return elapsed;
 }
 

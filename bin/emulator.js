@@ -1,4 +1,4 @@
 #!/usr/bin/env node
 import { run } from '../dist/cli/main.js';
 
-run();
+run('emulator');

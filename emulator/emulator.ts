@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { LoadOptions } from './config/load.js';
 import { isRunnable, withPortsInUse, type EmulatorConfig, type RunnableService, type RuntimeKind } from './config/types.js';
 import { startDnsServer, systemResolvers, type DnsServer } from './dns/server.js';
-import { EmulatorError } from './errors.js';
+import { EmulatorError, errorForLog } from './errors.js';
 import { CallTrace } from './logging/call-trace.js';
 import { silentLogger, type CallRecord, type Logger } from './logging/logger.js';
 import { startProxy, type ProxyServer, type ServiceDirectory } from './proxy/server.js';
@@ -291,7 +291,7 @@ class Session {
         logger.info(`config: ${name} added`);
         if (service === undefined || !isRunnable(service)) return;
         const supervisor = await this.supervise(service, proxy);
-        await supervisor.start().catch((error: unknown) => logFailure(logger, name, 'did not start', error));
+        await supervisor.start().catch((error: unknown) => logger.serviceEvent(name, `did not start: ${errorForLog(error)}`, 'error'));
       }),
       ...changes.changed.map(async (name) => {
         const service = next.services.get(name);
@@ -306,12 +306,6 @@ function unstarted(): never {
   throw new EmulatorError('internal', 'The emulator session was used before it started.');
 }
 
-/** A failure that is logged rather than thrown keeps its fix. */
-function logFailure(logger: Logger, name: string, what: string, error: unknown): void {
-  const message = error instanceof Error ? error.message : String(error);
-  const fix = error instanceof EmulatorError && error.fix !== undefined ? ` Fix: ${error.fix}` : '';
-  logger.serviceEvent(name, `${what}: ${message}${fix}`, 'error');
-}
 
 interface AdminState {
   config: EmulatorConfig;
@@ -339,9 +333,9 @@ function serveAdmin(req: IncomingMessage, res: ServerResponse, state: AdminState
     body = state.history.list();
   } else {
     res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'not_found', message: 'Admin endpoints: /_emulator/info, /_emulator/calls' }) + '\n');
+    res.end(`${JSON.stringify({ error: 'not_found', message: 'Admin endpoints: /_emulator/info, /_emulator/calls' })}\n`);
     return;
   }
   res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body, null, 2) + '\n');
+  res.end(`${JSON.stringify(body, null, 2)}\n`);
 }

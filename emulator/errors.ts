@@ -31,6 +31,12 @@ export class EmulatorError extends Error {
   }
 }
 
+/** An error as log text: its message and, for an EmulatorError, its fix (a logged error keeps it). */
+export function errorForLog(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return error instanceof EmulatorError && error.fix !== undefined ? `${message}\nFix: ${error.fix}` : message;
+}
+
 export function isUserError(error: unknown): error is EmulatorError {
   return error instanceof EmulatorError && error.kind === 'user';
 }

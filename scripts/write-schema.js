@@ -6,4 +6,4 @@ import { configSchema } from '../dist/config/schema.js';
 
 const schema = z.toJSONSchema(configSchema, { io: 'input' });
 schema.title = 'dyc-emulator config';
-writeFileSync(new URL('../emulator/config.schema.json', import.meta.url), JSON.stringify(schema, null, 2) + '\n');
+writeFileSync(new URL('../emulator/config.schema.json', import.meta.url), `${JSON.stringify(schema, null, 2)}\n`);

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { startEmulator, type Emulator, type EmulatorError, type StartOptions } from '../dist/index.js';
-import { ECHO_DIR, echoService, processesWith, request, sleep, tempDir, writeConfig, waitGone } from './helpers.js';
+import { ECHO_DIR, echoService, processesWith, request, tempDir, writeConfig, waitGone } from './helpers.js';
 
 /** Two services: gateway (id gw01) may call orders; orders may call nothing. */
 const shop = () => ({
@@ -157,7 +157,7 @@ describe('programmatic API', () => {
       startEmulator({ config: shop(), root: ECHO_DIR, env: { [tag]: '1' }, services: { orders: { command: mute, startTimeout: 1 } } }),
       (error: EmulatorError) => {
         assert.equal(error.code, 'service_unhealthy');
-        assert.match(error.message, /orders did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, nothing answered\./);
+        assert.match(error.message, /orders did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, connection refused \(nothing listens on the port yet\)\./);
         assert.match(error.message, /\| boot step 60$/m);
         assert.doesNotMatch(error.message, /\| boot step 1$/m, 'only the last lines');
         assert.match(error.fix ?? '', /raise services\.orders\.startTimeout/);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { freePort } from '../dist/util/net.js';
-import { CLI, echoService, processesWith, run, sleep, startProcess, writeConfig, waitGone } from './helpers.js';
+import { CLI, echoService, processesWith, REPO, run, sleep, startProcess, writeConfig, waitGone } from './helpers.js';
+import { freePort } from './internals.js';
 
 const emulator = (args: string[], options: Parameters<typeof run>[2] = {}) => run(process.execPath, [CLI, ...args], options);
 
@@ -41,6 +42,10 @@ describe('CLI', () => {
     const callHelp = await emulator(['call', '--help']);
     assert.match(callHelp.stdout, /^ {2}-H, --header "name: value"\.\.\. +a request header; repeat for more$/m);
     assert.match(callHelp.stdout, /^ {2}-c, --config <file> +config file/m);
+    // The same CLI under the bin name that does not collide with the Android SDK's `emulator`.
+    const dyc = await run(process.execPath, [path.join(REPO, 'bin/dyc-emulator.js'), 'validate', '--help']);
+    assert.equal(dyc.code, 0, dyc.stderr);
+    assert.match(dyc.stdout, /^Usage: dyc-emulator validate/);
     const badFlag = await emulator(['up', '--nope']);
     assert.equal(badFlag.code, 2);
     assert.match(badFlag.stderr, /Unknown option '--nope'/);

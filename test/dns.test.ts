@@ -463,7 +463,7 @@ test('malformed packets: FORMERR with the id when there is a header, silence oth
   assert.equal(upstream.received.length, 0, 'nothing malformed was forwarded');
 });
 
-const SEED = process.env['DNS_FLOOD_SEED'] ? Number(process.env['DNS_FLOOD_SEED']) : Math.floor(Math.random() * 2 ** 32);
+const SEED = process.env.DNS_FLOOD_SEED ? Number(process.env.DNS_FLOOD_SEED) : Math.floor(Math.random() * 2 ** 32);
 
 test(`flood of random and mutated packets over UDP and TCP (seed ${SEED}; replay with DNS_FLOOD_SEED=${SEED})`, async (t) => {
   const upstream = await startFakeUpstream(t);

@@ -4,11 +4,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
-import { loadConfig } from '../dist/config/load.js';
-import { silentLogger } from '../dist/logging/logger.js';
-import { parseProxyV1 } from '../dist/proxy/proxy-protocol.js';
-import { startProxy } from '../dist/proxy/server.js';
 import { ECHO_DIR, writeConfig } from './helpers.js';
+import { loadConfig, silentLogger, parseProxyV1, startProxy } from './internals.js';
 
 /** Sends raw bytes on one connection and collects everything until the peer closes. */
 function exchange(port: number, chunks: string[]): Promise<string> {

@@ -9,10 +9,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
 import { startEmulator } from '../dist/index.js';
-import { EmulatorError } from '../dist/errors.js';
-import { freePort } from '../dist/util/net.js';
 import { CLI, ECHO_DIR, recordingLogger, REPO, request, run, sleep, tempDir, writeConfig } from './helpers.js';
 import { dockerService, ensureBaseImages, fakeUpstreamDns, NODE_BASE, ownedByThisProcess, PYTHON_BASE, SESSION_LABEL } from './docker-helpers.js';
+import { EmulatorError, freePort } from './internals.js';
 
 const docker = new Docker();
 const EXTERNAL_NAME = 'api.partner.test';

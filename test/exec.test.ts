@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { freePort } from '../dist/util/net.js';
-import { CLI, echoService, processesWith, run, sleep, startProcess, tempDir, writeConfig, waitGone } from './helpers.js';
+import { CLI, echoService, processesWith, run, startProcess, tempDir, writeConfig, waitGone } from './helpers.js';
+import { freePort } from './internals.js';
 
 /** A config on free ports; every process exec starts inherits `marker` in its env, to be found in /proc. */
 async function execConfig(t: TestContext, services: Record<string, unknown> = {}) {

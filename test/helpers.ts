@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startEmulator, type Emulator, type StartOptions } from '../dist/index.js';
-import type { CallRecord, Logger } from '../dist/logging/logger.js';
+import type { CallRecord, Logger } from './internals.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ECHO_DIR = path.join(REPO, 'test/fixtures/echo');

@@ -4,8 +4,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { Emulator } from '../dist/index.js';
-import { freePort } from '../dist/util/net.js';
 import { CLI, echoService, emulatorFor, innerCall, recordingLogger, request, sleep, startProcess, tempDir, writeConfig } from './helpers.js';
+import { freePort } from './internals.js';
 
 /** A service whose answer names its code version and its process. SIGTERM ends it at once. */
 function serverSource(version: string, broken = false): string {

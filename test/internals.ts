@@ -9,3 +9,5 @@ export { watchFiles } from '../dist/watch/file-watcher.js';
 export { innerCallLabel, splitLabel, INNER_CALL_DOMAINS } from '../dist/inner-call/index.js';
 export { startDnsServer } from '../dist/dns/server.js';
 export { startProxy, type ProxyOptions, type ProxyServer } from '../dist/proxy/server.js';
+export { parseProxyV1 } from '../dist/proxy/proxy-protocol.js';
+export { startHotReload } from '../dist/watch/hot-reload.js';

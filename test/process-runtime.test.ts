@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { startEmulator } from '../dist/index.js';
-import { EmulatorError } from '../dist/errors.js';
+import type { EmulatorError } from './internals.js';
 import { ECHO_DIR, echoService, emulatorFor, processesWith, recordingLogger, request, sleep, writeConfig } from './helpers.js';
 
 describe('process runtime', () => {
@@ -41,12 +41,17 @@ describe('process runtime', () => {
     const started = Date.now();
     await assert.rejects(startEmulator({ config: file, proxyPort: 0, dnsPort: 0 }), (error: EmulatorError) => {
       assert.equal(error.code, 'service_unhealthy');
-      assert.match(error.message, /mute did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, nothing answered/);
+      assert.match(error.message, /mute did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, connection refused \(nothing listens on the port yet\)/);
       assert.match(error.message, /\| booting the mute service/);
       assert.match(error.fix ?? '', /answer GET \/v1\/ping with 200 or 404/);
       return true;
     });
     assert.ok(Date.now() - started < 8000);
+  });
+
+  test('a cold start timeout says what the health probe saw last', async (t) => {
+    const file = writeConfig(t, { services: { sick: echoService({ healthcheck: '/status/500', startTimeout: 1 }) } });
+    await assert.rejects(startEmulator({ config: file, proxyPort: 0, dnsPort: 0 }), /sick did not become healthy in 1 s \(cold start timeout\): GET \/status\/500 on port \d+, the answer was 500\./);
   });
 
   test('a service that exits at start fails fast with its exit code and output', async (t) => {

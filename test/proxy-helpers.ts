@@ -3,10 +3,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
-import { loadConfig } from '../dist/config/load.js';
-import { silentLogger } from '../dist/logging/logger.js';
-import { startProxy, type ProxyOptions, type ProxyServer } from '../dist/proxy/server.js';
 import { ECHO_DIR, writeConfig } from './helpers.js';
+import { loadConfig, silentLogger, startProxy, type ProxyOptions, type ProxyServer } from './internals.js';
 
 export const LOCAL = '127.0.0.1';
 

@@ -6,9 +6,9 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { CLI, echoService, emulatorFor, innerCall, recordingLogger, request, sleep, startProcess, writeConfig } from './helpers.js';
-import { freePort } from '../dist/util/net.js';
+import { freePort } from './internals.js';
 
-/** Asserts a SPEC error: status, JSON body with code/from/to, X-Emulator-Error header. */
+/** Asserts a proxy error answer: status, JSON body with code/from/to, X-Emulator-Error header. */
 function assertEmulatorError(reply: { status: number; headers: http.IncomingHttpHeaders; json(): Record<string, unknown> }, status: number, code: string) {
   assert.equal(reply.status, status, `expected ${status} ${code}, got ${reply.status}`);
   assert.equal(reply.headers['x-emulator-error'], code);

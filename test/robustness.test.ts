@@ -1,4 +1,4 @@
-// Issue 7, robustness: slow and hostile clients, faulty targets, and what a service
+// Robustness: slow and hostile clients, faulty targets, and what a service
 // can reach through the proxy. Real sockets everywhere; faulty targets are raw TCP
 // servers in this process, so each misbehaviour is exact.
 import assert from 'node:assert/strict';
@@ -7,9 +7,9 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import { freePort } from '../dist/util/net.js';
-import { CLI, ECHO_DIR, echoService, emulatorFor, innerCall, request, sleep, startProcess, writeConfig } from './helpers.js';
+import { CLI, echoService, emulatorFor, innerCall, request, sleep, startProcess, writeConfig } from './helpers.js';
 import { errorOf, get, goodTarget, listenOn, LOCAL, proxyFor, rawExchange, statusOf } from './proxy-helpers.js';
+import { freePort } from './internals.js';
 
 describe('slow and hostile clients', () => {
   test('1,000 idle connections and 100 slowloris clients do not stop other calls', async (t) => {
@@ -194,7 +194,7 @@ describe('faulty targets', () => {
         else if (path.startsWith('/bad-status')) socket.end('HTTP/1.1 2x0 Maybe\r\nContent-Length: 2\r\n\r\nok');
         else if (path.startsWith('/bad-length')) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello');
         else if (path.startsWith('/half')) {
-          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 'h'.repeat(500));
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n${'h'.repeat(500)}`);
           setTimeout(() => socket.destroy(), 20);
         } else if (path.startsWith('/never')) {
           // Reads, never answers.
@@ -213,7 +213,7 @@ describe('faulty targets', () => {
     ['/never', 504, 'upstream_timeout'],
   ];
 
-  test('each fault gets its SPEC error; a body cut short is a cut connection', async (t) => {
+  test('each fault gets its proxy error; a body cut short is a cut connection', async (t) => {
     const proxy = await proxyFor(t, { a: 0, b: await faultyTarget(t), c: await goodTarget(t) }, { callTimeout: 0.5 });
     for (const [path, status, code] of cases) {
       const reply = await rawExchange(proxy.port, get('a-b.inner-call.dyc.ivolces.com', path));

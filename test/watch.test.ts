@@ -1,11 +1,12 @@
-// Which files reload a service: the built-in ignores, explicit globs (which win over the
-// ignores they name), "!" exclusions, and `watch: []` (nothing). Real files, real chokidar.
+// Hot reload's watching: which files reload a service (the built-in ignores, explicit globs,
+// which win over the ignores they name, "!" exclusions, `watch: []`), and the chain that
+// applies config edits. Real files, real chokidar.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { watchFiles } from './internals.js';
-import { sleep, tempDir } from './helpers.js';
+import { loadConfig, startHotReload, watchFiles } from './internals.js';
+import { echoService, recordingLogger, sleep, tempDir, writeConfig } from './helpers.js';
 
 const FILES = ['server.js', 'src/app.js', 'src/gen/out.js', 'build/bundle.js', 'node_modules/lib/index.js', 'logs/app.log', '.server.js.swp', 'README.md'];
 
@@ -42,4 +43,36 @@ test('explicit globs win over the built-in ignores they name; "!" excludes', asy
 
 test('watch: [] watches nothing', async (t) => {
   assert.deepEqual(await changedFiles(t, []), []);
+});
+
+test('a config edit whose apply fails is reported, and the next edit still applies; stop() is memoised', async (t) => {
+  const file = writeConfig(t, { services: { api: echoService({ watch: false }) }, cloudEnv: 'DEV' });
+  let config = loadConfig(file);
+  const applied: string[] = [];
+  const logger = recordingLogger();
+  const reload = await startHotReload({
+    config: () => config,
+    loadConfig: () => loadConfig(file),
+    async applyConfig(next) {
+      if (applied.length === 0) {
+        applied.push(`failed ${next.cloudEnv}`);
+        throw new Error('the first apply fails');
+      }
+      applied.push(next.cloudEnv);
+      config = next;
+    },
+    reloadService: async () => false,
+    logger,
+  });
+  t.after(() => reload.stop());
+  const edit = async (cloudEnv: string, expected: number): Promise<void> => {
+    writeFileSync(file, JSON.stringify({ services: { api: echoService({ watch: false }) }, cloudEnv }, null, 2));
+    for (const deadline = Date.now() + 5_000; applied.length < expected; await sleep(20)) assert.ok(Date.now() < deadline, `no apply after the edit to ${cloudEnv}: ${applied.join(', ')}`);
+  };
+  await edit('PROD', 1);
+  await edit('DEV', 2);
+  assert.deepEqual(applied, ['failed PROD', 'DEV']);
+  assert.ok(logger.events.some((event) => /emulator\.config\.json changed, but applying the new config failed: the first apply fails/.test(event)), logger.events.join('\n'));
+  assert.equal(reload.stop(), reload.stop(), 'stop() returns the same promise');
+  await reload[Symbol.asyncDispose]();
 });

@@ -81,7 +81,7 @@ export async function main(argv: string[], bin = 'emulator'): Promise<number> {
     console.log(commandHelp(bin, name, command));
     return 0;
   }
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: rest, options: parseArgsOptions({ ...GLOBAL_OPTIONS, ...command.options }), allowPositionals: true, strict: true });
   } catch (error) {

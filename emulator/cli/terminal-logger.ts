@@ -51,7 +51,7 @@ function batchedWriter(): (stream: NodeJS.WritableStream, line: string) => void 
   };
   process.once('exit', flush);
   return (stream, line) => {
-    pending.set(stream, (pending.get(stream) ?? '') + line + '\n');
+    pending.set(stream, `${pending.get(stream) ?? ''}${line}\n`);
     if (!scheduled) {
       scheduled = true;
       setTimeout(flush, FLUSH_MS);

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { EmulatorError } from '../errors.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { innerCallLabel, splitLabel } from '../inner-call/index.js';
-import { closeServer, listen } from '../util/net.js';
+import { closeServer, isLoopback, isUnspecified, listen, portInUseError } from '../util/net.js';
 import { Forwarder, type Upstream } from './forward.js';
 import { throttledWarn, type ThrottledWarn } from './throttle.js';
 import { answerRecord, buildHeaderReply, buildReply, CLASS, DROP, ipv4Bytes, ipv6Bytes, parseQuery, RCODE, TcpFramer, TYPE, type Question } from './wire.js';
@@ -275,14 +275,7 @@ function bindUdp(udp: dgram.Socket, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       udp.close();
-      if (error.code === 'EADDRINUSE' || error.code === 'EACCES') {
-        reject(
-          new EmulatorError('port_in_use', `The DNS server (UDP) cannot listen on ${host}:${port}: ${error.code === 'EACCES' ? 'permission denied' : 'the port is already in use'}.`, {
-            fix: `Stop whatever uses UDP port ${port} (\`ss -lunp\` shows it), or choose another port in "dns.port" of the config.`,
-            cause: error,
-          }),
-        );
-      } else reject(error);
+      reject(portInUseError(error, { purpose: 'The DNS server (UDP)', host, port, protocol: 'udp', setting: 'dns.port' }) ?? error);
     };
     udp.once('error', onError);
     udp.bind({ port, address: host, exclusive: true }, () => {
@@ -302,14 +295,9 @@ function closeUdp(udp: dgram.Socket): Promise<void> {
   });
 }
 
-const UNSPECIFIED = new Set(['0.0.0.0', '::']);
-function isLoopback(host: string): boolean {
-  return host.startsWith('127.') || host === '::1' || host === 'localhost';
-}
-
 /** Whether forwarding to `upstream` would reach this very server. */
 function isSelf(upstream: Upstream, host: string, port: number): boolean {
   if (upstream.port !== port) return false;
-  if (upstream.host === host || UNSPECIFIED.has(upstream.host)) return true;
-  return UNSPECIFIED.has(host) && isLoopback(upstream.host);
+  if (upstream.host === host || isUnspecified(upstream.host)) return true;
+  return isUnspecified(host) && isLoopback(upstream.host);
 }

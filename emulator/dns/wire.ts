@@ -67,7 +67,7 @@ export function parseQuery(message: Buffer): Question | number {
           break;
         }
       }
-      if (plain) name = name === '' ? message.toString('latin1', offset, labelEnd) : name + '.' + message.toString('latin1', offset, labelEnd);
+      if (plain) name = name === '' ? message.toString('latin1', offset, labelEnd) : `${name}.${message.toString('latin1', offset, labelEnd)}`;
     }
     offset = labelEnd;
   }

@@ -28,7 +28,7 @@ export function innerCallLabel(host: string): { label: string; domain: InnerCall
   }
   if (name.endsWith('.')) name = name.slice(0, -1);
   for (const domain of INNER_CALL_DOMAINS) {
-    if (name.endsWith('.' + domain)) return { label: name.slice(0, -domain.length - 1), domain, port };
+    if (name.endsWith(`.${domain}`)) return { label: name.slice(0, -domain.length - 1), domain, port };
     if (name === domain) return { label: '', domain, port };
   }
   return undefined;

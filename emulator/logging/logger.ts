@@ -12,7 +12,7 @@ export interface CallRecord {
   readonly method: string;
   readonly path: string;
   readonly status: number;
-  /** The SPEC error code when the emulator answered instead of the target. */
+  /** The proxy error code (README: "Errors the proxy returns") when the emulator answered instead of the target. */
   readonly error: string | undefined;
   readonly durationMs: number;
   /** Epoch ms when the call arrived. */

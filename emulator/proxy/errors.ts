@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 
-/** The error codes of SPEC's proxy error table, with their HTTP status. */
+/** The proxy's error codes (README: "Errors the proxy returns"), with their HTTP status. */
 export const PROXY_ERRORS = {
   inner_call_denied: 403,
   caller_mismatch: 403,
@@ -29,7 +29,7 @@ export interface ProxyErrorDetails {
 }
 
 export function errorBody(error: ProxyErrorDetails): string {
-  return JSON.stringify({ error: error.code, message: error.message, from: error.from, to: error.to }) + '\n';
+  return `${JSON.stringify({ error: error.code, message: error.message, from: error.from, to: error.to })}\n`;
 }
 
 export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): void {

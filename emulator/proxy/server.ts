@@ -559,7 +559,7 @@ function requestTarget(req: IncomingMessage): RequestTarget | undefined {
   const match = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);
   if (!match) return undefined;
   const authority = match[2]!;
-  return { host: match[1]!, path: authority === '' ? '/' : authority.startsWith('/') ? authority : '/' + authority, absolute: true };
+  return { host: match[1]!, path: authority === '' ? '/' : authority.startsWith('/') ? authority : `/${authority}`, absolute: true };
 }
 
 function splitAuthority(authority: string, defaultPort: number): [string, number] {

@@ -54,3 +54,27 @@ export class LogTail {
     return [...this.lines];
   }
 }
+
+/** `orders`, or `orders#2` for the second replica: an instance's log prefix. */
+export function instanceLabel(service: RunnableService, replica: number): string {
+  return service.replicas > 1 ? `${service.name}#${replica}` : service.name;
+}
+
+/** `exited with code 1`, `was killed by SIGKILL`. */
+export function describeExit(status: ExitStatus): string {
+  if (status.signal) return `was killed by ${status.signal}`;
+  return status.code === null ? 'stopped' : `exited with code ${status.code}`;
+}
+
+/**
+ * The variables the platform injects, whatever runs the service (README: "A service's
+ * environment"): `TZ=UTC` unless the service sets it, then its own env, then ours.
+ */
+export function platformEnv(service: RunnableService, context: StartContext, port: number): Record<string, string> {
+  return { TZ: 'UTC', ...service.env, SERVICE_ID: service.id, CLOUD_ENV: context.config.cloudEnv, PORT: String(port) };
+}
+
+/** A service's last lines, indented under a message. */
+export function formatLogLines(lines: readonly string[], none = '(it wrote nothing)'): string {
+  return lines.length === 0 ? `  ${none}` : lines.map((line) => `  | ${line}`).join('\n');
+}

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import type { RunnableService } from '../config/types.js';
-import { EmulatorError } from '../errors.js';
+import { EmulatorError, errorForLog } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { waitHealthy } from '../runtimes/health.js';
-import type { Availability, Instance, Runtime, StartContext } from '../runtimes/types.js';
+import { httpHealthCheck, waitReady } from '../runtimes/readiness.js';
+import { describeExit, formatLogLines, type Availability, type Instance, type Runtime, type StartContext } from '../runtimes/types.js';
 
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -134,8 +134,7 @@ export class ServiceSupervisor {
     if (failure || this.stopped) {
       await Promise.allSettled(fresh.map((instance) => instance.stop()));
       if (failure) {
-        const message = failure.reason instanceof EmulatorError ? failure.reason.message : String(failure.reason);
-        logger.serviceEvent(service.name, `reload failed; the previous version keeps serving. ${message}`, 'error');
+        logger.serviceEvent(service.name, `reload failed; the previous version keeps serving. ${errorForLog(failure.reason)}`, 'error');
       }
       return false;
     }
@@ -186,8 +185,7 @@ export class ServiceSupervisor {
       const current = this.replicas[index];
       // Stopped on purpose (stop, reload) once it is no longer the current instance.
       if (this.stopped || current?.kind !== 'ready' || current.instance !== instance) return;
-      const how = status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
-      this.onCrash(index, `${instance.label} ${how}`, Date.now() - since);
+      this.onCrash(index, `${instance.label} ${describeExit(status)}`, Date.now() - since);
     });
   }
 
@@ -208,7 +206,8 @@ export class ServiceSupervisor {
         },
         (error: unknown) => {
           if (this.stopped || this.replicas !== replicas) return;
-          const message = error instanceof EmulatorError ? error.message.split('\n')[0]! : String(error);
+          // The first line only: it is repeated in every "restarting in" line (the full error was the crash's).
+          const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
           this.onCrash(index, message, 0);
         },
       );
@@ -232,6 +231,25 @@ export class ServiceSupervisor {
         return 'it is not running';
     }
   }
+}
+
+/**
+ * Waits until the instance answers its health path (200 or 404), racing its exit and the
+ * start timeout. Fails with the instance's last log lines, so the user sees why.
+ */
+async function waitHealthy(instance: Instance, service: RunnableService, signal?: AbortSignal): Promise<void> {
+  const check = httpHealthCheck(service.healthcheck, instance.port);
+  const notReady = await waitReady(instance, check, { timeoutMs: service.startTimeoutMs, ...(signal === undefined ? {} : { signal }) });
+  if (notReady === undefined) return;
+  const message =
+    notReady.reason === 'exited'
+      ? `${instance.label} ${describeExit(notReady.status)} before it answered ${check.description}.`
+      : `${instance.label} did not become healthy in ${service.startTimeoutMs / 1000} s (cold start timeout): ${check.description}, ${notReady.lastFailure ?? 'nothing answered'}.`;
+  throw new EmulatorError('service_unhealthy', `${message}\nLast log lines of ${instance.label}:\n${formatLogLines(instance.recentLogs())}`, {
+    fix:
+      `Make the service listen on the port in $PORT (${instance.port}) and answer GET ${service.healthcheck} with 200 or 404, ` +
+      `or raise services.${service.name}.startTimeout.`,
+  });
 }
 
 function formatDelay(ms: number): string {

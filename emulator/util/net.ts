@@ -1,19 +1,30 @@
 import net, { type Server } from 'node:net';
 import { EmulatorError } from '../errors.js';
 
+/**
+ * EADDRINUSE or EACCES on a listen or bind, as an error that says who needs the port and
+ * how to free it; undefined for any other error. `setting` names the config key of the port.
+ */
+export function portInUseError(
+  error: NodeJS.ErrnoException,
+  where: { purpose?: string | undefined; host: string; port: number; protocol?: 'tcp' | 'udp'; setting?: string },
+): EmulatorError | undefined {
+  if (error.code !== 'EADDRINUSE' && error.code !== 'EACCES') return undefined;
+  const { host, port, protocol = 'tcp' } = where;
+  const shows = protocol === 'udp' ? '`ss -lunp`' : `\`lsof -i :${port}\` or \`ss -ltnp\``;
+  const choose = where.setting === undefined ? 'choose another port in the config' : `choose another port in "${where.setting}" of the config`;
+  return new EmulatorError('port_in_use', `${where.purpose ?? 'A server'} cannot listen on ${host}:${port}: ${error.code === 'EACCES' ? 'permission denied' : 'the port is already in use'}.`, {
+    fix: `Stop whatever uses ${protocol === 'udp' ? 'UDP ' : ''}port ${port} (${shows} shows it), or ${choose}.`,
+    cause: error,
+  });
+}
+
 /** Listens, turning EADDRINUSE into an error that says who needs the port and how to free it. */
 export function listen(server: Server, port: number, host: string, purpose?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
-      if (error.code === 'EADDRINUSE' || error.code === 'EACCES') {
-        reject(
-          new EmulatorError('port_in_use', `${purpose ?? 'A server'} cannot listen on ${host}:${port}: ${error.code === 'EACCES' ? 'permission denied' : 'the port is already in use'}.`, {
-            fix: `Stop whatever uses port ${port} (\`lsof -i :${port}\` or \`ss -ltnp\` shows it), or choose another port in the config.`,
-            cause: error,
-          }),
-        );
-      } else reject(error);
+      reject(portInUseError(error, { purpose, host, port }) ?? error);
     };
     const onListening = (): void => {
       server.off('error', onError);
@@ -53,4 +64,21 @@ export async function isPortFree(port: number, host = '127.0.0.1'): Promise<bool
   } finally {
     await closeServer(server);
   }
+}
+
+/** `::ffff:10.0.0.2` → `10.0.0.2`: an IPv4 peer of a dual-stack socket, written as IPv4. */
+export function unmapIPv4(address: string): string {
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? address.slice(7) : address;
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped), or the name `localhost`. */
+export function isLoopback(host: string): boolean {
+  const plain = unmapIPv4(host.toLowerCase());
+  return plain.startsWith('127.') || plain === '::1' || plain === 'localhost';
+}
+
+/** Unspecified addresses: "any interface" when listening, this machine when connecting. */
+export function isUnspecified(address: string): boolean {
+  const plain = unmapIPv4(address.toLowerCase());
+  return plain === '0.0.0.0' || plain === '::' || plain.startsWith('0.');
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
-import { EmulatorError } from '../errors.js';
+import { errorForLog } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { watchFiles, type FileWatcher } from './file-watcher.js';
 
@@ -17,7 +17,9 @@ export interface ReloadTarget {
 }
 
 export interface HotReload {
+  /** Stops every watcher, after the config change being applied. Idempotent. */
   stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -70,32 +72,40 @@ export async function startHotReload(target: ReloadTarget): Promise<HotReload> {
   }
 
   function onConfigChange(files: string[]): void {
-    // One config change at a time, in order.
+    const what = files.map((file) => path.basename(file)).join(', ');
+    // One config change at a time, in order. A change that fails is reported and the chain
+    // goes on: without the catch, one rejection would silently end every later reload.
     applying = applying.then(async () => {
       if (stopped) return;
-      const what = files.map((file) => path.basename(file)).join(', ');
       let next: EmulatorConfig;
       try {
         next = target.loadConfig();
       } catch (error) {
-        const message = error instanceof EmulatorError ? error.message : String(error);
-        logger.error(`${what} changed, but the new config is invalid; the running config stays in place.\n${message}`);
+        logger.error(`${what} changed, but the new config is invalid; the running config stays in place.\n${errorForLog(error)}`);
         return;
       }
       await target.applyConfig(next);
       await sync();
+    }).catch((error: unknown) => {
+      logger.error(`${what} changed, but applying the new config failed: ${errorForLog(error)}`);
     });
   }
 
   await sync();
-  return {
-    async stop() {
-      stopped = true;
-      await applying;
-      await Promise.allSettled([...serviceWatchers.values(), ...(configWatcher ? [configWatcher] : [])].map((entry) => entry.watcher.stop()));
-      serviceWatchers.clear();
+  let stopping: Promise<void> | undefined;
+  const handle: HotReload = {
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        await applying;
+        await Promise.allSettled([...serviceWatchers.values(), ...(configWatcher ? [configWatcher] : [])].map((entry) => entry.watcher.stop()));
+        serviceWatchers.clear();
+      })();
+      return stopping;
     },
+    [Symbol.asyncDispose]: () => handle.stop(),
   };
+  return handle;
 }
 
 function watcherKey(service: ServiceConfig, config: EmulatorConfig): string {

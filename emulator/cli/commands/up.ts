@@ -1,6 +1,6 @@
 import path from 'node:path';
 import pc from 'picocolors';
-import { startEmulator } from '../../emulator.js';
+import { startEmulator, type Emulator } from '../../emulator.js';
 import { RUNTIME_OPTION, type Command } from '../command.js';
 import { configFromFlags, onStopSignal } from '../shared.js';
 import { createTerminalLogger } from '../terminal-logger.js';
@@ -26,7 +26,7 @@ export const upCommand: Command = {
       logger.info(`${signal}: stopping… (press Ctrl-C again to kill at once)`);
       abort.abort(new Error(`interrupted by ${signal}`));
     });
-    let emulator;
+    let emulator: Emulator;
     try {
       emulator = await startEmulator({ config, proxyPort: config.proxy.port, dnsPort: config.dns.port, logger, signal: abort.signal, watch: values['no-watch'] !== true });
     } catch (error) {

@@ -504,7 +504,7 @@ class Exchange implements UpstreamOwner {
     else this.client.close('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   }
 
-  /** The target failed: a SPEC error if the client has seen nothing yet, else a cut connection. */
+  /** The target failed: a proxy error answer if the client has seen nothing yet, else a cut connection. */
   private fail(code: ProxyErrorCode, message: string): void {
     if (this.finished) return;
     this.end(code, this.answered ? this.response?.status ?? 502 : PROXY_ERRORS[code]);

@@ -228,6 +228,6 @@ export function parseResponseHead(head: string, method: string, closeClient: boo
     framing = /(?:^|,)\s*chunked\s*$/i.test(codings) ? 'chunked' : 'close';
   } else framing = length === -1 ? 'close' : length === 0 ? 'none' : 'length';
   if (framing === 'close') reusable = false;
-  if (closeClient || framing === 'close') forward = forward.slice(0, -2) + 'Connection: close\r\n\r\n';
+  if (closeClient || framing === 'close') forward = `${forward.slice(0, -2)}Connection: close\r\n\r\n`;
   return { status, interim: false, framing, length: Math.max(length, 0), reusable, forward };
 }

@@ -16,7 +16,9 @@ import type { Upstream } from '../../dns/forward.js';
 import { EmulatorError } from '../../errors.js';
 import { INNER_CALL_DOMAINS } from '../../inner-call/index.js';
 import type { Logger } from '../../logging/logger.js';
-import { LogTail, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
+import { waitReady, logLineCheck } from '../readiness.js';
+import { describeExit, formatLogLines, instanceLabel, LogTail, platformEnv, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
+import { unmapIPv4 } from '../../util/net.js';
 import { buildFromFiles, buildServiceImage, ensureImage, type Labels } from './build.js';
 import { connectEngine, describeError, type Engine } from './engine.js';
 import { LABEL, reapLeftovers, removeContainers, removeReplacedImages, sessionLabels } from './labels.js';
@@ -71,19 +73,18 @@ export class DockerRuntime implements Runtime<DockerServiceConfig> {
   }
 
   callerByAddress(address: string): string | undefined {
-    return this.callers.get(address.startsWith('::ffff:') ? address.slice(7) : address);
+    return this.callers.get(unmapIPv4(address));
   }
 
   async start(service: DockerServiceConfig, context: StartContext): Promise<Instance> {
     const session = await this.open();
     const { docker } = session.engine;
-    const label = service.replicas > 1 ? `${service.name}#${context.replica}` : service.name;
+    const label = instanceLabel(service, context.replica);
     const image = await this.image(session, service, context.logger);
     if (this.stopping) throw new EmulatorError('service_start_failed', `${label}: the emulator is stopping.`);
 
     const port = service.port;
-    const env: Record<string, string> = { TZ: 'UTC', ...service.env };
-    Object.assign(env, { SERVICE_ID: service.id, CLOUD_ENV: context.config.cloudEnv, PORT: String(port) });
+    const env = platformEnv(service, context, port);
     const name = `dyc-emulator-${session.id}-${containerSlug(label)}-${++this.containerCount}`;
     const portKey = `${port}/tcp`;
     let container: Docker.Container;
@@ -219,20 +220,19 @@ export class DockerRuntime implements Runtime<DockerServiceConfig> {
     });
     session.teardown.push(() => container.remove({ force: true }).catch(() => {}));
     const router = new DockerInstance('router', session.engine, container, this.options.logger, () => {});
-    const ready = (await router.attachLogs(/router ready/)).sawLine;
+    const readyLine = /router ready/;
+    const seen = (await router.attachLogs(readyLine)).sawLine;
     await container.start();
     const info = await container.inspect();
     const routerIp = info.NetworkSettings.Networks[session.network]?.IPAddress;
     router.started(routerIp ?? '', 0);
     const failed = (outcome: string): EmulatorError =>
-      new EmulatorError('runtime_unavailable', `The emulator's router container did not start (${outcome}).\n${router.recentLogs().map((line) => `  | ${line}`).join('\n')}`);
+      new EmulatorError('runtime_unavailable', `The emulator's router container did not start (${outcome}).\nIts last log lines:\n${formatLogLines(router.recentLogs())}`);
     if (!routerIp) throw failed('no address on the session network');
-    const readiness = Promise.race([
-      ready.then(() => 'ready' as const),
-      router.exited.then(() => 'exited' as const),
-      new Promise<'timeout'>((resolve) => setTimeout(resolve, ROUTER_READY_TIMEOUT_MS, 'timeout').unref()),
-    ]).then((outcome) => {
-      if (outcome !== 'ready') throw failed(outcome);
+    const check = logLineCheck(readyLine, seen);
+    const readiness = waitReady(router, check, { timeoutMs: ROUTER_READY_TIMEOUT_MS }).then((notReady) => {
+      if (notReady?.reason === 'exited') throw failed(`it ${describeExit(notReady.status)}`);
+      if (notReady?.reason === 'timeout') throw failed(`no ${check.description} within ${ROUTER_READY_TIMEOUT_MS / 1000} s`);
       void router.exited.then(() => {
         if (!this.stopping) this.options.logger.error(`docker: the router container of session ${session.id} stopped; containers can no longer call other services.`);
       });
@@ -312,24 +312,30 @@ class DockerInstance implements Instance {
     return this.tail.snapshot();
   }
 
+  private unexpected(action: string, error: unknown, expected: readonly number[]): void {
+    const status = statusOf(error);
+    if (status !== undefined && expected.includes(status)) return;
+    this.logger.warn(`docker: could not ${action} container ${this.container.id.slice(0, 12)} (${this.label}): ${describeError(error)}`);
+  }
+
   /** Stops with a grace period, then removes the container. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      try {
-        await this.container.stop({ t: STOP_GRACE_SECONDS });
-      } catch {
-        // 304 already stopped, 404 gone, or never started
-      }
-      try {
-        await this.container.remove({ force: true });
-      } catch {
-        // already removed
-      }
+      // Expected answers: 304 already stopped (or never started), 404 gone, 409 removal
+      // already in progress. Anything else (the engine went away, a permission) is worth a line.
+      await this.container.stop({ t: STOP_GRACE_SECONDS }).catch((error: unknown) => this.unexpected('stop', error, [304, 404]));
+      await this.container.remove({ force: true }).catch((error: unknown) => this.unexpected('remove', error, [404, 409]));
       if (this.address !== undefined) this.forget(this.address);
       this.resolveExited({ code: null, signal: null });
     })();
     return this.stopping;
   }
+}
+
+/** The engine's HTTP status for a failed call, if it answered. */
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
 }
 
 /** The address of this machine that a remote engine's containers can connect back to. */
@@ -339,7 +345,8 @@ function localAddressTowards(engine: Engine): Promise<string> {
     const socket = net.connect({ host: modem.host ?? engine.remoteHost ?? '', port: Number(modem.port ?? 2375) }, () => {
       const local = socket.localAddress;
       socket.destroy();
-      if (local && net.isIPv4(local.replace(/^::ffff:/, ''))) resolve(local.replace(/^::ffff:/, ''));
+      const address = local === undefined ? undefined : unmapIPv4(local);
+      if (address !== undefined && net.isIPv4(address)) resolve(address);
       else reject(new Error(`cannot tell this machine's IPv4 address towards ${engine.endpoint}`));
     });
     socket.on('error', reject);

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type Docker from 'dockerode';
 import { EmulatorError } from '../../errors.js';
+import { isLoopback } from '../../util/net.js';
 
 /** How long the first contact with the engine may take before it counts as unreachable. */
 const PING_TIMEOUT_MS = 5_000;
@@ -64,9 +65,7 @@ export function engineUnreachable(endpoint: string, error: unknown): EmulatorErr
   });
 }
 
-function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.');
-}
+
 
 /** A one-line reason from dockerode/docker-modem errors, which carry a code, a status or a JSON body. */
 export function describeError(error: unknown): string {

@@ -7,7 +7,7 @@ import type { ProcessServiceConfig } from '../../config/types.js';
 import { EmulatorError } from '../../errors.js';
 import { freePort, isPortFree } from '../../util/net.js';
 import { groupAlive, signalGroup } from '../../util/process-group.js';
-import { LogTail, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
+import { instanceLabel, LogTail, platformEnv, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
 
 /** Time a service gets to exit after SIGTERM before its process group is killed. */
 const STOP_GRACE_MS = 5_000;
@@ -18,12 +18,9 @@ const PRELOAD = fileURLToPath(new URL('./preload.cjs', import.meta.url));
 export function serviceEnv(service: ProcessServiceConfig, context: StartContext, port: number): NodeJS.ProcessEnv {
   const egress = new URL(context.egressUrl);
   const user = service.env;
-  const env: NodeJS.ProcessEnv = { ...process.env, TZ: 'UTC', ...user };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...platformEnv(service, context, port) };
   // Ours win over the user's: identity and routing depend on them.
   Object.assign(env, {
-    SERVICE_ID: service.id,
-    PORT: String(port),
-    CLOUD_ENV: context.config.cloudEnv,
     HTTP_PROXY: context.egressUrl,
     http_proxy: context.egressUrl,
     HTTPS_PROXY: context.egressUrl,
@@ -73,7 +70,7 @@ export class ProcessRuntime implements Runtime<ProcessServiceConfig> {
   };
 
   async start(service: ProcessServiceConfig, context: StartContext): Promise<Instance> {
-    const label = service.replicas > 1 ? `${service.name}#${context.replica}` : service.name;
+    const label = instanceLabel(service, context.replica);
     if (!existsSync(service.dir)) {
       throw new EmulatorError('service_start_failed', `${label}: directory ${service.dir} does not exist.`, { fix: `Fix services.${service.name}.dir.` });
     }
