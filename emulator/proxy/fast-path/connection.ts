@@ -415,7 +415,11 @@ class Exchange implements UpstreamOwner {
       details.upstreamReady();
       details.requestHead(head);
     }
-    socket.write(withHead(head, this.queued.length === 0 ? undefined : Buffer.concat(this.queued)), this.requestDone ? this.armDeadline : undefined);
+    if (this.head.framing === 'none') {
+      // No body: the head is the whole request, sent now (a write callback per call costs a tick).
+      socket.write(withHead(head, undefined));
+      this.armDeadline();
+    } else socket.write(withHead(head, this.queued.length === 0 ? undefined : Buffer.concat(this.queued)), this.requestDone ? this.armDeadline : undefined);
     this.queued = [];
     this.upstreamReady = true;
     this.upstreamFull = socket.writableNeedDrain;
