@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Proxy benchmark: the same targets reached (1) directly, (2) through the emulator's
-// routing proxy (`emulator up` in its own process, as users run it), (3) through nginx
-// (one worker, upstream keep-alive), all in one run on this machine:
+// Proxy benchmark: the same targets reached (1) directly, (2) through a bare Node pipe
+// (a `net` server that pipes each client connection to its own upstream connection, no
+// parsing: the floor of any JavaScript data path), (3) through the emulator's routing
+// proxy (`emulator up` in its own process, as users run it), (4) through nginx (one
+// worker, upstream keep-alive), all in one run on this machine:
 //   - throughput: wrk, keep-alive, 32 and 128 connections, a 13-byte and a 64 KB body;
 //   - latency at a fixed 1,000 req/s (wrk paced by bench/fixed-rate.lua): the p50 each
 //     proxy adds to the direct path;
@@ -14,6 +16,7 @@
 // Usage: node bench/proxy.mjs [--duration 10] [--rate 1000] [--rounds 3]
 // Needs wrk and nginx (Debian: wrk nginx-light) and a built emulator (npm install).
 import { spawn, execFileSync, execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +25,17 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../dist/util/net.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '3' },
+    // Only the throughput table (quicker, for profiling runs).
+    'throughput-only': { type: 'boolean', default: false },
+    // Extra node flags for the emulator process, e.g. --node-flags=--cpu-prof
+    'node-flags': { type: 'string', default: '' },
+  },
+});
 const here = path.dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(path.join(tmpdir(), 'dyc-bench-'));
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((candidate) => {
@@ -50,7 +63,9 @@ writeFileSync(
   }),
 );
 const emulatorLog = path.join(work, 'emulator.log');
-const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], { stdio: ['ignore', openSync(emulatorLog, 'w'), 'inherit'] });
+const emulator = spawn(process.execPath, [...values['node-flags'].split(' ').filter(Boolean), path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], {
+  stdio: ['ignore', openSync(emulatorLog, 'w'), 'inherit'],
+});
 const emulatorExit = new Promise((resolve) => emulator.once('exit', resolve));
 for (let waited = 0; !/services healthy/.test(readFileSync(emulatorLog, 'utf8')); waited += 100) {
   if (emulator.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(emulatorLog, 'utf8')}`);
@@ -77,6 +92,23 @@ const quietUrl = await new Promise((resolve, reject) => {
 });
 const info = await (await fetch(`http://127.0.0.1:${proxyPort}/_emulator/info`)).json();
 const targetPort = (name) => new URL(info.services.find((entry) => entry.name === name).url).port;
+
+// The bare pipe, one per target, in a process of its own (its CPU is measured like the others').
+const PIPE = `
+const net = require('node:net');
+for (const [listenPort, targetPort] of JSON.parse(process.argv[1])) {
+  net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    client.setNoDelay(true); upstream.setNoDelay(true);
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy()); upstream.on('error', () => client.destroy());
+  }).listen(listenPort, '127.0.0.1');
+}
+console.log('ready');`;
+const pipePorts = { small: await freePort(), large: await freePort() };
+const pipe = spawn(process.execPath, ['-e', PIPE, JSON.stringify(Object.entries(pipePorts).map(([name, port]) => [port, Number(targetPort(name))]))], { stdio: ['ignore', 'pipe', 'inherit'] });
+const pipeExit = new Promise((resolve) => pipe.once('exit', resolve));
+await once(pipe.stdout, 'data');
 
 const nginxPort = await freePort();
 mkdirSync(path.join(work, 'nginx'));
@@ -117,6 +149,7 @@ function cpuMs(pid) {
 
 const paths = (body) => [
   { name: 'direct', url: `http://127.0.0.1:${targetPort(body)}/${body}`, headers: [] },
+  { name: 'pipe', url: `http://127.0.0.1:${pipePorts[body]}/${body}`, headers: [], pid: pipe.pid },
   { name: 'emulator', url: `http://127.0.0.1:${proxyPort}/${body}`, headers: [`Host: caller-${body}.inner-call.dyc.ivolces.com`], pid: emulator.pid },
   { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/${body}`, headers: [], pid: nginxWorker },
 ];
@@ -161,37 +194,40 @@ const cpu = (r) => `${fmt(r.cpu.user + r.cpu.system, 1)} (${fmt(r.cpu.user, 1)}+
 const date = new Date().toISOString().slice(0, 10);
 try {
   console.log(`\nThroughput: wrk -t2 -d${values.duration}s, keep-alive, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${date}\n`);
-  console.log('| body | connections | direct req/s | emulator req/s | nginx req/s | emulator vs nginx | emulator µs CPU/req (user+sys) | nginx µs CPU/req (user+sys) | errors |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| body | connections | direct req/s | bare pipe req/s | emulator req/s | nginx req/s | emulator vs pipe | emulator vs nginx | pipe µs CPU/req (user+sys) | emulator µs CPU/req (user+sys) | nginx µs CPU/req (user+sys) | errors |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const body of ['small', 'large']) {
     for (const target of paths(body)) await wrk(target, { connections: 32, duration: 3 }); // warm-up: JIT, pools
     for (const connections of [32, 128]) {
-      const [d, e, n] = await interleaved(paths(body), { connections });
+      const [d, p, e, n] = await interleaved(paths(body), { connections });
       console.log(
-        `| ${BODIES[body] === 13 ? '13 B' : '64 KB'} | ${connections} | ${Math.round(d.rps)} | ${Math.round(e.rps)} | ${Math.round(n.rps)} | ${fmt(e.rps / n.rps)} | ${cpu(e)} | ${cpu(n)} | ${d.errors + e.errors + n.errors} |`,
+        `| ${BODIES[body] === 13 ? '13 B' : '64 KB'} | ${connections} | ${Math.round(d.rps)} | ${Math.round(p.rps)} | ${Math.round(e.rps)} | ${Math.round(n.rps)} | ${fmt(e.rps / p.rps)} | ${fmt(e.rps / n.rps)} | ${cpu(p)} | ${cpu(e)} | ${cpu(n)} | ${d.errors + p.errors + e.errors + n.errors} |`,
       );
     }
   }
 
-  const [lines, silent] = await interleaved([paths('small')[1], { ...paths('small')[1], url: `${quietUrl}/small`, pid: quiet.pid }], { connections: 32 });
-  const perRequest = (r) => r.cpu.user + r.cpu.system;
-  console.log(`\nCall lines (13 B, 32 connections): \`emulator up\` printing one per call: ${Math.round(lines.rps)} req/s, ${cpu(lines)} µs CPU/req;`);
-  console.log(`the programmatic API, printing nothing: ${Math.round(silent.rps)} req/s, ${cpu(silent)} µs CPU/req. Difference: ${fmt((100 * (perRequest(lines) - perRequest(silent))) / perRequest(lines), 0)} % of the CPU per request.`);
+  if (!values['throughput-only']) {
+    const [lines, silent] = await interleaved([paths('small')[2], { ...paths('small')[2], url: `${quietUrl}/small`, pid: quiet.pid }], { connections: 32 });
+    const perRequest = (r) => r.cpu.user + r.cpu.system;
+    console.log(`\nCall lines (13 B, 32 connections): \`emulator up\` printing one per call: ${Math.round(lines.rps)} req/s, ${cpu(lines)} µs CPU/req;`);
+    console.log(`the programmatic API, printing nothing: ${Math.round(silent.rps)} req/s, ${cpu(silent)} µs CPU/req. Difference: ${fmt((100 * (perRequest(lines) - perRequest(silent))) / perRequest(lines), 0)} % of the CPU per request.`);
 
-  console.log(`\nLatency at a fixed ${values.rate} req/s: wrk -t1 -c10 -d${values.duration}s -s bench/fixed-rate.lua, 13-byte body, median of ${values.rounds} interleaved rounds\n`);
-  console.log('| path | req/s | p50 ms | p99 ms | p50 added to direct, ms | added vs nginx |');
-  console.log('|---|---:|---:|---:|---:|---:|');
-  const paced = await interleaved(paths('small'), { connections: 10, paced: true });
-  const nginxAdded = paced[2].p50 - paced[0].p50;
-  for (const [i, r] of paced.entries()) {
-    const added = r.p50 - paced[0].p50;
-    const name = paths('small')[i].name;
-    console.log(`| ${name} | ${Math.round(r.rps)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${i === 0 ? '' : fmt(added, 3)} | ${i === 0 ? '' : fmt(added / nginxAdded)} |`);
+    console.log(`\nLatency at a fixed ${values.rate} req/s: wrk -t1 -c10 -d${values.duration}s -s bench/fixed-rate.lua, 13-byte body, median of ${values.rounds} interleaved rounds\n`);
+    console.log('| path | req/s | p50 ms | p99 ms | p50 added to direct, ms | added vs nginx |');
+    console.log('|---|---:|---:|---:|---:|---:|');
+    const paced = await interleaved(paths('small'), { connections: 10, paced: true });
+    const nginxAdded = paced[3].p50 - paced[0].p50;
+    for (const [i, r] of paced.entries()) {
+      const added = r.p50 - paced[0].p50;
+      const name = paths('small')[i].name;
+      console.log(`| ${name} | ${Math.round(r.rps)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${i === 0 ? '' : fmt(added, 3)} | ${i === 0 ? '' : fmt(added / nginxAdded)} |`);
+    }
   }
 } finally {
   nginx.kill('SIGTERM');
   emulator.kill('SIGINT');
   quiet.kill('SIGTERM');
-  await Promise.all([emulatorExit, quietExit]);
+  pipe.kill('SIGTERM');
+  await Promise.all([emulatorExit, quietExit, pipeExit]);
   rmSync(work, { recursive: true, force: true });
 }

@@ -17,4 +17,4 @@ export type {
 } from './config/types.js';
 export { EmulatorError, type UserErrorCode, type SystemErrorCode } from './errors.js';
 export type { Logger, CallRecord } from './logging/logger.js';
-export { PROXY_ERRORS, type ProxyErrorCode } from './proxy/errors.js';
+export { PROXY_ERRORS, type ProxyErrorCode } from './calls/errors.js';

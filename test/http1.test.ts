@@ -1,4 +1,4 @@
-// The proxy's HTTP/1.1 fast path (emulator/proxy/http1/). It parses heads
+// The proxy's HTTP/1.1 fast path (emulator/proxy/fast-path/). It parses heads
 // itself and passes bodies through as bytes, so every framing rule it relies on is
 // pinned here with raw sockets: chunked both ways, pipelining, bodiless responses,
 // interim responses, close-delimited bodies, hop-by-hop headers, smuggling attempts,

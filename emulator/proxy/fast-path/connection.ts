@@ -2,17 +2,20 @@
 // only request and response heads, routes, and passes body bytes through as they are
 // (chunked stays chunked), over pooled keep-alive upstream connections. That is what
 // nginx does, and it is several times faster than Node's http server and client
-// (BENCHMARKS.md). Whatever it does not handle (CONNECT, absolute-form targets, admin,
-// routing errors, Expect, Upgrade, odd framing) goes to Node's http server, the slow
-// path, with the socket and its unread bytes, for the rest of the connection.
+// (BENCHMARKS.md). A call's logic (decide, pick, record) is the call pipeline's
+// (emulator/calls/); this file moves bytes. Whatever it does not handle (CONNECT,
+// absolute-form targets, admin, hosts that are not inner calls, Expect, Upgrade, odd
+// framing) goes to Node's http server, the slow path, with the socket and its unread
+// bytes, for the rest of the connection.
 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { EmulatorConfig, ServiceConfig } from '../../config/types.js';
-import type { CallRecord } from '../../logging/logger.js';
-import type { ServiceDirectory } from '../directory.js';
-import { describeSocketError, hostLinesMessage, PROXY_ERRORS, rawErrorResponse, type ProxyErrorCode } from '../errors.js';
-import { routeInnerCall, type RouteDecision } from '../routing.js';
+import type { EmulatorConfig } from '../../config/types.js';
+import { describeSocketError, hostLinesMessage, PROXY_ERRORS, rawErrorResponse, timeoutReason, unavailableError, upstreamError, type CallError, type ProxyErrorCode } from '../../calls/errors.js';
+import { faultStatus, injectFault } from '../../calls/faults.js';
+import type { Call, CallPipeline, DecisionMemo } from '../../calls/pipeline.js';
+import { compileShaping, shapeHead } from '../../calls/shaping.js';
+import type { CallSource, Fault } from '../../calls/types.js';
 import { ChunkedScanner } from './chunked.js';
 import { mayBecomeRequestHead, parseRequestHead, parseResponseHead, type HostProblem, type RequestHead, type ResponseHead } from './heads.js';
 import { UpstreamPool, type UpstreamConnection, type UpstreamOwner } from './upstream-pool.js';
@@ -27,14 +30,15 @@ const CLIENT_CLOSED = 499;
 const COPY_LIMIT = 4096;
 
 export interface FastPathContext {
-  readonly directory: ServiceDirectory;
+  readonly pipeline: CallPipeline;
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
-  /** In-flight bookkeeping per upstream "host:port" (reloads drain on it). */
-  callStarted(key: string): void;
-  callEnded(key: string): void;
-  /** One record per call (the terminal line, the call trace). */
-  call(record: CallRecord): void;
+}
+
+/** Who is behind a connection: the service's name (egress port, docker source address), or undefined for the host. */
+export interface ConnectionSource {
+  readonly callerName: string | undefined;
+  readonly via: CallSource['via'];
 }
 
 /**
@@ -52,12 +56,11 @@ export class FastPath {
   constructor(readonly context: FastPathContext) {}
 
   /**
-   * Serves `socket`. `callerName` is the service the connection belongs to (egress
-   * port, docker source address), undefined for the host. `slowPath` takes the socket
-   * over, with the unread bytes put back, when a request needs Node's server.
+   * Serves `socket`. `slowPath` takes the socket over, with the unread bytes put back,
+   * when a request needs Node's server.
    */
-  serve(socket: Socket, callerName: string | undefined, slowPath: SlowPath): void {
-    this.connections.add(new ClientConnection(this, socket, callerName, slowPath));
+  serve(socket: Socket, source: ConnectionSource, slowPath: SlowPath): void {
+    this.connections.add(new ClientConnection(this, socket, source, slowPath));
   }
 
   forget(connection: ClientConnection): void {
@@ -96,10 +99,10 @@ class ClientConnection {
   /** The client half-closed: answer what is in flight, then close. */
   private ended = false;
   private done = false;
-  // The last routing decision: a connection usually makes the same call again and again.
-  private routedHost: string | undefined;
-  private routedConfig: EmulatorConfig | undefined;
-  private routed: RouteDecision | undefined;
+  /** The last decision: a connection usually makes the same call again and again. */
+  private readonly memo: DecisionMemo = {};
+  private sourceConfig: EmulatorConfig | undefined;
+  private source: CallSource | undefined;
   private keyHost: string | undefined;
   private keyPort: number | undefined;
   private key: string | undefined;
@@ -107,7 +110,7 @@ class ClientConnection {
   constructor(
     readonly fastPath: FastPath,
     readonly socket: Socket,
-    private readonly callerName: string | undefined,
+    private readonly from: ConnectionSource,
     private readonly slowPath: SlowPath,
   ) {
     this.context = fastPath.context;
@@ -145,14 +148,54 @@ class ClientConnection {
     const head = parseRequestHead(pending.toString('latin1', 0, end + 4));
     if (head === undefined) return this.handOff();
     if ('problem' in head) return this.refuseHost(head);
-    const config = this.context.directory.config();
-    const decision = this.route(config, head.host);
-    if (decision.kind !== 'call') return this.handOff();
-    const target = this.context.directory.upstream(decision.to);
-    if (target.state !== 'ready') return this.handOff();
-    this.pending = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
-    this.exchange = new Exchange(this, head, decision.from, decision.to, target.host, target.port, this.keyOf(target.host, target.port), config.proxy.callTimeoutMs);
+    const { pipeline } = this.context;
+    const source = this.sourceOf(pipeline.config());
+    const decision = pipeline.decide(source, head, this.memo);
+    if (decision.kind === 'not-inner-call') return this.handOff();
+    const rest = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
+    if (decision.kind === 'refuse') return this.answer(decision.error, head, source, decision.from?.name ?? source.caller?.name, decision.to?.name, rest);
+    const plan = decision.plan;
+    const fault = plan.fault;
+    if (fault !== undefined && fault.kind !== 'delay') return this.fault(fault, pipeline.begin(source, head, plan, undefined));
+    const target = pipeline.pick(plan, head);
+    if (target.state !== 'ready') return this.answer(unavailableError(plan.from, plan.to, target.reason), head, source, plan.from.name, plan.to.name, rest);
+    this.pending = rest;
+    const key = this.keyOf(target.host, target.port);
+    this.exchange = new Exchange(this, head, pipeline.begin(source, head, plan, key), target.host, target.port, key);
     this.exchange.start();
+  }
+
+  /** The caller as a CallSource under `config` (a reload replaces the service objects). */
+  private sourceOf(config: EmulatorConfig): CallSource {
+    if (config !== this.sourceConfig || this.source === undefined) {
+      this.source = { caller: this.from.callerName === undefined ? undefined : config.services.get(this.from.callerName), via: this.from.via };
+      this.sourceConfig = config;
+    }
+    return this.source;
+  }
+
+  /**
+   * The emulator's own answer (a routing error, 503), recorded. A request without a
+   * body leaves the connection usable; one with a body closes it (nobody reads the body).
+   */
+  private answer(error: CallError, head: RequestHead, source: CallSource, from: string | undefined, to: string | undefined, rest: Buffer | undefined): void {
+    const started = performance.now();
+    const keepAlive = head.framing === 'none' && !head.close;
+    this.context.pipeline.refused(source, head, error, { from, to }, started);
+    if (!keepAlive) return this.close(rawErrorResponse(error));
+    this.socket.write(rawErrorResponse(error, true));
+    this.pending = rest;
+    this.idleSince = started;
+    this.next();
+  }
+
+  /** A fault stands in for the call: performed on the socket, recorded, and the connection is done. */
+  private fault(fault: Exclude<Fault, { kind: 'delay' }>, call: Call): void {
+    this.done = true;
+    this.pending = undefined;
+    this.headSince = undefined;
+    injectFault(fault, this.socket);
+    call.end(faultStatus(fault), undefined);
   }
 
   /** "host:port" of an instance, the same string while the connection calls the same one (a Map key hashed once). */
@@ -163,16 +206,6 @@ class ClientConnection {
       this.key = `${host}:${port}`;
     }
     return this.key!;
-  }
-
-  private route(config: EmulatorConfig, host: string): RouteDecision {
-    if (host !== this.routedHost || config !== this.routedConfig) {
-      const caller = this.callerName === undefined ? undefined : config.services.get(this.callerName);
-      this.routed = routeInnerCall(config, host, caller);
-      this.routedHost = host;
-      this.routedConfig = config;
-    }
-    return this.routed!;
   }
 
   checkTimeouts(now: number): void {
@@ -211,10 +244,10 @@ class ClientConnection {
 
   /** A missing or repeated Host: the proxy's own 400, logged; nothing after it on this connection is read. */
   private refuseHost(head: HostProblem): void {
-    const arrived = Date.now();
-    const from = this.callerName === undefined ? undefined : this.context.directory.config().services.get(this.callerName);
-    this.close(rawErrorResponse({ code: 'bad_request', message: hostLinesMessage(head.hostLines), from: from?.id ?? null, to: null }));
-    this.context.call({ from: this.callerName, to: undefined, host: head.host, method: head.method, path: head.path, status: 400, error: 'bad_request', durationMs: 0, time: arrived });
+    const source = this.sourceOf(this.context.pipeline.config());
+    const error: CallError = { code: 'bad_request', message: hostLinesMessage(head.hostLines), from: source.caller?.id ?? null, to: null, close: true };
+    this.close(rawErrorResponse(error));
+    this.context.pipeline.refused(source, head, error);
   }
 
   private refuse(status: string): void {
@@ -286,21 +319,22 @@ class Exchange implements UpstreamOwner {
   private overrun = false;
   private retried = false;
   private finished = false;
-  private readonly started = performance.now();
-  private readonly arrived = Date.now();
   /** The response head must have come by then (proxy.callTimeout): armed once the request body has been sent. */
   private deadline = Infinity;
+  private readonly timeoutMs: number;
+  /** The method the target sees (shaping may change it): HEAD responses have no body. */
+  private readonly method: string;
 
   constructor(
     private readonly client: ClientConnection,
     private readonly head: RequestHead,
-    private readonly from: ServiceConfig,
-    private readonly to: ServiceConfig,
+    private readonly call: Call,
     private readonly host: string,
     private readonly port: number,
     private readonly key: string,
-    private readonly timeoutMs: number,
   ) {
+    this.timeoutMs = call.plan.timeoutMs;
+    this.method = call.plan.shaping?.method ?? head.method;
     this.requestDone = head.framing === 'none';
     this.bodyLeft = head.length;
     this.requestChunks = head.framing === 'chunked' ? new ChunkedScanner() : undefined;
@@ -311,7 +345,6 @@ class Exchange implements UpstreamOwner {
   }
 
   start(): void {
-    this.context.callStarted(this.key);
     if (!this.requestDone) {
       const early = this.client.takePending();
       if (early !== undefined) this.takeBody(early);
@@ -319,7 +352,9 @@ class Exchange implements UpstreamOwner {
       // Until the upstream connection is ready, body bytes would only pile up here.
       if (!this.requestDone) this.client.socket.pause();
     }
-    this.connect(false);
+    const fault = this.call.plan.fault;
+    if (fault?.kind === 'delay') setTimeout(() => this.finished || this.connect(false), fault.ms).unref();
+    else this.connect(false);
   }
 
   private connect(fresh: boolean): void {
@@ -358,9 +393,11 @@ class Exchange implements UpstreamOwner {
    */
   private readonly armDeadline = (): void => {
     if (!this.finished && this.response === undefined) this.deadline = performance.now() + this.timeoutMs;
+    this.call.details?.sent();
   };
 
   private sendBody(body: Buffer): void {
+    this.call.details?.requestBody.add(body);
     if (!this.upstreamReady) {
       this.queued.push(body);
     } else if (!this.upstream!.socket.write(body, this.requestDone ? this.armDeadline : undefined)) {
@@ -371,7 +408,18 @@ class Exchange implements UpstreamOwner {
 
   onUpstreamConnect(): void {
     const socket = this.upstream!.socket;
-    socket.write(withHead(this.head.forward, this.queued.length === 0 ? undefined : Buffer.concat(this.queued)), this.requestDone ? this.armDeadline : undefined);
+    const shaping = this.call.plan.shaping;
+    const head = shaping === undefined ? this.head.forward : shapeHead(this.head.forward, compileShaping(shaping));
+    const details = this.call.details;
+    if (details !== undefined) {
+      details.upstreamReady();
+      details.requestHead(head);
+    }
+    if (this.head.framing === 'none') {
+      // No body: the head is the whole request, sent now (a write callback per call costs a tick).
+      socket.write(withHead(head, undefined));
+      this.armDeadline();
+    } else socket.write(withHead(head, this.queued.length === 0 ? undefined : Buffer.concat(this.queued)), this.requestDone ? this.armDeadline : undefined);
     this.queued = [];
     this.upstreamReady = true;
     this.upstreamFull = socket.writableNeedDrain;
@@ -405,9 +453,13 @@ class Exchange implements UpstreamOwner {
         this.responseHead = Buffer.from(buffered); // a chunk is only lent until the next read
         return;
       }
-      const parsed = parseResponseHead(buffered.toString('latin1', 0, end + 4), this.head.method, this.head.close);
+      const parsed = parseResponseHead(buffered.toString('latin1', 0, end + 4), this.method, this.head.close);
       if (typeof parsed === 'string') return this.fail('upstream_error', `invalid response: ${parsed}`);
       const rest = buffered.subarray(end + 4);
+      if (!parsed.interim && !this.answered && this.call.plan.retry !== undefined && this.head.framing === 'none' && this.call.retries({ kind: 'status', status: parsed.status })) {
+        return this.retry(); // the plan's retry rule: this answer never reaches the caller
+      }
+      this.call.details?.responseHead(parsed.status, parsed.forward);
       this.answered = true;
       if (parsed.interim) {
         this.client.socket.write(parsed.forward, 'latin1');
@@ -444,6 +496,7 @@ class Exchange implements UpstreamOwner {
       if (at !== -1) [end, complete] = [at, true];
     }
     const body = end === 0 ? undefined : end === chunk.length ? chunk : chunk.subarray(0, end);
+    if (body !== undefined) this.call.details?.responseBody.add(body);
     const socket = this.client.socket;
     let lent = false;
     if (head === undefined || (body !== undefined && body.length > COPY_LIMIT)) {
@@ -488,7 +541,15 @@ class Exchange implements UpstreamOwner {
   }
 
   checkTimeout(now: number): void {
-    if (this.response === undefined && now >= this.deadline) this.fail('upstream_timeout', `no response within ${this.timeoutMs / 1000} s (proxy.callTimeout).`);
+    if (this.response === undefined && now >= this.deadline) this.fail('upstream_timeout', timeoutReason(this.timeoutMs));
+  }
+
+  /** Another attempt on a new upstream connection (the plan's retry rule said so; nothing reached the caller). */
+  private retry(): void {
+    if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
+    this.responseHead = undefined;
+    this.deadline = Infinity;
+    this.connect(true);
   }
 
   onClientClose(): void {
@@ -504,13 +565,15 @@ class Exchange implements UpstreamOwner {
     else this.client.close('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   }
 
-  /** The target failed: a proxy error answer if the client has seen nothing yet, else a cut connection. */
-  private fail(code: ProxyErrorCode, message: string): void {
+  /** The target failed: the proxy's error if the client has seen nothing yet, else a cut connection. */
+  private fail(code: 'upstream_error' | 'upstream_timeout', message: string): void {
     if (this.finished) return;
+    if (!this.answered && this.call.plan.retry !== undefined && this.head.framing === 'none' && this.call.retries({ kind: 'error', code, reason: message })) return this.retry();
     this.end(code, this.answered ? this.response?.status ?? 502 : PROXY_ERRORS[code]);
     if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
     if (this.answered) return void this.client.socket.destroy();
-    this.client.close(rawErrorResponse({ code, message: `${this.to.name} (id ${this.to.id}): ${message}`, from: this.from.id, to: this.to.id }));
+    const { from, to } = this.call.plan;
+    this.client.close(rawErrorResponse(upstreamError(code, from, to, message)));
   }
 
   private finish(): void {
@@ -526,23 +589,11 @@ class Exchange implements UpstreamOwner {
     this.client.exchangeDone(this.head.close || response.framing === 'close' || !this.requestDone, now);
   }
 
-  /** Bookkeeping and the call record; returns the time. */
+  /** The call's one record; returns the time. */
   private end(error: ProxyErrorCode | undefined, status: number): number {
     this.finished = true;
     const now = performance.now();
-    this.context.callEnded(this.key);
-    const { head } = this;
-    this.context.call({
-      from: this.from.name,
-      to: this.to.name,
-      host: head.host,
-      method: head.method,
-      path: head.path,
-      status,
-      error,
-      durationMs: Math.round((now - this.started) * 10) / 10,
-      time: this.arrived,
-    });
+    this.call.end(status, error, now);
     return now;
   }
 }

@@ -1,8 +1,31 @@
+// Step 1 of a call: who calls whom, and whether they may. Every routing error is made
+// here, once, for both proxy paths; then the policies complete the plan.
+
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
+import { innerCallLabel, innerCallHost, serviceIndex, splitLabel, type InnerCallDomain } from '../inner-call/index.js';
 import { closestMatch, quoteList } from '../util/strings.js';
 import type { ProxyErrorDetails } from './errors.js';
-import { innerCallLabel, innerCallHost, serviceIndex, splitLabel, type InnerCallDomain } from '../inner-call/index.js';
+import type { CallPlan, CallPolicies, CallRequest, CallSource, Decision } from './types.js';
 
+/**
+ * Decides a request: the plan of a call, the emulator's refusal, or "not an inner call".
+ * `policies` (when active under this config) may refuse or complete the plan.
+ */
+export function decide(config: EmulatorConfig, source: CallSource, request: CallRequest, policies?: CallPolicies): Decision {
+  const route = routeInnerCall(config, request.host, source.caller);
+  if (route.kind === 'not-inner-call') return route;
+  if (route.kind === 'error') return { kind: 'refuse', error: route.error, from: route.from, to: route.to };
+  const { from, to } = route;
+  const base: CallPlan = { from, to, timeoutMs: config.proxy.callTimeoutMs, shaping: undefined, fault: undefined, retry: undefined };
+  if (policies === undefined || !policies.active(config)) return { kind: 'call', plan: base };
+  const outcome = policies.plan(config, from, to, request);
+  if (outcome === undefined) return { kind: 'call', plan: base };
+  if (outcome.refuse !== undefined) return { kind: 'refuse', error: outcome.refuse, from, to };
+  return {
+    kind: 'call',
+    plan: { from, to, timeoutMs: outcome.timeoutMs ?? base.timeoutMs, shaping: outcome.shaping, fault: outcome.fault, retry: outcome.retry },
+  };
+}
 export type RouteDecision =
   | { kind: 'not-inner-call' }
   | { kind: 'error'; error: ProxyErrorDetails; from: ServiceConfig | undefined; to: ServiceConfig | undefined }

@@ -1,6 +1,4 @@
-import type { ServerResponse } from 'node:http';
-
-/** The proxy's error codes (README: "Errors the proxy returns"), with their HTTP status. */
+/** The proxy's error codes (README's error table), with their HTTP status. */
 export const PROXY_ERRORS = {
   inner_call_denied: 403,
   caller_mismatch: 403,
@@ -16,6 +14,7 @@ export const PROXY_ERRORS = {
 
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
 
+/** An answer the emulator gives instead of the target: code, facts and fix in `message`. */
 export interface ProxyErrorDetails {
   code: ProxyErrorCode;
   message: string;
@@ -32,31 +31,21 @@ export function errorBody(error: ProxyErrorDetails): string {
   return `${JSON.stringify({ error: error.code, message: error.message, from: error.from, to: error.to })}\n`;
 }
 
-export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = errorBody(error);
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'x-emulator-error': error.code,
-    'cache-control': 'no-store',
-  };
-  if (error.retryAfter !== undefined) headers['retry-after'] = error.retryAfter;
-  if (error.close) headers.connection = 'close';
-  res.writeHead(PROXY_ERRORS[error.code], headers);
-  res.end(body);
-}
+/** What a call error is called in the pipeline's types. */
+export type CallError = ProxyErrorDetails;
 
-/** The same error as a raw HTTP/1.1 response, for sockets without a ServerResponse (CONNECT, the fast path). */
-export function rawErrorResponse(error: ProxyErrorDetails): string {
+/**
+ * The same error as a raw HTTP/1.1 response, for sockets without a ServerResponse
+ * (CONNECT, the fast path). It closes the connection unless `keepAlive` is set (and
+ * `error.close` is not).
+ */
+export function rawErrorResponse(error: ProxyErrorDetails, keepAlive = false): string {
   const body = errorBody(error);
   return (
     `HTTP/1.1 ${PROXY_ERRORS[error.code]} ${error.code}\r\n` +
     `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-    `X-Emulator-Error: ${error.code}\r\nCache-Control: no-store\r\n${error.retryAfter === undefined ? '' : `Retry-After: ${error.retryAfter}\r\n`}Connection: close\r\n\r\n${body}`
+    `X-Emulator-Error: ${error.code}\r\nCache-Control: no-store\r\n${error.retryAfter === undefined ? '' : `Retry-After: ${error.retryAfter}\r\n`}` +
+    `${keepAlive && !error.close ? '' : 'Connection: close\r\n'}\r\n${body}`
   );
 }
 
@@ -82,4 +71,22 @@ export function describeSocketError(error: NodeJS.ErrnoException): string {
     default:
       return error.message;
   }
+}
+
+/** Seconds a caller should wait before retrying a 503. */
+const RETRY_AFTER_SECONDS = 1;
+
+/** The 503 of a service that has no instance to take the call now. */
+export function unavailableError(from: { id: string }, to: { name: string; id: string }, reason: string): ProxyErrorDetails {
+  return { code: 'service_unavailable', message: `Service "${to.name}" (id ${to.id}) is not ready: ${reason}. Retry in a moment.`, from: from.id, to: to.id, retryAfter: RETRY_AFTER_SECONDS };
+}
+
+/** A target that failed during a call: named by service, with what went wrong. */
+export function upstreamError(code: 'upstream_error' | 'upstream_timeout', from: { id: string }, to: { name: string; id: string }, reason: string): ProxyErrorDetails {
+  return { code, message: `${to.name} (id ${to.id}): ${reason}`, from: from.id, to: to.id };
+}
+
+/** The words of a call timeout. */
+export function timeoutReason(timeoutMs: number): string {
+  return `no response within ${timeoutMs / 1000} s of sending the request (proxy.callTimeout).`;
 }

@@ -84,8 +84,6 @@ export class UpstreamConnection {
 export class UpstreamPool {
   private readonly idle = new Map<string, UpstreamConnection[]>();
   private readonly all = new Set<UpstreamConnection>();
-  /** TCP connections opened so far. */
-  opened = 0;
 
   /** An idle connection to `key`, or a new one (`socket.connecting`) when there is none or `fresh` is set. */
   acquire(host: string, port: number, key: string, owner: UpstreamOwner, fresh = false): UpstreamConnection {
@@ -98,7 +96,6 @@ export class UpstreamPool {
       return connection;
     }
     const connection = new UpstreamConnection(host, port, key, this);
-    this.opened++;
     this.all.add(connection);
     connection.owner = owner;
     return connection;

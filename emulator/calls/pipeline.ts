@@ -1,0 +1,180 @@
+// One call, whichever listener it came in on: decide → pick → begin → (the path's
+// exchange) → end. Both proxy paths use this object; neither repeats its logic.
+
+import { performance } from 'node:perf_hooks';
+import type { EmulatorConfig } from '../config/types.js';
+import type { CallRecord } from '../logging/logger.js';
+import { decide } from './decide.js';
+import type { Availability, ServiceDirectory } from './directory.js';
+import { PROXY_ERRORS as STATUS_OF, type CallError, type ProxyErrorCode } from './errors.js';
+import { CallDetailsBuilder, type CallObserver } from './record.js';
+import type { CallPlan, CallPolicies, CallRequest, CallSource, Decision } from './types.js';
+import { directoryPicker, type UpstreamPicker } from './upstream.js';
+
+export interface CallPipelineOptions {
+  readonly directory: ServiceDirectory;
+  /** Default: the directory's own choice (round-robin over healthy replicas). */
+  readonly picker?: UpstreamPicker;
+  readonly policies?: CallPolicies;
+  /** Receives every CallRecord, once per call. */
+  readonly record: (record: CallRecord) => void;
+}
+
+/** The last decision of a connection: it usually makes the same call again and again. */
+export interface DecisionMemo {
+  host?: string;
+  config?: EmulatorConfig;
+  decision?: Decision;
+}
+
+const roundTenth = (ms: number): number => Math.round(ms * 10) / 10;
+
+export class CallPipeline {
+  private readonly picker: UpstreamPicker;
+  /** Set by whoever wants call details (the dashboard); undefined costs nothing. */
+  observer: CallObserver | undefined;
+  // Calls in flight per upstream "host:port", so a reload can wait for an old instance to drain.
+  private readonly inFlight = new Map<string, number>();
+  private readonly idleWaiters = new Map<string, (() => void)[]>();
+
+  constructor(readonly options: CallPipelineOptions) {
+    this.picker = options.picker ?? directoryPicker(options.directory);
+  }
+
+  config(): EmulatorConfig {
+    return this.options.directory.config();
+  }
+
+  /** Step 1. With a memo, a decision is reused while host, config and caller stay the same and no policy is active. */
+  decide(source: CallSource, request: CallRequest, memo?: DecisionMemo): Decision {
+    const config = this.options.directory.config();
+    const { policies } = this.options;
+    if (memo === undefined || (policies !== undefined && policies.active(config))) return decide(config, source, request, policies);
+    if (memo.host !== request.host || memo.config !== config || memo.decision === undefined) {
+      memo.decision = decide(config, source, request, policies);
+      memo.host = request.host;
+      memo.config = config;
+    }
+    return memo.decision;
+  }
+
+  /** Step 2. */
+  pick(plan: CallPlan, request: CallRequest): Availability {
+    return this.picker.pick(plan, request);
+  }
+
+  /** Step 3: the call starts (in-flight count, clock, details when observed). `key` is `host:port` of the instance. */
+  begin(source: CallSource, request: CallRequest, plan: CallPlan, key: string | undefined, started = performance.now()): Call {
+    if (key !== undefined) this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+    return new Call(this, source, request, plan, key, started, this.observer === undefined ? undefined : new CallDetailsBuilder(started));
+  }
+
+  /** A request the emulator answered itself (routing error, 503, bad request): its one record. */
+  refused(source: CallSource, request: CallRequest, error: CallError, names: { from?: string | undefined; to?: string | undefined } = {}, started = performance.now(), arrived = Date.now()): CallRecord {
+    return this.recordOther(source, request, STATUS_OF[error.code], error.code, started, arrived, names);
+  }
+
+  /** The record of what is not an inner call (pass-through, CONNECT) or never became one: `to` unset unless named. */
+  recordOther(
+    source: CallSource,
+    request: CallRequest,
+    status: number,
+    error: ProxyErrorCode | undefined,
+    started: number,
+    arrived: number,
+    names: { from?: string | undefined; to?: string | undefined } = {},
+  ): CallRecord {
+    return this.emit({
+      from: names.from ?? source.caller?.name,
+      to: names.to,
+      host: request.host,
+      method: request.method,
+      path: request.path,
+      status,
+      error,
+      durationMs: roundTenth(performance.now() - started),
+      time: arrived,
+    });
+  }
+
+  /** Resolves once no call is in flight to host:port (or after `timeoutMs`). */
+  whenIdle(host: string, port: number, timeoutMs: number): Promise<void> {
+    const key = `${host}:${port}`;
+    if (!this.inFlight.has(key)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.idleWaiters.set(key, [...(this.idleWaiters.get(key) ?? []), wake]);
+    });
+  }
+
+  /** @internal Call.end */
+  ended(key: string): void {
+    const left = (this.inFlight.get(key) ?? 1) - 1;
+    if (left > 0) return void this.inFlight.set(key, left);
+    this.inFlight.delete(key);
+    for (const wake of this.idleWaiters.get(key) ?? []) wake();
+    this.idleWaiters.delete(key);
+  }
+
+  /** @internal */
+  emit(record: CallRecord): CallRecord {
+    this.options.record(record);
+    return record;
+  }
+}
+
+/** One call in flight. */
+export class Call {
+  readonly arrived = Date.now();
+  /** 1 for the first attempt. */
+  attempt = 1;
+  private record: CallRecord | undefined;
+
+  constructor(
+    private readonly pipeline: CallPipeline,
+    readonly source: CallSource,
+    readonly request: CallRequest,
+    readonly plan: CallPlan,
+    /** `host:port` of the instance; undefined when a fault answers instead of one. */
+    readonly key: string | undefined,
+    readonly started: number,
+    /** Present only when an observer listens: the paths feed it headers, body bytes and timing marks. */
+    readonly details: CallDetailsBuilder | undefined,
+  ) {}
+
+  get ended(): boolean {
+    return this.record !== undefined;
+  }
+
+  /** Whether the plan's retry rule wants another attempt after `outcome`; counts the attempt. */
+  retries(outcome: Parameters<NonNullable<CallPlan['retry']>['retryOn']>[0]): boolean {
+    const retry = this.plan.retry;
+    if (retry === undefined || this.attempt > retry.attempts || !retry.retryOn(outcome)) return false;
+    this.attempt++;
+    return true;
+  }
+
+  /** Step 5: the one record of this call (idempotent: a second end returns the first record). */
+  end(status: number, error?: ProxyErrorCode, now = performance.now()): CallRecord {
+    if (this.record !== undefined) return this.record;
+    if (this.key !== undefined) this.pipeline.ended(this.key);
+    const record = this.pipeline.emit({
+      from: this.plan.from.name,
+      to: this.plan.to.name,
+      host: this.request.host,
+      method: this.request.method,
+      path: this.request.path,
+      status,
+      error,
+      durationMs: roundTenth(now - this.started),
+      time: this.arrived,
+    });
+    this.record = record;
+    if (this.details !== undefined) this.pipeline.observer?.onCall(this.details.build(record, now));
+    return record;
+  }
+}

@@ -1,0 +1,77 @@
+// Request shaping: header and request-line edits applied when a call's head is written
+// to the target, on both paths. The entry (the mini-program gateway strips X-TT-* and
+// sets identity headers) and call policies use exactly these primitives.
+
+export interface Shaping {
+  /** Header names to drop, case-insensitive; a name ending in `*` drops by prefix (`x-tt-*`). */
+  readonly remove?: readonly string[];
+  /** Replaces every line of that name with this one (added when absent). */
+  readonly set?: readonly (readonly [name: string, value: string])[];
+  /** Appended as they are. */
+  readonly add?: readonly (readonly [name: string, value: string])[];
+  /** Path and query sent to the target. */
+  readonly path?: string;
+  readonly method?: string;
+}
+
+/** A Shaping prepared for repeated use (compile once per plan). */
+export interface CompiledShaping {
+  readonly drop: (lowerName: string) => boolean;
+  /** Lines appended after the kept ones: `set` then `add`, as `Name: value\r\n`. */
+  readonly appended: string;
+  readonly pairs: readonly (readonly [string, string])[];
+  readonly path: string | undefined;
+  readonly method: string | undefined;
+}
+
+const compiled = new WeakMap<Shaping, CompiledShaping>();
+
+export function compileShaping(shaping: Shaping): CompiledShaping {
+  let done = compiled.get(shaping);
+  if (done !== undefined) return done;
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  for (const name of shaping.remove ?? []) {
+    const lower = name.toLowerCase();
+    if (lower.endsWith('*')) prefixes.push(lower.slice(0, -1));
+    else exact.add(lower);
+  }
+  // `set` drops the lines it replaces.
+  for (const [name] of shaping.set ?? []) exact.add(name.toLowerCase());
+  const pairs = [...(shaping.set ?? []), ...(shaping.add ?? [])];
+  done = {
+    drop: (lower) => exact.has(lower) || prefixes.some((prefix) => lower.startsWith(prefix)),
+    appended: pairs.map(([name, value]) => `${name}: ${value}\r\n`).join(''),
+    pairs,
+    path: shaping.path,
+    method: shaping.method,
+  };
+  compiled.set(shaping, done);
+  return done;
+}
+
+/** Applies shaping to a raw request head (request line through the blank line), as the fast path writes it. */
+export function shapeHead(head: string, shaping: CompiledShaping): string {
+  const lineEnd = head.indexOf('\r\n');
+  let line = head.slice(0, lineEnd);
+  if (shaping.method !== undefined || shaping.path !== undefined) {
+    const [method, path, version] = line.split(' ') as [string, string, string];
+    line = `${shaping.method ?? method} ${shaping.path ?? path} ${version}`;
+  }
+  let out = line + '\r\n';
+  for (let pos = lineEnd + 2; pos < head.length - 2; ) {
+    const eol = head.indexOf('\r\n', pos);
+    const colon = head.indexOf(':', pos);
+    if (!shaping.drop(head.slice(pos, colon).toLowerCase())) out += head.slice(pos, eol + 2);
+    pos = eol + 2;
+  }
+  return out + shaping.appended + '\r\n';
+}
+
+/** Applies shaping to Node's raw headers (name, value, name, value…), as the slow path sends them. */
+export function shapeRawHeaders(raw: readonly string[], shaping: CompiledShaping): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (!shaping.drop(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  for (const [name, value] of shaping.pairs) out.push(name, value);
+  return out;
+}

@@ -1,0 +1,87 @@
+// The vocabulary of one call, whichever listener it came in on and whichever proxy path
+// moves its bytes (docs/proxy.md, "The call pipeline"). Features that act on a call
+// (policies, load balancing, the entry, the dashboard) plug in through these types.
+
+import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
+import type { CallError, ProxyErrorCode } from './errors.js';
+import type { Shaping } from './shaping.js';
+
+/** Who sent a request, as the connection tells it. */
+export interface CallSource {
+  /** The service behind the connection (egress port, docker source address); undefined: the host, which acts as the `{from}` it names. */
+  readonly caller: ServiceConfig | undefined;
+  /** The listener: the host's proxy port, a service's egress port, the docker router, the mini-program entry. */
+  readonly via: 'host' | 'egress' | 'router' | 'entry';
+}
+
+/** What routing and policies look at. */
+export interface CallRequest {
+  /** Host (or the absolute URL's authority) as the caller wrote it. */
+  readonly host: string;
+  readonly method: string;
+  /** Path and query. */
+  readonly path: string;
+}
+
+/**
+ * A fault injected instead of (abort, reset, empty, malformed-chunk, random-then-close)
+ * or before (delay) the call to the target.
+ */
+export type Fault =
+  | { readonly kind: 'abort'; readonly status: number; readonly body?: string }
+  | { readonly kind: 'delay'; readonly ms: number }
+  /** TCP reset of the caller's connection. */
+  | { readonly kind: 'reset' }
+  /** The connection closes without a byte. */
+  | { readonly kind: 'empty' }
+  /** A chunked 200 whose second chunk is malformed, then close. */
+  | { readonly kind: 'malformed-chunk' }
+  /** Random bytes (not HTTP), then close. */
+  | { readonly kind: 'random-then-close'; readonly bytes?: number };
+
+/** How an attempt ended, for `RetryRule.retryOn`. */
+export type AttemptOutcome = { readonly kind: 'status'; readonly status: number } | { readonly kind: 'error'; readonly code: ProxyErrorCode; readonly reason: string };
+
+export interface RetryRule {
+  /** Attempts after the first. */
+  readonly attempts: number;
+  /**
+   * Whether to try again. Asked only while nothing has reached the caller and the
+   * request had no body to replay.
+   */
+  retryOn(outcome: AttemptOutcome): boolean;
+}
+
+/** What a call will do. Shared by calls of the same caller and host while no policy applies: read-only. */
+export interface CallPlan {
+  readonly from: ServiceConfig;
+  readonly to: ServiceConfig;
+  /** No response head this long after the request body has been sent: 504. */
+  readonly timeoutMs: number;
+  readonly shaping: Shaping | undefined;
+  readonly fault: Fault | undefined;
+  readonly retry: RetryRule | undefined;
+}
+
+export type Decision =
+  | { readonly kind: 'call'; readonly plan: CallPlan }
+  /** The emulator answers: a routing error, the allow-list, or a policy. */
+  | { readonly kind: 'refuse'; readonly error: CallError; readonly from: ServiceConfig | undefined; readonly to: ServiceConfig | undefined }
+  /** Not an inner-call host: pass-through, admin, or a bad Host, as the path decides. */
+  | { readonly kind: 'not-inner-call' };
+
+/** What a policy adds to a call the allow-list admitted. */
+export interface PolicyOutcome {
+  readonly refuse?: CallError;
+  readonly timeoutMs?: number;
+  readonly shaping?: Shaping;
+  readonly fault?: Fault;
+  readonly retry?: RetryRule;
+}
+
+/** The seam the call policies fill. */
+export interface CallPolicies {
+  /** Whether any policy applies under this config; false keeps plans cached per caller and host. */
+  active(config: EmulatorConfig): boolean;
+  plan(config: EmulatorConfig, from: ServiceConfig, to: ServiceConfig, request: CallRequest): PolicyOutcome | undefined;
+}

@@ -1,0 +1,285 @@
+// The slow path: requests the fast path hands over, served by Node's http server and
+// client. The same call pipeline as the fast path decides, picks and records; this
+// file moves the bytes (and answers what is not an inner call: pass-through, admin,
+// hosts that are not inner-call names).
+
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { describeSocketError, hostLinesMessage, PROXY_ERRORS, timeoutReason, unavailableError, upstreamError, type ProxyErrorCode, type ProxyErrorDetails } from '../calls/errors.js';
+import { faultStatus, injectFault } from '../calls/faults.js';
+import type { Call } from '../calls/pipeline.js';
+import type { CallDetailsBuilder } from '../calls/record.js';
+import { compileShaping, shapeRawHeaders } from '../calls/shaping.js';
+import type { AttemptOutcome, CallRequest, CallSource } from '../calls/types.js';
+import type { ProxyContext } from './context.js';
+import { endToEndHeaders } from './headers.js';
+import { destination, loopError, splitAuthority } from './pass-through.js';
+
+const ADMIN_PREFIX = '/_emulator/';
+
+export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${JSON.stringify({ error: error.code, message: error.message, from: error.from, to: error.to })}\n`;
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-emulator-error': error.code,
+    'cache-control': 'no-store',
+  };
+  if (error.retryAfter !== undefined) headers['retry-after'] = error.retryAfter;
+  if (error.close) headers.connection = 'close';
+  res.writeHead(PROXY_ERRORS[error.code], headers);
+  res.end(body);
+}
+
+/** Node's server 'request' handler: `isMain` is the host's proxy port (the only one with admin). */
+export function handleRequest(context: ProxyContext, req: IncomingMessage, res: ServerResponse, isMain: boolean): void {
+  const { pipeline, sockets } = context;
+  if (sockets.closing.has(req.socket)) return; // pipelined after an answer that closes the connection
+  sockets.headArrived(req.socket);
+  const started = performance.now();
+  const arrived = Date.now();
+  const source = sockets.callSource(req.socket, pipeline.config());
+  const caller = source.caller;
+  const method = req.method ?? 'GET';
+  /** The proxy's own 400: the connection closes after it, and the call line says why. */
+  const badRequest = (message: string, host: string): void => {
+    sockets.closing.add(req.socket);
+    const error: ProxyErrorDetails = { code: 'bad_request', message, from: caller?.id ?? null, to: null, close: true };
+    sendProxyError(res, error);
+    pipeline.refused(source, { host, method, path: req.url ?? '' }, error, {}, started, arrived);
+  };
+  const hostLines = countHeader(req.rawHeaders, 'host');
+  if (hostLines > 1 || (hostLines === 0 && req.httpVersion === '1.1')) return badRequest(hostLinesMessage(hostLines), req.headers.host ?? '');
+  const target = requestTarget(req);
+  if (target === undefined) {
+    sendProxyError(res, { code: 'bad_inner_call_host', message: `Cannot route request target "${req.url}".`, from: caller?.id ?? null, to: null });
+    return;
+  }
+  if (target.absolute && splitAuthority(target.host, 80)[0] === '') {
+    return badRequest(`The request target "${req.url}" has an empty host. Write the host in the URL: http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path.`, target.host);
+  }
+
+  const request: CallRequest = { host: target.host, method, path: target.path };
+  const decision = pipeline.decide(source, request);
+  if (decision.kind === 'not-inner-call') {
+    if (target.absolute) {
+      passThrough(context, req, res, request, source, started, arrived);
+    } else if (isMain && target.path.startsWith(ADMIN_PREFIX) && context.admin) {
+      context.admin(req, res);
+    } else {
+      sendProxyError(res, {
+        code: 'bad_inner_call_host',
+        message:
+          `"${target.host}" is not an inner-call host. This is the dyc-emulator proxy: send calls with Host: {fromId}-{toId}.inner-call.dyc.ivolces.com, ` +
+          `or use it as an HTTP proxy (curl -x ${context.mainUrl()} http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path).`,
+        from: caller?.id ?? null,
+        to: null,
+      });
+    }
+    return;
+  }
+  if (decision.kind === 'refuse') {
+    sendProxyError(res, decision.error);
+    // A malformed name names no caller; the connection still tells who sent it (an egress port, a container).
+    pipeline.refused(source, request, decision.error, { from: decision.from?.name, to: decision.to?.name }, started, arrived);
+    return;
+  }
+
+  const { plan } = decision;
+  const fault = plan.fault;
+  if (fault !== undefined && fault.kind !== 'delay') {
+    sockets.closing.add(req.socket);
+    injectFault(fault, req.socket);
+    pipeline.begin(source, request, plan, undefined, started).end(faultStatus(fault));
+    return;
+  }
+  const upstream = pipeline.pick(plan, request);
+  if (upstream.state !== 'ready') {
+    const error = unavailableError(plan.from, plan.to, upstream.reason);
+    sendProxyError(res, error);
+    pipeline.refused(source, request, error, { from: plan.from.name, to: plan.to.name }, started, arrived);
+    return;
+  }
+  const call = pipeline.begin(source, request, plan, `${upstream.host}:${upstream.port}`, started);
+  const go = (): void =>
+    forward(context, req, res, { host: upstream.host, port: upstream.port, path: plan.shaping?.path ?? target.path, method: plan.shaping?.method ?? method, hostHeader: target.host }, {
+      timeoutMs: plan.timeoutMs,
+      shape: plan.shaping === undefined ? undefined : (headers) => shapeRawHeaders(headers, compileShaping(plan.shaping!)),
+      details: call.details,
+      retries: plan.retry === undefined ? undefined : (outcome) => call.retries(outcome),
+      error: (code, reason) => upstreamError(code, plan.from, plan.to, reason),
+      done: (status, error) => void call.end(status, error),
+    });
+  if (fault?.kind === 'delay') setTimeout(() => (res.destroyed ? call.end(499) : go()), fault.ms).unref();
+  else go();
+}
+
+/** A forward-proxy request for a host outside the emulator: pass it on, to the address that was checked. */
+function passThrough(context: ProxyContext, req: IncomingMessage, res: ServerResponse, request: CallRequest, source: CallSource, started: number, arrived: number): void {
+  const { pipeline } = context;
+  const [host, port] = splitAuthority(request.host, 80);
+  const caller = source.caller;
+  const done = (status: number, error: ProxyErrorCode | undefined): void => void pipeline.recordOther(source, request, status, error, started, arrived);
+  void destination(context, host, port, req.socket).then((verdict) => {
+    if (verdict.kind === 'unresolved') {
+      sendProxyError(res, { code: 'upstream_error', message: `${request.host}: ${describeSocketError(verdict.error)}`, from: caller?.id ?? null, to: null });
+      return done(res.statusCode, 'upstream_error');
+    }
+    if (verdict.kind === 'refused') {
+      sendProxyError(res, loopError(request.host, verdict.what, caller));
+      return done(res.statusCode, 'inner_call_denied');
+    }
+    forward(context, req, res, { host: verdict.address, port, path: request.path, method: request.method, hostHeader: request.host }, {
+      timeoutMs: pipeline.config().proxy.callTimeoutMs,
+      shape: undefined,
+      details: undefined,
+      retries: undefined,
+      error: (code, reason) => ({ code, message: `${request.host}: ${reason}`, from: caller?.id ?? null, to: null }),
+      done,
+    });
+  });
+}
+
+/** What `forward` needs of a call (an inner call or a pass-through). */
+interface Forwarding {
+  readonly timeoutMs: number;
+  readonly shape: ((headers: string[]) => string[]) | undefined;
+  readonly details: CallDetailsBuilder | undefined;
+  /** The plan's retry rule (inner calls with one only). */
+  readonly retries: ((outcome: AttemptOutcome) => boolean) | undefined;
+  error(code: 'upstream_error' | 'upstream_timeout', reason: string): ProxyErrorDetails;
+  done(status: number, error: ProxyErrorCode | undefined): void;
+}
+
+function forward(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  to: { host: string; port: number; path: string; method: string; hostHeader: string },
+  call: Forwarding,
+): void {
+  let headers = endToEndHeaders(req.rawHeaders);
+  // The target's Host is the request target's authority (RFC 9112 §3.2.2), whatever the client wrote beside an absolute URL.
+  setHeader(headers, 'host', 'Host', to.hostHeader);
+  if (call.shape !== undefined) headers = call.shape(headers);
+  const { details } = call;
+  details?.requestRawHeaders(headers);
+  if (details !== undefined) req.on('data', (chunk: Buffer) => details.requestBody.add(chunk));
+  const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
+  let errorCode: ProxyErrorCode | undefined;
+  let finished = false;
+  const done = (): void => {
+    if (finished) return;
+    finished = true;
+    call.done(res.statusCode, errorCode);
+  };
+  res.once('close', done);
+
+  const attempt = (retry: boolean): void => {
+    const upstreamReq = http.request({ host: to.host, port: to.port, method: to.method, path: to.path, headers, agent: context.agent, setHost: false });
+    upstreamReq.once('socket', (socket: Socket) => {
+      socket.setNoDelay(true);
+      if (details !== undefined) (socket.connecting ? socket.once('connect', () => details.upstreamReady()) : details.upstreamReady());
+    });
+    // proxy.callTimeout counts from when the request has been sent (nginx's proxy_read_timeout): a long upload is not a slow target.
+    let timer: NodeJS.Timeout | undefined;
+    let responded = false;
+    upstreamReq.once('finish', () => {
+      details?.sent();
+      if (responded) return;
+      timer = setTimeout(() => {
+        errorCode = 'upstream_timeout';
+        upstreamReq.destroy();
+      }, call.timeoutMs);
+    });
+    upstreamReq.on('response', (upstreamRes) => {
+      responded = true;
+      clearTimeout(timer);
+      const status = upstreamRes.statusCode ?? 502;
+      if (call.retries !== undefined && bodyless && call.retries({ kind: 'status', status })) {
+        upstreamRes.resume();
+        return attempt(false);
+      }
+      res.sendDate = false;
+      const responseHeaders = endToEndHeaders(upstreamRes.rawHeaders);
+      details?.responseHead(status, responseHeaders);
+      res.writeHead(status, upstreamRes.statusMessage, responseHeaders);
+      if (details !== undefined) upstreamRes.on('data', (chunk: Buffer) => details.responseBody.add(chunk));
+      upstreamRes.pipe(res);
+      // The target died half-way through its body: the caller must see a broken response, not a short one.
+      upstreamRes.once('close', () => {
+        if (!upstreamRes.complete) {
+          errorCode ??= 'upstream_error';
+          res.destroy();
+        }
+      });
+    });
+    upstreamReq.on('error', (error: NodeJS.ErrnoException) => {
+      responded = true;
+      clearTimeout(timer);
+      if (res.headersSent) {
+        errorCode ??= 'upstream_error';
+        res.destroy();
+        return;
+      }
+      // A pooled socket the upstream closed while idle: safe to retry once if there is no body.
+      if (retry && bodyless && upstreamReq.reusedSocket && error.code === 'ECONNRESET' && errorCode === undefined) {
+        attempt(false);
+        return;
+      }
+      const code = errorCode === 'upstream_timeout' ? 'upstream_timeout' : 'upstream_error';
+      const reason = code === 'upstream_timeout' ? timeoutReason(call.timeoutMs) : describeSocketError(error);
+      if (call.retries !== undefined && bodyless && !res.destroyed && call.retries({ kind: 'error', code, reason })) {
+        errorCode = undefined;
+        attempt(false);
+        return;
+      }
+      errorCode = code;
+      sendProxyError(res, call.error(code, reason));
+    });
+    // The caller went away: abort the upstream request too.
+    res.once('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
+    if (bodyless) upstreamReq.end();
+    else req.pipe(upstreamReq);
+  };
+  attempt(true);
+}
+
+interface RequestTarget {
+  /** host[:port] as the caller wrote it. */
+  host: string;
+  /** Path and query. */
+  path: string;
+  /** Absolute-form (`GET http://host/path`): the request came to us as a forward proxy. */
+  absolute: boolean;
+}
+
+function requestTarget(req: IncomingMessage): RequestTarget | undefined {
+  const url = req.url ?? '/';
+  if (url.startsWith('/')) return { host: req.headers.host ?? '', path: url, absolute: false };
+  const match = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);
+  if (!match) return undefined;
+  const rest = match[2]!;
+  return { host: match[1]!, path: rest === '' ? '/' : rest.startsWith('/') ? rest : '/' + rest, absolute: true };
+}
+
+export function countHeader(raw: readonly string[], lowerName: string): number {
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === lowerName.length && raw[i]!.toLowerCase() === lowerName) count++;
+  return count;
+}
+
+/** Sets the first `lowerName` line to `value` in place, or adds one. */
+function setHeader(raw: string[], lowerName: string, name: string, value: string): void {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === lowerName) return void (raw[i + 1] = value);
+  }
+  raw.push(name, value);
+}
