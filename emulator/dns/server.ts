@@ -10,7 +10,8 @@ import net from 'node:net';
 import { EmulatorError } from '../errors.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { innerCallLabel, splitLabel } from '../inner-call/index.js';
-import { closeServer, isLoopback, isUnspecified, listen, portInUseError } from '../util/net.js';
+import { isLoopbackAddress, isUnspecifiedAddress } from '../util/addresses.js';
+import { closeServer, listen, portInUseError } from '../util/net.js';
 import { Forwarder, type Upstream } from './forward.js';
 import { throttledWarn, type ThrottledWarn } from './throttle.js';
 import { answerRecord, buildHeaderReply, buildReply, CLASS, DROP, ipv4Bytes, ipv6Bytes, parseQuery, RCODE, TcpFramer, TYPE, type Question } from './wire.js';
@@ -298,6 +299,6 @@ function closeUdp(udp: dgram.Socket): Promise<void> {
 /** Whether forwarding to `upstream` would reach this very server. */
 function isSelf(upstream: Upstream, host: string, port: number): boolean {
   if (upstream.port !== port) return false;
-  if (upstream.host === host || isUnspecified(upstream.host)) return true;
-  return isUnspecified(host) && isLoopback(upstream.host);
+  if (upstream.host === host || isUnspecifiedAddress(upstream.host)) return true;
+  return isUnspecifiedAddress(host) && (upstream.host === 'localhost' || isLoopbackAddress(upstream.host));
 }

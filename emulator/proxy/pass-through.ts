@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { ProxyErrorDetails } from '../calls/errors.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { ProxyContext } from './context.js';
-import { isLocalAddress, isLoopbackAddress, resolveAddress } from './loopback.js';
+import { isLocalAddress, isLoopbackAddress, resolveAddress } from '../util/addresses.js';
 
 export type Destination = { kind: 'ok'; address: string } | { kind: 'refused'; what: string } | { kind: 'unresolved'; error: NodeJS.ErrnoException };
 

@@ -65,20 +65,3 @@ export async function isPortFree(port: number, host = '127.0.0.1'): Promise<bool
     await closeServer(server);
   }
 }
-
-/** `::ffff:10.0.0.2` → `10.0.0.2`: an IPv4 peer of a dual-stack socket, written as IPv4. */
-export function unmapIPv4(address: string): string {
-  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? address.slice(7) : address;
-}
-
-/** 127.0.0.0/8, ::1 (also IPv4-mapped), or the name `localhost`. */
-export function isLoopback(host: string): boolean {
-  const plain = unmapIPv4(host.toLowerCase());
-  return plain.startsWith('127.') || plain === '::1' || plain === 'localhost';
-}
-
-/** Unspecified addresses: "any interface" when listening, this machine when connecting. */
-export function isUnspecified(address: string): boolean {
-  const plain = unmapIPv4(address.toLowerCase());
-  return plain === '0.0.0.0' || plain === '::' || plain.startsWith('0.');
-}

@@ -18,7 +18,7 @@ import { INNER_CALL_DOMAINS } from '../../inner-call/index.js';
 import type { Logger } from '../../logging/logger.js';
 import { waitReady, logLineCheck } from '../readiness.js';
 import { describeExit, formatLogLines, instanceLabel, LogTail, platformEnv, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
-import { unmapIPv4 } from '../../util/net.js';
+import { unmapIPv4 } from '../../util/addresses.js';
 import { buildFromFiles, buildServiceImage, ensureImage, type Labels } from './build.js';
 import { connectEngine, describeError, type Engine } from './engine.js';
 import { LABEL, reapLeftovers, removeContainers, removeReplacedImages, sessionLabels } from './labels.js';

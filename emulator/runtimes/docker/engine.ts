@@ -1,7 +1,6 @@
-import net from 'node:net';
 import type Docker from 'dockerode';
 import { EmulatorError } from '../../errors.js';
-import { isLoopback } from '../../util/net.js';
+import { isLoopbackAddress } from '../../util/addresses.js';
 
 /** How long the first contact with the engine may take before it counts as unreachable. */
 const PING_TIMEOUT_MS = 5_000;
@@ -44,7 +43,7 @@ export async function connectEngine(): Promise<Engine> {
   const protocol = modem.protocol ?? 'http';
   const endpoint = socketPath !== undefined ? `unix://${socketPath}` : `${protocol === 'https' ? 'tcp(tls)' : protocol === 'ssh' ? 'ssh' : 'tcp'}://${modem.host}:${modem.port}`;
   const host = modem.host ?? '';
-  const local = socketPath !== undefined || host === 'localhost' || (net.isIP(host) !== 0 && isLoopback(host));
+  const local = socketPath !== undefined || host === 'localhost' || isLoopbackAddress(host);
 
   try {
     await withTimeout(docker.ping(), PING_TIMEOUT_MS, `no answer within ${PING_TIMEOUT_MS / 1000} s`);

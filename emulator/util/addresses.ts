@@ -1,4 +1,5 @@
-// Which addresses are "this machine", decided on addresses, never on spellings:
+// Which addresses are "this machine" (the proxy's loop checks, the DNS server's, the
+// docker engine's), decided on addresses, never on spellings:
 // `::ffff:7f00:1`, `0:0:0:0:0:0:0:1`, `127.1` and `localhost` all connect to loopback,
 // and a string comparison misses most of them. `net.BlockList` parses both families and
 // matches IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`, any spelling) against the IPv4
@@ -50,6 +51,22 @@ export function isLoopbackAddress(address: string): boolean {
   const plain = withoutZone(address);
   const family = familyOf(plain);
   return family !== undefined && LOOPBACK.check(plain, family);
+}
+
+const UNSPECIFIED = new net.BlockList();
+UNSPECIFIED.addAddress('0.0.0.0', 'ipv4');
+UNSPECIFIED.addAddress('::', 'ipv6');
+
+/** `0.0.0.0` or `::` (any spelling, IPv4-mapped too): "every interface" to a listener. */
+export function isUnspecifiedAddress(address: string): boolean {
+  const plain = withoutZone(address);
+  const family = familyOf(plain);
+  return family !== undefined && UNSPECIFIED.check(plain, family);
+}
+
+/** `::ffff:10.0.0.2` → `10.0.0.2`: an IPv4 peer of a dual-stack socket, written as IPv4 (a map key). */
+export function unmapIPv4(address: string): string {
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? address.slice(7) : address;
 }
 
 /** Loopback, or an address of one of this machine's interfaces. */
