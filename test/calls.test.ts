@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import type { CallDetails } from '../dist/calls/record.js';
-import type { CallPolicies, PolicyOutcome } from '../dist/calls/types.js';
 import { recordingLogger, sleep } from './helpers.js';
+import type { AttemptOutcome, CallDetails, CallPolicies, PolicyOutcome } from './internals.js';
 import { goodTarget, listenOn, proxyFor, rawExchange, statusOf } from './proxy-helpers.js';
 
 const AB = 'a-b.inner-call.dyc.ivolces.com';
@@ -94,14 +93,18 @@ describe('call pipeline seams', () => {
     let hits = 0;
     const flaky = await listenOn(
       t,
-      http.createServer((req, res) => {
+      http.createServer((_req, res) => {
         hits++;
         if (hits % 3 !== 0) return void res.writeHead(503).end('busy');
         res.end(`ok after ${hits}`);
       }),
     );
     const asked: string[] = [];
-    const policies = always({ retry: { attempts: 2, retryOn: (outcome) => (asked.push(outcome.kind === 'status' ? String(outcome.status) : outcome.code), outcome.kind === 'status' && outcome.status >= 500) } });
+    const retryOn = (outcome: AttemptOutcome): boolean => {
+      asked.push(outcome.kind === 'status' ? String(outcome.status) : outcome.code);
+      return outcome.kind === 'status' && outcome.status >= 500;
+    };
+    const policies = always({ retry: { attempts: 2, retryOn } });
     const proxy = await proxyFor(t, { a: 0, b: flaky, c: 0 }, { policies });
     for (const [what, raw] of ways('/x')) {
       const reply = await rawExchange(proxy.port, raw);

@@ -49,7 +49,7 @@ export class CallPipeline {
   decide(source: CallSource, request: CallRequest, memo?: DecisionMemo): Decision {
     const config = this.options.directory.config();
     const { policies } = this.options;
-    if (memo === undefined || (policies !== undefined && policies.active(config))) return decide(config, source, request, policies);
+    if (memo === undefined || policies?.active(config)) return decide(config, source, request, policies);
     if (memo.host !== request.host || memo.config !== config || memo.decision === undefined) {
       memo.decision = decide(config, source, request, policies);
       memo.host = request.host;

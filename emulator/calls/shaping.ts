@@ -58,14 +58,14 @@ export function shapeHead(head: string, shaping: CompiledShaping): string {
     const [method, path, version] = line.split(' ') as [string, string, string];
     line = `${shaping.method ?? method} ${shaping.path ?? path} ${version}`;
   }
-  let out = line + '\r\n';
+  let out = `${line}\r\n`;
   for (let pos = lineEnd + 2; pos < head.length - 2; ) {
     const eol = head.indexOf('\r\n', pos);
     const colon = head.indexOf(':', pos);
     if (!shaping.drop(head.slice(pos, colon).toLowerCase())) out += head.slice(pos, eol + 2);
     pos = eol + 2;
   }
-  return out + shaping.appended + '\r\n';
+  return `${out}${shaping.appended}\r\n`;
 }
 
 /** Applies shaping to Node's raw headers (name, value, name, value…), as the slow path sends them. */

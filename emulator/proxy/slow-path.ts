@@ -8,7 +8,6 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describeSocketError, hostLinesMessage, PROXY_ERRORS, timeoutReason, unavailableError, upstreamError, type ProxyErrorCode, type ProxyErrorDetails } from '../calls/errors.js';
 import { faultStatus, injectFault } from '../calls/faults.js';
-import type { Call } from '../calls/pipeline.js';
 import type { CallDetailsBuilder } from '../calls/record.js';
 import { compileShaping, shapeRawHeaders } from '../calls/shaping.js';
 import type { AttemptOutcome, CallRequest, CallSource } from '../calls/types.js';
@@ -267,7 +266,7 @@ function requestTarget(req: IncomingMessage): RequestTarget | undefined {
   const match = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);
   if (!match) return undefined;
   const rest = match[2]!;
-  return { host: match[1]!, path: rest === '' ? '/' : rest.startsWith('/') ? rest : '/' + rest, absolute: true };
+  return { host: match[1]!, path: rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}`, absolute: true };
 }
 
 export function countHeader(raw: readonly string[], lowerName: string): number {
