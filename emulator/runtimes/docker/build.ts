@@ -7,6 +7,7 @@ import type Docker from 'dockerode';
 import type { DockerServiceConfig } from '../../config/types.js';
 import { EmulatorError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
+import { formatLogLines } from '../types.js';
 import { describeError } from './engine.js';
 
 // A CommonJS module whose typings claim an ES default export: load it the CommonJS way.
@@ -74,7 +75,7 @@ export async function buildServiceImage(docker: Docker, service: DockerServiceCo
       if (/^Step \d+\/\d+ : /.test(line) && !/ : LABEL dyc-emulator\./.test(line)) logger.serviceEvent(service.name, `build ${line}`, 'info');
     });
   } catch (error) {
-    const output = tail.length === 0 ? '' : `\nLast build output:\n${tail.map((line) => `  | ${line}`).join('\n')}`;
+    const output = tail.length === 0 ? '' : `\nLast build output:\n${formatLogLines(tail)}`;
     throw new EmulatorError('service_start_failed', `${service.name}: docker build failed: ${describeError(error)}${output}`, {
       fix: baseImageHint(error, service) ?? `Fix ${dockerfile} in ${service.dir} (try \`docker build ${service.dir}\`).`,
       cause: error,
