@@ -25,7 +25,8 @@ export interface Instance {
  * Where a service can be reached now, or why it cannot: what a supervisor tells whoever
  * routes calls (the proxy), without knowing who that is.
  */
-export type Availability = { state: 'ready'; host: string; port: number } | { state: 'unavailable'; reason: string };
+/** `until` is set while the service restarts in place (a fixed port): a call should wait for it, not fail. */
+export type Availability = { state: 'ready'; host: string; port: number } | { state: 'unavailable'; reason: string; until?: Promise<void> };
 
 /** What a runtime needs besides the service to start an instance. */
 export interface StartContext {
