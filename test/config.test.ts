@@ -153,7 +153,7 @@ describe('config validation', () => {
     const schema = JSON.parse(readFileSync(new URL('../emulator/config.schema.json', import.meta.url), 'utf8'));
     assert.equal(schema.additionalProperties, false);
     const service = schema.properties.services.additionalProperties;
-    assert.deepEqual(Object.keys(service.properties).sort(), ['allow', 'command', 'dir', 'docker', 'env', 'envFile', 'healthcheck', 'id', 'port', 'replicas', 'startTimeout', 'watch']);
+    assert.deepEqual(Object.keys(service.properties).sort(), ['allow', 'command', 'dir', 'docker', 'env', 'envFile', 'healthcheck', 'id', 'port', 'publishedPort', 'replicas', 'startTimeout', 'watch']);
     assert.equal(service.additionalProperties, false);
   });
 });

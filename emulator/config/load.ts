@@ -116,6 +116,14 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       fixedPorts.set(kind.port, name);
     }
 
+    if (entry.publishedPort !== undefined) {
+      const other = fixedPorts.get(entry.publishedPort);
+      if (other !== undefined) {
+        problems.push({ path: at('publishedPort'), message: `port ${entry.publishedPort} is already used by service "${other}".`, fix: 'Give each service its own published port.' });
+      }
+      fixedPorts.set(entry.publishedPort, name);
+    }
+
     let env: Record<string, string> = {};
     if (entry.envFile !== undefined) {
       const envFile = path.resolve(dir, entry.envFile);
@@ -131,6 +139,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       name,
       id: idByName.get(name) ?? name,
       dir,
+      publishedPort: entry.publishedPort,
       env,
       allow,
       allowLine: source.lineOf(entry.allow === undefined ? at() : at('allow')),
@@ -144,7 +153,11 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
   const proxyPort = data.proxy?.port ?? DEFAULTS.proxyPort;
   const dnsPort = data.dns?.port ?? DEFAULTS.dnsPort;
   for (const [port, owner] of fixedPorts) {
-    if (port === proxyPort) problems.push({ path: ['services', owner, 'port'], message: `port ${port} is the proxy’s port.`, fix: 'Choose another port for the service, or set proxy.port.' });
+    if (port === proxyPort || (data.dns?.port !== undefined && port === dnsPort)) {
+      const key = data.services[owner]?.publishedPort === port ? 'publishedPort' : 'port';
+      const what = port === proxyPort ? 'the proxy’s port (proxy.port)' : 'the DNS server’s port (dns.port)';
+      problems.push({ path: ['services', owner, key], message: `port ${port} is ${what}.`, fix: `Choose another port for the service, or set ${port === proxyPort ? 'proxy.port' : 'dns.port'}.` });
+    }
   }
   const upstream: HostPort[] = [];
   (data.dns?.upstream ?? []).forEach((server, index) => {
@@ -172,7 +185,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
 
 /** The fields that only one kind of service has, with its `kind`. */
 type KindFields<S = ServiceConfig> = S extends ServiceConfig ? Omit<S, CommonField> : never;
-type CommonField = 'name' | 'id' | 'dir' | 'env' | 'allow' | 'allowLine' | 'watch' | 'healthcheck' | 'replicas' | 'startTimeoutMs';
+type CommonField = 'name' | 'id' | 'dir' | 'env' | 'allow' | 'allowLine' | 'watch' | 'healthcheck' | 'replicas' | 'startTimeoutMs' | 'publishedPort';
 
 /**
  * Which kind a service entry is, from the keys it has: `command` → process, `docker` →

@@ -25,6 +25,8 @@ interface ServiceBase {
   readonly id: string;
   /** Absolute working directory. */
   readonly dir: string;
+  /** The stable address `emulator up` listens on for this service (undefined: a free port per run). */
+  readonly publishedPort: number | undefined;
   /** envFile merged with env (env wins). */
   readonly env: Readonly<Record<string, string>>;
   /** Names of the services this one may call. */

@@ -28,7 +28,15 @@ export const upCommand: Command = {
     });
     let emulator: Emulator;
     try {
-      emulator = await startEmulator({ config, proxyPort: config.proxy.port, dnsPort: config.dns.port, logger, signal: abort.signal, watch: values['no-watch'] !== true });
+      emulator = await startEmulator({
+        config,
+        proxyPort: config.proxy.port,
+        dnsPort: config.dns.port,
+        publishedPorts: 'config',
+        logger,
+        signal: abort.signal,
+        watch: values['no-watch'] !== true,
+      });
     } catch (error) {
       if (stopRequested) return stopped;
       throw error;
