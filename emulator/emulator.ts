@@ -32,6 +32,12 @@ export interface StartOptions extends ConfigSourceOptions {
   /** Port of the DNS server. Default 0: a free port (the CLI passes `dns.port`). */
   dnsPort?: number;
   /**
+   * When `dnsPort` is in use, take a free port and warn instead of failing: what `up`
+   * does when the config leaves `dns.port` to its default (the process runtime does not
+   * need a fixed DNS port).
+   */
+  dnsPortFallback?: boolean;
+  /**
    * Each service's stable address (`url(name)`): `'free'` (default) takes free ports, so
    * emulators never collide; `'config'` uses `services.<name>.publishedPort` where set
    * (what `emulator up` does).
@@ -170,7 +176,13 @@ class Session {
     });
     this.cleanups.push(() => proxy.stop());
     const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
-    const dns = await startDnsServer({ host: config.dns.host, port: options.dnsPort ?? 0, answerV4: config.proxy.host, upstream: dnsUpstream, logger });
+    const startDns = (port: number): Promise<DnsServer> => startDnsServer({ host: config.dns.host, port, answerV4: config.proxy.host, upstream: dnsUpstream, logger });
+    const dns = await startDns(options.dnsPort ?? 0).catch(async (error: unknown) => {
+      if (!options.dnsPortFallback || !(error instanceof EmulatorError) || error.code !== 'port_in_use') throw error;
+      const fallback = await startDns(0);
+      logger.warn(`DNS: port ${options.dnsPort} is in use, so the DNS server listens on ${fallback.port} instead. Set dns.port in the config to choose a port.`);
+      return fallback;
+    });
     this.cleanups.push(() => dns.stop());
 
     // 3. Docker: engine, session network, router container. Now, when a service needs it,
@@ -204,7 +216,7 @@ class Session {
         logger,
       });
     }
-    logger.info(`All ${config.services.size} services healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
+    logger.info(`${config.services.size === 1 ? 'The service is' : `All ${config.services.size} services`} healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
     return { proxy, dns };
   }
 

@@ -41,7 +41,7 @@ describe('config validation', () => {
     assert.deepEqual(gateway.watch, { kind: 'default' });
     assert.equal(gateway.allowLine, 11, 'the line of allow, for inner_call_denied');
     assert.equal(config.proxy.port, 8080);
-    assert.equal(config.dns.port, 5353);
+    assert.equal(config.dns.port, 8053);
     assert.equal(config.cloudEnv, 'DEV');
   });
 

@@ -173,7 +173,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     services,
     cloudEnv: data.cloudEnv ?? 'DEV',
     proxy: { host: DEFAULTS.listenHost, port: proxyPort, callTimeoutMs: (data.proxy?.callTimeout ?? DEFAULTS.callTimeoutSeconds) * 1000 },
-    dns: { host: DEFAULTS.listenHost, port: dnsPort, upstream },
+    dns: { host: DEFAULTS.listenHost, port: dnsPort, portSet: data.dns?.port !== undefined, upstream },
     watchOptions: {
       polling: pollingFromEnv() ?? data.watchOptions?.polling ?? false,
       interval: data.watchOptions?.interval ?? DEFAULTS.pollIntervalMs,

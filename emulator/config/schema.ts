@@ -81,7 +81,7 @@ export const configSchema = z
       .describe('How hot reload watches files.'),
     dns: z
       .strictObject({
-        port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 5353.'),
+        port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 8053; when unset and 8053 is in use, `up` takes a free port and says so.'),
         upstream: z
           .array(z.string().min(1))
           .optional()

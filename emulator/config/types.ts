@@ -90,8 +90,11 @@ export interface EmulatorConfig {
    * the port it listens on, which is a free one unless the CLI asked for `proxy.port`.
    */
   readonly proxy: { readonly host: string; readonly port: number; readonly callTimeoutMs: number };
-  /** The DNS server; `port` as for the proxy. `upstream` empty: the resolvers of /etc/resolv.conf. */
-  readonly dns: { readonly host: string; readonly port: number; readonly upstream: readonly HostPort[] };
+  /**
+   * The DNS server; `port` as for the proxy. `upstream` empty: the resolvers of /etc/resolv.conf.
+   * `portSet`: the file names `dns.port` (otherwise `up` may take another port when the default is in use).
+   */
+  readonly dns: { readonly host: string; readonly port: number; readonly portSet: boolean; readonly upstream: readonly HostPort[] };
   readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
   /** Files whose change means the config changed: the config itself and every envFile. */
   readonly sourceFiles: readonly string[];
@@ -104,7 +107,9 @@ export function withPortsInUse(config: EmulatorConfig, ports: { proxy: number; d
 
 export const DEFAULTS = {
   proxyPort: 8080,
-  dnsPort: 5353,
+  // Not 5353: that is mDNS, held by avahi (Linux desktops) and mDNSResponder (macOS).
+  // 8053 sits beside the proxy's 8080 and outside Linux's ephemeral range (32768-60999).
+  dnsPort: 8053,
   callTimeoutSeconds: 60,
   healthcheck: '/v1/ping',
   startTimeoutSeconds: 30,

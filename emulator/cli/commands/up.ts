@@ -32,6 +32,7 @@ export const upCommand: Command = {
         config,
         proxyPort: config.proxy.port,
         dnsPort: config.dns.port,
+        dnsPortFallback: !config.dns.portSet,
         publishedPorts: 'config',
         logger,
         signal: abort.signal,
