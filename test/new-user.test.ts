@@ -26,9 +26,11 @@ describe('terminal output', () => {
     const text = await captured((logger) => {
       logger.info('Starting 1 service: a');
       logger.serviceEvent('a', 'ready', 'info');
+      logger.call({ from: 'a', to: 'a', host: 'a-a.inner-call.dyc.ivolces.com', method: 'GET', path: '/', status: 200, error: undefined, durationMs: 1, time: 0 });
     }, ['a']);
     assert.match(text, /^\[emulator\] +Starting 1 service: a$/m);
     assert.match(text, /^\[a\] +ready$/m);
+    assert.match(text, /^\[calls\] +a → a GET \/ 200 1\.0ms$/m);
   });
 
   test('a call with a 15 KB query prints a short line; the trace keeps it whole', () => {
