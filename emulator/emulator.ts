@@ -152,6 +152,7 @@ class Session {
     };
     this.loadOptions = options.runtime === undefined ? {} : { runtime: options.runtime };
     this.config = resolveConfig(options, this.loadOptions);
+    for (const warning of this.config.warnings) this.logger.warn(warning);
   }
 
   /** Starts everything, in numbered steps; on failure the caller `stop()`s what had started. */
@@ -313,6 +314,7 @@ class Session {
   private async applyConfig(next: EmulatorConfig, proxy: ProxyServer): Promise<void> {
     const { logger } = this;
     const changes = diffConfigs(this.config, next);
+    for (const warning of next.warnings) if (!this.config.warnings.includes(warning)) logger.warn(warning);
     if (isEmpty(changes)) return;
     for (const setting of changes.needsRestart) logger.warn(`${setting} changed: restart the emulator to apply it.`);
     this.config = next; // the proxy reads it on every call: allow and ids apply to the next call

@@ -81,6 +81,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
 
   const services = new Map<string, ServiceConfig>();
   const sourceFiles = [source.file];
+  const warnings: string[] = [];
   const fixedPorts = new Map<number, string>();
   for (const [name, entry] of entries) {
     const at = (...rest: JsonPath): JsonPath => ['services', name, ...rest];
@@ -128,7 +129,16 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     if (entry.envFile !== undefined) {
       const envFile = path.resolve(dir, entry.envFile);
       sourceFiles.push(envFile);
-      if (existsSync(envFile)) env = parseEnvFile(readFileSync(envFile, 'utf8'));
+      if (existsSync(envFile)) {
+        const parsed = parseEnvFile(readFileSync(envFile, 'utf8'));
+        env = parsed.env;
+        for (const warning of parsed.warnings) {
+          const shown = warning.text.length > 60 ? `${warning.text.slice(0, 60)}…` : warning.text;
+          warnings.push(
+            `${envFile}:${warning.line} (services.${name}.envFile): "${shown}" ${warning.message}. Write it as KEY=value; quote values with spaces, # or several lines: KEY="a b".`,
+          );
+        }
+      }
       else problems.push({ path: at('envFile'), message: `file ${envFile} does not exist.`, fix: 'Create it, or fix the path (relative to "dir").' });
     }
     env = { ...env, ...entry.env };
@@ -180,6 +190,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       debounceMs: data.watchOptions?.debounce ?? DEFAULTS.debounceMs,
     },
     sourceFiles,
+    warnings,
   };
 }
 

@@ -98,6 +98,8 @@ export interface EmulatorConfig {
   readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
   /** Files whose change means the config changed: the config itself and every envFile. */
   readonly sourceFiles: readonly string[];
+  /** What loaded but may not be what the user meant (envFile lines that set nothing): `up` and `validate` print them. */
+  readonly warnings: readonly string[];
 }
 
 /** The config with the ports a running emulator actually listens on. */
