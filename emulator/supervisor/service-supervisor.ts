@@ -262,7 +262,7 @@ export class ServiceSupervisor {
     void instance.exited.then(() => this.instances.delete(instance));
     try {
       if (this.stopped) throw new EmulatorError('service_start_failed', `${service.name} was stopped while starting.`);
-      await waitHealthy(instance, service, signal);
+      await waitHealthy(instance, service, signal, (message) => this.options.logger.serviceEvent(instance.label, message, 'warn'));
       return instance;
     } catch (error) {
       await instance.stop();
@@ -335,19 +335,62 @@ export class ServiceSupervisor {
  * Waits until the instance answers its health path (200 or 404), racing its exit and the
  * start timeout. Fails with the instance's last log lines, so the user sees why.
  */
-async function waitHealthy(instance: Instance, service: RunnableService, signal?: AbortSignal): Promise<void> {
-  const check = httpHealthCheck(service.healthcheck, instance.port);
-  const notReady = await waitReady(instance, check, { timeoutMs: service.startTimeoutMs, ...(signal === undefined ? {} : { signal }) });
+async function waitHealthy(instance: Instance, service: RunnableService, signal?: AbortSignal, notice?: (message: string) => void): Promise<void> {
+  const check = httpHealthCheck(service.healthcheck, instance.port, notice);
+  // Still no answer after a moment: say where the service listens, if not on $PORT (Flask's 5000, uvicorn's 8000).
+  const hint = setTimeout(() => {
+    const elsewhere = listensElsewhere(instance);
+    if (elsewhere !== undefined) notice?.(`nothing answers on $PORT (${instance.port}) yet, but it listens on ${elsewhere}. ${listenFix(service, instance, elsewhere)}`);
+  }, LISTEN_HINT_AFTER_MS);
+  let notReady;
+  try {
+    notReady = await waitReady(instance, check, { timeoutMs: service.startTimeoutMs, ...(signal === undefined ? {} : { signal }) });
+  } finally {
+    clearTimeout(hint);
+  }
   if (notReady === undefined) return;
+  const elsewhere = notReady.reason === 'timeout' ? listensElsewhere(instance) : undefined;
   const message =
     notReady.reason === 'exited'
       ? `${instance.label} ${describeExit(notReady.status)} before it answered ${check.description}.`
-      : `${instance.label} did not become healthy in ${service.startTimeoutMs / 1000} s (cold start timeout): ${check.description}, ${notReady.lastFailure ?? 'nothing answered'}.`;
+      : `${instance.label} did not become healthy in ${service.startTimeoutMs / 1000} s (cold start timeout): ${check.description}, ${notReady.lastFailure ?? 'nothing answered'}${
+          elsewhere === undefined ? '' : `; it listens on ${elsewhere}`
+        }.`;
   throw new EmulatorError('service_unhealthy', `${message}\nLast log lines of ${instance.label}:\n${formatLogLines(instance.recentLogs())}`, {
-    fix:
-      `Make the service listen on the port in $PORT (${instance.port}) and answer GET ${service.healthcheck} with 200 or 404, ` +
-      `or raise services.${service.name}.startTimeout.`,
+    fix: unhealthyFix(service, instance, notReady.reason === 'exited' ? notReady.status.code : undefined, elsewhere),
   });
+}
+
+/** After this long without an answer, look once at where the service really listens. */
+const LISTEN_HINT_AFTER_MS = 2_000;
+
+/** `5000` or `5000, 5001` when the process group listens on ports but not on its $PORT. */
+function listensElsewhere(instance: Instance): string | undefined {
+  const ports = instance.listeningPorts?.() ?? [];
+  if (ports.length === 0 || ports.includes(instance.port)) return undefined;
+  return ports.join(', ');
+}
+
+function listenFix(service: RunnableService, instance: Instance, elsewhere: string): string {
+  const first = elsewhere.split(',')[0];
+  return `Set "port": ${first} in services.${service.name} (the emulator then passes PORT=${first} and probes there), or make it listen on the port in $PORT (${instance.port}).`;
+}
+
+/** What to do, by what went wrong: an exit code with a meaning, a port of its own, or the general advice. */
+function unhealthyFix(service: RunnableService, instance: Instance, exitCode: number | null | undefined, elsewhere: string | undefined): string {
+  const command = service.kind === 'process' ? ` ("${service.command}")` : '';
+  if (exitCode === 0) {
+    return `A service must keep running and serve HTTP: make services.${service.name}.command${command} start the server in the foreground, not a script that starts it in the background and returns.`;
+  }
+  if (exitCode === 127) {
+    return `The shell could not find the program of services.${service.name}.command${command}: check its spelling, and that it is installed and on PATH (services inherit the emulator's PATH).`;
+  }
+  if (exitCode === 126) return `Make the program of services.${service.name}.command${command} executable (chmod +x), or run it through its interpreter.`;
+  if (elsewhere !== undefined) return listenFix(service, instance, elsewhere);
+  return (
+    `Make the service listen on the port in $PORT (${instance.port}) and answer GET ${service.healthcheck} with 200 or 404, ` +
+    `or raise services.${service.name}.startTimeout.`
+  );
 }
 
 /**

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProcessServiceConfig } from '../../config/types.js';
 import { EmulatorError } from '../../errors.js';
 import { freePort, isPortFree } from '../../util/net.js';
-import { groupAlive, signalGroup } from '../../util/process-group.js';
+import { groupAlive, listeningPorts, signalGroup } from '../../util/process-group.js';
 import { instanceLabel, LogTail, platformEnv, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
 
 /** Time a service gets to exit after SIGTERM before its process group is killed. */
@@ -101,7 +101,7 @@ export class ProcessRuntime implements Runtime<ProcessServiceConfig> {
 }
 
 class ProcessInstance implements Instance {
-  readonly host = '127.0.0.1';
+  host = '127.0.0.1';
   readonly exited: Promise<ExitStatus>;
   private readonly tail = new LogTail();
   private exitStatus: ExitStatus | undefined;
@@ -136,6 +136,14 @@ class ProcessInstance implements Instance {
 
   recentLogs(): string[] {
     return this.tail.snapshot();
+  }
+
+  listeningPorts(): number[] {
+    return listeningPorts(this.pid);
+  }
+
+  useHost(host: string): void {
+    this.host = host;
   }
 
   stop(): Promise<void> {
