@@ -57,6 +57,20 @@ describe('CLI', () => {
     assert.match(result.stderr, /No service is named or has the id "gatway"\. Did you mean "gateway"\?/);
   });
 
+  test('exec next to up: runs on free ports, but says at once why not when a service has a fixed port', async (t) => {
+    const [fixed, proxyPort] = [await freePort(), await freePort()];
+    const file = writeConfig(t, { services: { a: echoService({ port: fixed }), b: echoService() }, proxy: { port: proxyPort } });
+    const cwd = path.dirname(file);
+    const up = startProcess(t, process.execPath, [CLI, 'up', '--no-watch'], { cwd });
+    await up.waitFor(/All 2 services healthy/);
+    const exec = await run(process.execPath, [CLI, 'exec', '--', process.execPath, '-e', '0'], { cwd });
+    assert.equal(exec.code, 1);
+    assert.match(exec.stderr, new RegExp(`Service "a" needs port ${fixed} \\(services\\.a\\.port\\), but something else is listening on it`));
+    assert.match(exec.stderr, /another `emulator up` or `exec` of this config\?.*set "publishedPort" instead/);
+    up.child.kill('SIGINT');
+    await up.exited;
+  });
+
   test("up's Try: hint names an allowed pair, not the first two services", async (t) => {
     // a may call nobody, b may call a: the hint must be b → a.
     const file = writeConfig(t, { services: { a: echoService(), b: echoService({ allow: ['a'] }) }, proxy: { port: await freePort() } });

@@ -50,7 +50,9 @@ function mergeList(user: string | undefined, ours: string): string {
 
 export function portTakenError(service: ProcessServiceConfig, port: number): EmulatorError {
   return new EmulatorError('port_in_use', `Service "${service.name}" needs port ${port} (services.${service.name}.port), but something else is listening on it.`, {
-    fix: `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it), or remove "port" from services.${service.name} to get a free one.`,
+    fix:
+      `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it; another \`emulator up\` or \`exec\` of this config?), ` +
+      `or remove "port" from services.${service.name} to get a free one (for a URL that stays the same, set "publishedPort" instead).`,
   });
 }
 
