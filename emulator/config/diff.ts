@@ -37,7 +37,8 @@ export function diffConfigs(before: EmulatorConfig, after: EmulatorConfig): Conf
  * its `allow` (applied by the proxy) and where `allow` is written in the file.
  */
 function runKey(service: ServiceConfig): string {
-  const { allow: _allow, allowLine: _allowLine, ...rest } = service;
+  // publishedPort is the emulator's listener, not the instance's: a change needs a restart of the emulator, not of the service.
+  const { allow: _allow, allowLine: _allowLine, publishedPort: _publishedPort, ...rest } = service;
   return JSON.stringify(rest);
 }
 
