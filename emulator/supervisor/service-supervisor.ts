@@ -125,18 +125,18 @@ export class ServiceSupervisor {
     const deadline = Date.now() + timeoutMs;
     while (true) {
       const availability = this.availability();
-      if (availability.state === 'ready' || this.stopped || this.replicas.every((state) => state.kind === 'failed' || state.kind === 'stopped')) return availability;
+      const over = this.replicas.length > 0 && this.replicas.every((state) => state.kind === 'failed' || state.kind === 'stopped'); // not yet started: wait
+      if (availability.state === 'ready' || this.stopped || over) return availability;
       const left = deadline - Date.now();
       if (left <= 0) return availability;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(wake, left);
-        function wake(): void {
+        const wake = (): void => {
           clearTimeout(timer);
-          waiters.delete(wake);
+          this.waiters.delete(wake);
           resolve();
-        }
-        const waiters = this.waiters;
-        waiters.add(wake);
+        };
+        const timer = setTimeout(wake, left);
+        this.waiters.add(wake);
       });
     }
   }
