@@ -49,7 +49,7 @@ describe('a service with a fixed port', () => {
     const worker = async (): Promise<void> => {
       while (running) {
         const started = performance.now();
-        const reply = await innerCall(emu, 'caller', 'svc', '/', { agent }).catch((error: Error) => ({ status: 0, body: error.message, json: () => ({}) }));
+        const reply = await innerCall(emu, 'caller', 'svc', '/', { agent }).catch((error: Error) => ({ status: 0, body: error.message, json: (): Record<string, unknown> => ({}) }));
         results.push({ status: reply.status, version: reply.status === 200 ? (reply.json().version as string) : reply.body, ms: performance.now() - started });
       }
     };

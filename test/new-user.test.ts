@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
 import { describe, test } from 'node:test';
 import { createTerminalLogger, formatCall } from '../dist/cli/terminal-logger.js';
 import { freePort } from '../dist/util/net.js';
 import { CLI, echoService, emulatorFor, recordingLogger, run, sleep, startProcess, tempDir, writeConfig } from './helpers.js';
 
-const plain = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, '');
+const plain = (text: string): string => stripVTControlCharacters(text);
 
 async function captured(write: (logger: ReturnType<typeof createTerminalLogger>) => void, names: string[]): Promise<string> {
   const out = new PassThrough();
@@ -34,7 +35,7 @@ describe('terminal output', () => {
   });
 
   test('a call with a 15 KB query prints a short line; the trace keeps it whole', () => {
-    const query = 'q=' + 'x'.repeat(15_000);
+    const query = `q=${'x'.repeat(15_000)}`;
     const line = plain(formatCall({ from: 'a', to: 'b', host: 'a-b.inner-call.dyc.ivolces.com', method: 'GET', path: `/search?${query}`, status: 200, error: undefined, durationMs: 3, time: 0 }));
     assert.ok(line.length < 300, `${line.length} characters`);
     assert.match(line, /^a → b GET \/search\?q=x+…\(\+14\.\d KB\) 200 3\.0ms$/);

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { RunnableService } from '../config/types.js';
-import { EmulatorError, errorForLog } from '../errors.js';
+import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { httpHealthCheck, waitReady } from '../runtimes/readiness.js';
 import { describeExit, formatLogLines, type Availability, type Instance, type Runtime, type StartContext } from '../runtimes/types.js';
@@ -342,7 +342,7 @@ async function waitHealthy(instance: Instance, service: RunnableService, signal?
     const elsewhere = listensElsewhere(instance);
     if (elsewhere !== undefined) notice?.(`nothing answers on $PORT (${instance.port}) yet, but it listens on ${elsewhere}. ${listenFix(service, instance, elsewhere)}`);
   }, LISTEN_HINT_AFTER_MS);
-  let notReady;
+  let notReady: Awaited<ReturnType<typeof waitReady>>;
   try {
     notReady = await waitReady(instance, check, { timeoutMs: service.startTimeoutMs, ...(signal === undefined ? {} : { signal }) });
   } finally {
