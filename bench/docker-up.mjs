@@ -55,7 +55,7 @@ async function emulatorUp() {
   await new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk) => {
       out += chunk;
-      if (/All \d+ services healthy/.test(out)) resolve();
+      if (/(All \d+ services|The service is) healthy/.test(out)) resolve();
     });
     child.stderr.on('data', (chunk) => (out += chunk));
     child.once('exit', () => reject(new Error(`emulator up failed:\n${out}`)));

@@ -7,6 +7,7 @@ import { EmulatorError, errorForLog } from './errors.js';
 import { CallTrace } from './logging/call-trace.js';
 import { silentLogger, type CallRecord, type Logger } from './logging/logger.js';
 import { startProxy, type ProxyServer, type ServiceDirectory } from './proxy/server.js';
+import { publishedPortTakenError, startPublishedPort, type PublishedPort } from './proxy/published-port.js';
 import { portTakenError, ProcessRuntime } from './runtimes/process/process-runtime.js';
 import { DockerRuntime } from './runtimes/docker/docker-runtime.js';
 import { isPortFree } from './util/net.js';
@@ -30,6 +31,18 @@ export interface StartOptions extends ConfigSourceOptions {
   proxyPort?: number;
   /** Port of the DNS server. Default 0: a free port (the CLI passes `dns.port`). */
   dnsPort?: number;
+  /**
+   * When `dnsPort` is in use, take a free port and warn instead of failing: what `up`
+   * does when the config leaves `dns.port` to its default (the process runtime does not
+   * need a fixed DNS port).
+   */
+  dnsPortFallback?: boolean;
+  /**
+   * Each service's stable address (`url(name)`): `'free'` (default) takes free ports, so
+   * emulators never collide; `'config'` uses `services.<name>.publishedPort` where set
+   * (what `emulator up` does).
+   */
+  publishedPorts?: 'free' | 'config';
   /** Receives service output, events and calls. Default: silent (library code never prints). */
   logger?: Logger;
   /** Aborting it cancels a start that is still waiting for services. */
@@ -51,7 +64,11 @@ export interface Emulator {
   readonly proxyUrl: string;
   /** Where the DNS server listens (UDP and TCP). */
   readonly dns: { readonly host: string; readonly port: number };
-  /** The service (name or id) straight, without the proxy (calls from the mini-program side). */
+  /**
+   * The service (name or id) straight, without the proxy (calls from the mini-program
+   * side): its published port, which forwards to the current instance and stays the same
+   * across reloads and restarts for the life of the emulator.
+   */
   url(name: string): string;
   /** `http://{fromId}-{toId}.inner-call.dyc.ivolces.com{path}` for two services (names or ids). */
   innerCallUrl(from: string, to: string, path?: string): string;
@@ -114,6 +131,8 @@ class Session {
   private readonly logger: Logger;
   private readonly trace = new CallTrace(CALL_HISTORY);
   private readonly supervisors = new Map<string, ServiceSupervisor>();
+  /** Each service's stable address, forwarding to its current instance. */
+  private readonly published = new Map<string, PublishedPort>();
   private readonly processes = new ProcessRuntime();
   /** Created with the proxy (its router needs a listener there); connects to an engine only when a service needs one. */
   private docker: DockerRuntime | undefined;
@@ -133,6 +152,7 @@ class Session {
     };
     this.loadOptions = options.runtime === undefined ? {} : { runtime: options.runtime };
     this.config = resolveConfig(options, this.loadOptions);
+    for (const warning of this.config.warnings) this.logger.warn(warning);
   }
 
   /** Starts everything, in numbered steps; on failure the caller `stop()`s what had started. */
@@ -143,6 +163,7 @@ class Session {
     // 1. Fixed ports must be free now: failing later would mean a half-started emulator.
     for (const service of config.services.values()) {
       if (service.kind === 'process' && service.port !== undefined && !(await isPortFree(service.port))) throw portTakenError(service, service.port);
+      if (options.publishedPorts === 'config' && service.publishedPort !== undefined && !(await isPortFree(service.publishedPort))) throw publishedPortTakenError(service);
     }
 
     // 2. The routing proxy (the host's entry on proxy.port, plus one egress port per
@@ -152,11 +173,17 @@ class Session {
       port: options.proxyPort ?? 0,
       directory: this.directory(),
       logger,
-      admin: (req, res) => serveAdmin(req, res, { config: this.config, history: this.trace, supervisors: this.supervisors }),
+      admin: (req, res) => serveAdmin(req, res, { config: this.config, history: this.trace, supervisors: this.supervisors, published: this.published }),
     });
     this.cleanups.push(() => proxy.stop());
     const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
-    const dns = await startDnsServer({ host: config.dns.host, port: options.dnsPort ?? 0, answerV4: config.proxy.host, upstream: dnsUpstream, logger });
+    const startDns = (port: number): Promise<DnsServer> => startDnsServer({ host: config.dns.host, port, answerV4: config.proxy.host, upstream: dnsUpstream, logger });
+    const dns = await startDns(options.dnsPort ?? 0).catch(async (error: unknown) => {
+      if (!options.dnsPortFallback || !(error instanceof EmulatorError) || error.code !== 'port_in_use') throw error;
+      const fallback = await startDns(0);
+      logger.warn(`DNS: port ${options.dnsPort} is in use, so the DNS server listens on ${fallback.port} instead. Set dns.port in the config to choose a port.`);
+      return fallback;
+    });
     this.cleanups.push(() => dns.stop());
 
     // 3. Docker: engine, session network, router container. Now, when a service needs it,
@@ -190,7 +217,7 @@ class Session {
         logger,
       });
     }
-    logger.info(`All ${config.services.size} services healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
+    logger.info(`${config.services.size === 1 ? 'The service is' : `All ${config.services.size} services`} healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
     return { proxy, dns };
   }
 
@@ -199,6 +226,7 @@ class Session {
     this.stopping ??= (async () => {
       await this.hotReload?.stop();
       await Promise.allSettled([...this.supervisors.values()].map((supervisor) => supervisor.stop()));
+      await Promise.allSettled([...this.published.values()].map((entry) => entry.stop()));
       await Promise.allSettled(this.cleanups.reverse().map((cleanup) => cleanup()));
     })();
     return this.stopping;
@@ -214,8 +242,8 @@ class Session {
       proxyUrl: proxy.url,
       dns: { host: dns.host, port: dns.port },
       url: (name) => {
-        const url = this.supervisors.get(requireService(this.config, name).name)?.url();
-        if (url === undefined) throw new EmulatorError('service_start_failed', `Service "${name}" has no healthy instance right now.`);
+        const url = this.published.get(requireService(this.config, name).name)?.url;
+        if (url === undefined) throw new EmulatorError('service_start_failed', `Service "${name}" is not running.`);
         return url;
       },
       innerCallUrl: (from, to, path) => innerCallUrl(requireService(this.config, from).id, requireService(this.config, to).id, path),
@@ -233,15 +261,25 @@ class Session {
       config: () => this.config,
       upstream: (service) => this.supervisors.get(service.name)?.availability() ?? { state: 'unavailable', reason: 'it is not running' },
       callerByAddress: (address) => this.docker?.callerByAddress(address),
-      instancePorts: () => [...this.supervisors.values()].flatMap((supervisor) => supervisor.ports()),
+      // Published ports too: a pass-through there would reach a service around the allow-list.
+      instancePorts: () => [...[...this.supervisors.values()].flatMap((supervisor) => supervisor.ports()), ...[...this.published.values()].map((entry) => entry.port)],
     };
   }
 
-  /** A supervisor for a service (not started), with its own egress port on the proxy. */
+  /** A supervisor for a service (not started), with its own egress port on the proxy and its published port. */
   private async supervise(service: RunnableService, proxy: ProxyServer): Promise<ServiceSupervisor> {
     const egressPort = await proxy.openEgress(service.name);
     const current = (): EmulatorConfig => this.config;
-    const supervisor = new ServiceSupervisor(service, {
+    const published = await startPublishedPort({
+      host: this.config.proxy.host,
+      port: this.options.publishedPorts === 'config' ? (service.publishedPort ?? 0) : 0,
+      service,
+      // Waits while the service starts, reloads or restarts, as long as its start timeout.
+      upstream: () => supervisor.ready(this.config.services.get(service.name)?.startTimeoutMs ?? service.startTimeoutMs),
+      callTimeoutMs: () => this.config.proxy.callTimeoutMs,
+    });
+    this.published.set(service.name, published);
+    const supervisor: ServiceSupervisor = new ServiceSupervisor(service, {
       runtime: { start: (next, context) => this.launch(next, context) },
       logger: this.logger,
       context: {
@@ -251,7 +289,11 @@ class Session {
         logger: this.logger,
         egressUrl: `http://${this.config.proxy.host}:${egressPort}`,
       },
-      drain: (instance) => proxy.whenIdle(instance.host, instance.port, this.config.proxy.callTimeoutMs),
+      drain: async (instance) => {
+        const timeout = this.config.proxy.callTimeoutMs;
+        await Promise.all([proxy.whenIdle(instance.host, instance.port, timeout), published.whenIdle(instance.host, instance.port, timeout)]);
+      },
+      publishedUrl: () => published.url,
     });
     this.supervisors.set(service.name, supervisor);
     return supervisor;
@@ -272,6 +314,7 @@ class Session {
   private async applyConfig(next: EmulatorConfig, proxy: ProxyServer): Promise<void> {
     const { logger } = this;
     const changes = diffConfigs(this.config, next);
+    for (const warning of next.warnings) if (!this.config.warnings.includes(warning)) logger.warn(warning);
     if (isEmpty(changes)) return;
     for (const setting of changes.needsRestart) logger.warn(`${setting} changed: restart the emulator to apply it.`);
     this.config = next; // the proxy reads it on every call: allow and ids apply to the next call
@@ -284,6 +327,8 @@ class Session {
         logger.info(`config: ${name} removed`);
         await this.supervisors.get(name)?.stop();
         this.supervisors.delete(name);
+        await this.published.get(name)?.stop();
+        this.published.delete(name);
         await proxy.closeEgress(name);
       }),
       ...changes.added.map(async (name) => {
@@ -311,6 +356,7 @@ interface AdminState {
   config: EmulatorConfig;
   history: CallTrace;
   supervisors: Map<string, ServiceSupervisor>;
+  published: Map<string, PublishedPort>;
 }
 
 /** `/_emulator/*` on the host's proxy port: what the CLI's `call` and tools read. */
@@ -326,7 +372,8 @@ function serveAdmin(req: IncomingMessage, res: ServerResponse, state: AdminState
         id: service.id,
         runtime: service.kind,
         allow: [...service.allow],
-        url: state.supervisors.get(service.name)?.url() ?? null,
+        url: state.published.get(service.name)?.url ?? null,
+        instanceUrl: state.supervisors.get(service.name)?.url() ?? null,
       })),
     };
   } else if (path === '/_emulator/calls') {

@@ -41,7 +41,7 @@ describe('config validation', () => {
     assert.deepEqual(gateway.watch, { kind: 'default' });
     assert.equal(gateway.allowLine, 11, 'the line of allow, for inner_call_denied');
     assert.equal(config.proxy.port, 8080);
-    assert.equal(config.dns.port, 5353);
+    assert.equal(config.dns.port, 8053);
     assert.equal(config.cloudEnv, 'DEV');
   });
 
@@ -153,7 +153,7 @@ describe('config validation', () => {
     const schema = JSON.parse(readFileSync(new URL('../emulator/config.schema.json', import.meta.url), 'utf8'));
     assert.equal(schema.additionalProperties, false);
     const service = schema.properties.services.additionalProperties;
-    assert.deepEqual(Object.keys(service.properties).sort(), ['allow', 'command', 'dir', 'docker', 'env', 'envFile', 'healthcheck', 'id', 'port', 'replicas', 'startTimeout', 'watch']);
+    assert.deepEqual(Object.keys(service.properties).sort(), ['allow', 'command', 'dir', 'docker', 'env', 'envFile', 'healthcheck', 'id', 'port', 'publishedPort', 'replicas', 'startTimeout', 'watch']);
     assert.equal(service.additionalProperties, false);
   });
 });

@@ -15,7 +15,10 @@ describe('process runtime', () => {
     });
     const env = (await request(emu.url('gateway'), { path: '/env' })).json() as Record<string, string>;
     assert.equal(env.SERVICE_ID, 'gw01');
-    assert.equal(env.PORT, new URL(emu.url('gateway')).port);
+    // PORT is the instance's port; emu.url() is the service's published port, which forwards there.
+    const info = (await request(emu.proxyUrl, { path: '/_emulator/info' })).json<{ services: { name: string; instanceUrl: string }[] }>();
+    assert.equal(env.PORT, new URL(info.services.find((service) => service.name === 'gateway')!.instanceUrl).port);
+    assert.notEqual(env.PORT, new URL(emu.url('gateway')).port);
     assert.equal(env.CLOUD_ENV, 'PROD');
     assert.equal(env.TZ, 'UTC');
     assert.equal(env.GREETING, 'hi');

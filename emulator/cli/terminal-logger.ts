@@ -9,7 +9,8 @@ const PALETTE = [pc.cyan, pc.magenta, pc.blue, pc.yellow, pc.green, pc.redBright
  */
 export function createTerminalLogger(serviceNames: Iterable<string>, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Logger {
   const names = [...serviceNames];
-  const width = Math.max('emulator'.length, ...names.map((name) => name.length + 3)) + 2;
+  // Wide enough for "[emulator]" and "[name#2]", plus a space: the text never touches the prefix.
+  const width = Math.max('[emulator]'.length, ...names.map((name) => `[${name}#2]`.length)) + 1;
   const colours = new Map(names.map((name, index) => [name, PALETTE[index % PALETTE.length]!]));
   const prefix = (label: string): string => {
     const base = label.split('#')[0]!;
@@ -59,12 +60,22 @@ function batchedWriter(): (stream: NodeJS.WritableStream, line: string) => void 
   };
 }
 
+/** Longer paths (a 15 KB query string) are cut in the log line; `emu.calls()` keeps them whole. */
+const MAX_PATH_SHOWN = 200;
+
+/** `/search?q=aaaa…(+14.8 KB)`: the start of a long path and how much was left out. */
+export function shortenPath(path: string): string {
+  if (path.length <= MAX_PATH_SHOWN) return path;
+  const left = path.length - MAX_PATH_SHOWN;
+  return `${path.slice(0, MAX_PATH_SHOWN)}…(+${left < 1024 ? `${left} chars` : `${(left / 1024).toFixed(1)} KB`})`;
+}
+
 /** `gateway → orders GET /api/x 200 3ms`; emulator errors in red with their code. */
 export function formatCall(record: CallRecord): string {
   const from = record.from ?? pc.dim('?');
   const to = record.to ?? record.host;
   const ms = `${record.durationMs < 10 ? record.durationMs.toFixed(1) : Math.round(record.durationMs)}ms`;
-  const line = `${from} → ${to} ${record.method} ${record.path} ${record.status}`;
+  const line = `${from} → ${to} ${record.method} ${shortenPath(record.path)} ${record.status}`;
   if (record.error !== undefined) return pc.red(`${line} ${pc.bold(record.error)} ${ms}`);
   if (record.status >= 500) return `${line.slice(0, -3)}${pc.yellow(String(record.status))} ${pc.dim(ms)}`;
   return `${line} ${pc.dim(ms)}`;

@@ -22,6 +22,10 @@ export function diffConfigs(before: EmulatorConfig, after: EmulatorConfig): Conf
     if (runKey(previous) !== runKey(next) || before.cloudEnv !== after.cloudEnv) changes.changed.push(name);
     if (routeKey(previous) !== routeKey(next)) changes.rerouted.push(name);
   }
+  for (const [name, next] of after.services) {
+    const previous = before.services.get(name);
+    if (previous !== undefined && previous.publishedPort !== next.publishedPort) changes.needsRestart.push(`services.${name}.publishedPort`);
+  }
   if (before.proxy.port !== after.proxy.port) changes.needsRestart.push('proxy.port');
   if (before.dns.port !== after.dns.port) changes.needsRestart.push('dns.port');
   if (JSON.stringify(before.dns.upstream) !== JSON.stringify(after.dns.upstream)) changes.needsRestart.push('dns.upstream');
@@ -33,7 +37,8 @@ export function diffConfigs(before: EmulatorConfig, after: EmulatorConfig): Conf
  * its `allow` (applied by the proxy) and where `allow` is written in the file.
  */
 function runKey(service: ServiceConfig): string {
-  const { allow: _allow, allowLine: _allowLine, ...rest } = service;
+  // publishedPort is the emulator's listener, not the instance's: a change needs a restart of the emulator, not of the service.
+  const { allow: _allow, allowLine: _allowLine, publishedPort: _publishedPort, ...rest } = service;
   return JSON.stringify(rest);
 }
 

@@ -81,6 +81,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
 
   const services = new Map<string, ServiceConfig>();
   const sourceFiles = [source.file];
+  const warnings: string[] = [];
   const fixedPorts = new Map<number, string>();
   for (const [name, entry] of entries) {
     const at = (...rest: JsonPath): JsonPath => ['services', name, ...rest];
@@ -116,11 +117,28 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       fixedPorts.set(kind.port, name);
     }
 
+    if (entry.publishedPort !== undefined) {
+      const other = fixedPorts.get(entry.publishedPort);
+      if (other !== undefined) {
+        problems.push({ path: at('publishedPort'), message: `port ${entry.publishedPort} is already used by service "${other}".`, fix: 'Give each service its own published port.' });
+      }
+      fixedPorts.set(entry.publishedPort, name);
+    }
+
     let env: Record<string, string> = {};
     if (entry.envFile !== undefined) {
       const envFile = path.resolve(dir, entry.envFile);
       sourceFiles.push(envFile);
-      if (existsSync(envFile)) env = parseEnvFile(readFileSync(envFile, 'utf8'));
+      if (existsSync(envFile)) {
+        const parsed = parseEnvFile(readFileSync(envFile, 'utf8'));
+        env = parsed.env;
+        for (const warning of parsed.warnings) {
+          const shown = warning.text.length > 60 ? `${warning.text.slice(0, 60)}…` : warning.text;
+          warnings.push(
+            `${envFile}:${warning.line} (services.${name}.envFile): "${shown}" ${warning.message}. Write it as KEY=value; quote values with spaces, # or several lines: KEY="a b".`,
+          );
+        }
+      }
       else problems.push({ path: at('envFile'), message: `file ${envFile} does not exist.`, fix: 'Create it, or fix the path (relative to "dir").' });
     }
     env = { ...env, ...entry.env };
@@ -131,6 +149,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       name,
       id: idByName.get(name) ?? name,
       dir,
+      publishedPort: entry.publishedPort,
       env,
       allow,
       allowLine: source.lineOf(entry.allow === undefined ? at() : at('allow')),
@@ -144,7 +163,11 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
   const proxyPort = data.proxy?.port ?? DEFAULTS.proxyPort;
   const dnsPort = data.dns?.port ?? DEFAULTS.dnsPort;
   for (const [port, owner] of fixedPorts) {
-    if (port === proxyPort) problems.push({ path: ['services', owner, 'port'], message: `port ${port} is the proxy’s port.`, fix: 'Choose another port for the service, or set proxy.port.' });
+    if (port === proxyPort || (data.dns?.port !== undefined && port === dnsPort)) {
+      const key = data.services[owner]?.publishedPort === port ? 'publishedPort' : 'port';
+      const what = port === proxyPort ? 'the proxy’s port (proxy.port)' : 'the DNS server’s port (dns.port)';
+      problems.push({ path: ['services', owner, key], message: `port ${port} is ${what}.`, fix: `Choose another port for the service, or set ${port === proxyPort ? 'proxy.port' : 'dns.port'}.` });
+    }
   }
   const upstream: HostPort[] = [];
   (data.dns?.upstream ?? []).forEach((server, index) => {
@@ -160,19 +183,20 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     services,
     cloudEnv: data.cloudEnv ?? 'DEV',
     proxy: { host: DEFAULTS.listenHost, port: proxyPort, callTimeoutMs: (data.proxy?.callTimeout ?? DEFAULTS.callTimeoutSeconds) * 1000 },
-    dns: { host: DEFAULTS.listenHost, port: dnsPort, upstream },
+    dns: { host: DEFAULTS.listenHost, port: dnsPort, portSet: data.dns?.port !== undefined, upstream },
     watchOptions: {
       polling: pollingFromEnv() ?? data.watchOptions?.polling ?? false,
       interval: data.watchOptions?.interval ?? DEFAULTS.pollIntervalMs,
       debounceMs: data.watchOptions?.debounce ?? DEFAULTS.debounceMs,
     },
     sourceFiles,
+    warnings,
   };
 }
 
 /** The fields that only one kind of service has, with its `kind`. */
 type KindFields<S = ServiceConfig> = S extends ServiceConfig ? Omit<S, CommonField> : never;
-type CommonField = 'name' | 'id' | 'dir' | 'env' | 'allow' | 'allowLine' | 'watch' | 'healthcheck' | 'replicas' | 'startTimeoutMs';
+type CommonField = 'name' | 'id' | 'dir' | 'env' | 'allow' | 'allowLine' | 'watch' | 'healthcheck' | 'replicas' | 'startTimeoutMs' | 'publishedPort';
 
 /**
  * Which kind a service entry is, from the keys it has: `command` → process, `docker` →

@@ -32,6 +32,11 @@ export const serviceSchema = z
     port: port
       .optional()
       .describe('Port the service listens on. Process runtime: default is a free port chosen by the emulator, passed as PORT. Docker: container port, default 8000.'),
+    publishedPort: port
+      .optional()
+      .describe(
+        'The service’s stable address on 127.0.0.1 for calls from outside (curl, Postman, the simulator): the emulator listens on it and forwards to the current instance, across reloads and restarts (docker compose’s published port). Default: a free port chosen at start.',
+      ),
     env: z.record(z.string(), z.string()).optional().describe('Extra environment variables.'),
     envFile: z.string().min(1).optional().describe('A dotenv file (KEY=value lines), relative to `dir`.'),
     allow: z
@@ -76,7 +81,7 @@ export const configSchema = z
       .describe('How hot reload watches files.'),
     dns: z
       .strictObject({
-        port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 5353.'),
+        port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 8053; when unset and 8053 is in use, `up` takes a free port and says so.'),
         upstream: z
           .array(z.string().min(1))
           .optional()

@@ -25,6 +25,8 @@ interface ServiceBase {
   readonly id: string;
   /** Absolute working directory. */
   readonly dir: string;
+  /** The stable address `emulator up` listens on for this service (undefined: a free port per run). */
+  readonly publishedPort: number | undefined;
   /** envFile merged with env (env wins). */
   readonly env: Readonly<Record<string, string>>;
   /** Names of the services this one may call. */
@@ -88,11 +90,16 @@ export interface EmulatorConfig {
    * the port it listens on, which is a free one unless the CLI asked for `proxy.port`.
    */
   readonly proxy: { readonly host: string; readonly port: number; readonly callTimeoutMs: number };
-  /** The DNS server; `port` as for the proxy. `upstream` empty: the resolvers of /etc/resolv.conf. */
-  readonly dns: { readonly host: string; readonly port: number; readonly upstream: readonly HostPort[] };
+  /**
+   * The DNS server; `port` as for the proxy. `upstream` empty: the resolvers of /etc/resolv.conf.
+   * `portSet`: the file names `dns.port` (otherwise `up` may take another port when the default is in use).
+   */
+  readonly dns: { readonly host: string; readonly port: number; readonly portSet: boolean; readonly upstream: readonly HostPort[] };
   readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
   /** Files whose change means the config changed: the config itself and every envFile. */
   readonly sourceFiles: readonly string[];
+  /** What loaded but may not be what the user meant (envFile lines that set nothing): `up` and `validate` print them. */
+  readonly warnings: readonly string[];
 }
 
 /** The config with the ports a running emulator actually listens on. */
@@ -102,7 +109,9 @@ export function withPortsInUse(config: EmulatorConfig, ports: { proxy: number; d
 
 export const DEFAULTS = {
   proxyPort: 8080,
-  dnsPort: 5353,
+  // Not 5353: that is mDNS, held by avahi (Linux desktops) and mDNSResponder (macOS).
+  // 8053 sits beside the proxy's 8080 and outside Linux's ephemeral range (32768-60999).
+  dnsPort: 8053,
   callTimeoutSeconds: 60,
   healthcheck: '/v1/ping',
   startTimeoutSeconds: 30,

@@ -36,10 +36,12 @@ export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): v
 }
 
 /** Node's server 'request' handler: `isMain` is the host's proxy port (the only one with admin). */
-export function handleRequest(context: ProxyContext, req: IncomingMessage, res: ServerResponse, isMain: boolean): void {
+export function handleRequest(context: ProxyContext, req: IncomingMessage, res: ServerResponse, isMain: boolean, held = false): void {
   const { pipeline, sockets } = context;
-  if (sockets.closing.has(req.socket)) return; // pipelined after an answer that closes the connection
-  sockets.headArrived(req.socket);
+  if (!held) {
+    if (sockets.closing.has(req.socket)) return; // pipelined after an answer that closes the connection
+    sockets.headArrived(req.socket);
+  }
   const started = performance.now();
   const arrived = Date.now();
   const source = sockets.callSource(req.socket, pipeline.config());
@@ -98,6 +100,16 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
     return;
   }
   const upstream = pipeline.pick(plan, request);
+  if (upstream.state !== 'ready' && upstream.until !== undefined && !held) {
+    // A fixed-port service restarting in place: hold the call (bounded by its start
+    // timeout), then route it again as if it had just arrived.
+    let timer: NodeJS.Timeout | undefined;
+    void Promise.race([upstream.until, new Promise<void>((resolve) => (timer = setTimeout(resolve, plan.to.startTimeoutMs)))]).then(() => {
+      clearTimeout(timer);
+      if (!res.destroyed) handleRequest(context, req, res, isMain, true);
+    });
+    return;
+  }
   if (upstream.state !== 'ready') {
     const error = unavailableError(plan.from, plan.to, upstream.reason);
     sendProxyError(res, error);

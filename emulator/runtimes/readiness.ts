@@ -81,8 +81,13 @@ function describeProbeError(error: NodeJS.ErrnoException): string {
   }
 }
 
-/** Ready when GET `path` answers 200 or 404 (the platform's liveness probe). */
-export function httpHealthCheck(path: string, port: number): ReadinessCheck {
+/**
+ * Ready when GET `path` answers 200 or 404 (the platform's liveness probe). An instance
+ * that can move (`useHost`: a process) and gets no answer on 127.0.0.1 is also probed
+ * on ::1: Node's `listen(PORT, 'localhost')` binds ::1 only where localhost is IPv6
+ * first (macOS). If it answers there, it is called there from then on; `notice` says so.
+ */
+export function httpHealthCheck(path: string, port: number, notice?: (message: string) => void): ReadinessCheck {
   let last: string | undefined;
   return {
     description: `GET ${path} on port ${port}`,
@@ -92,6 +97,14 @@ export function httpHealthCheck(path: string, port: number): ReadinessCheck {
       while (!signal.aborted) {
         const result = await probe(instance.host, instance.port, path);
         if ('status' in result && isAliveStatus(result.status)) return;
+        if (!('status' in result) && instance.useHost !== undefined && instance.host === '127.0.0.1') {
+          const v6 = await probe('::1', instance.port, path);
+          if ('status' in v6 && isAliveStatus(v6.status)) {
+            instance.useHost('::1');
+            notice?.(`answers on [::1]:${instance.port} only (it listens on "localhost", which is IPv6 here); calls go there.`);
+            return;
+          }
+        }
         last = 'status' in result ? `the answer was ${result.status}` : result.failure;
         await sleep(PROBE_INTERVAL_MS, undefined, { signal }).catch(() => {});
       }

@@ -17,6 +17,13 @@ export interface Instance {
   readonly exited: Promise<ExitStatus>;
   /** The last lines it wrote, for error messages. */
   recentLogs(): string[];
+  /** Process runtime: the TCP ports its process group listens on now, for health-check hints. */
+  listeningPorts?(): number[];
+  /**
+   * Process runtime: it answers on another loopback address (`::1`, when the service
+   * binds "localhost" and that is IPv6, as on macOS): probes and calls go there from now on.
+   */
+  useHost?(host: string): void;
   /** Stops it (SIGTERM, then SIGKILL after a grace period). Idempotent. */
   stop(): Promise<void>;
 }
@@ -25,7 +32,8 @@ export interface Instance {
  * Where a service can be reached now, or why it cannot: what a supervisor tells whoever
  * routes calls (the proxy), without knowing who that is.
  */
-export type Availability = { state: 'ready'; host: string; port: number } | { state: 'unavailable'; reason: string };
+/** `until` is set while the service restarts in place (a fixed port): a call should wait for it, not fail. */
+export type Availability = { state: 'ready'; host: string; port: number } | { state: 'unavailable'; reason: string; until?: Promise<void> };
 
 /** What a runtime needs besides the service to start an instance. */
 export interface StartContext {
@@ -60,10 +68,24 @@ export function instanceLabel(service: RunnableService, replica: number): string
   return service.replicas > 1 ? `${service.name}#${replica}` : service.name;
 }
 
-/** `exited with code 1`, `was killed by SIGKILL`. */
+/**
+ * `exited with code 1`, `was killed by SIGKILL`; the codes with a meaning of their own
+ * in words: 0 (it ended by itself), 126 and 127 (the shell could not run the command).
+ */
 export function describeExit(status: ExitStatus): string {
   if (status.signal) return `was killed by ${status.signal}`;
-  return status.code === null ? 'stopped' : `exited with code ${status.code}`;
+  switch (status.code) {
+    case null:
+      return 'stopped';
+    case 0:
+      return 'exited on its own (code 0)';
+    case 126:
+      return 'exited with code 126: the command is not executable';
+    case 127:
+      return 'exited with code 127: command not found';
+    default:
+      return `exited with code ${status.code}`;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { RunnableService } from '../config/types.js';
-import { EmulatorError, errorForLog } from '../errors.js';
+import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { httpHealthCheck, waitReady } from '../runtimes/readiness.js';
 import { describeExit, formatLogLines, type Availability, type Instance, type Runtime, type StartContext } from '../runtimes/types.js';
@@ -23,6 +23,8 @@ export interface SupervisorOptions {
   context: Omit<StartContext, 'replica'>;
   /** Resolves when no call is in flight to the instance any more (before it is stopped). */
   drain(instance: Instance): Promise<void>;
+  /** The service's stable address (its published port), for the "ready" line. */
+  publishedUrl?(): string | undefined;
 }
 
 /**
@@ -38,6 +40,10 @@ export class ServiceSupervisor {
   private stopped = false;
   private reloading: Promise<boolean> | undefined;
   private queued: { service: RunnableService; reason: string; done: Promise<boolean> } | undefined;
+  /** Set while a stop-then-start reload runs: calls wait on it instead of getting 503. */
+  private hold: { promise: Promise<void>; release: () => void } | undefined;
+  /** Woken whenever a replica's state changes (see `ready`). */
+  private readonly waiters = new Set<() => void>();
 
   constructor(
     private service: RunnableService,
@@ -62,7 +68,9 @@ export class ServiceSupervisor {
       throw failure.reason;
     }
     results.forEach((result, index) => this.setReady(index, (result as PromiseFulfilledResult<Instance>).value));
-    this.options.logger.serviceEvent(this.service.name, `ready in ${Math.round(performance.now() - started)} ms (port ${this.ports().join(', ')})`, 'info');
+    const published = this.options.publishedUrl?.();
+    const where = published === undefined ? `port ${this.ports().join(', ')}` : `${published}, instance port ${this.ports().join(', ')}`;
+    this.options.logger.serviceEvent(this.service.name, `ready in ${Math.round(performance.now() - started)} ms (${where})`, 'info');
   }
 
   /**
@@ -88,7 +96,8 @@ export class ServiceSupervisor {
       this.queued = queued;
       return queued.done;
     }
-    this.reloading = this.swap(reason, service).finally(() => {
+    const inPlace = reloadsInPlace(this.service, service);
+    this.reloading = (inPlace ? this.restartInPlace(reason, service) : this.swap(reason, service)).finally(() => {
       this.reloading = undefined;
     });
     return this.reloading;
@@ -103,7 +112,33 @@ export class ServiceSupervisor {
         return { state: 'ready', host: state.instance.host, port: state.instance.port };
       }
     }
-    return { state: 'unavailable', reason: this.describeUnavailable() };
+    const reason = this.describeUnavailable();
+    return this.hold === undefined ? { state: 'unavailable', reason } : { state: 'unavailable', reason, until: this.hold.promise };
+  }
+
+  /**
+   * Like `availability`, but waits (up to `timeoutMs`) while the service is starting,
+   * reloading or restarting after a crash, so that a caller sees a delay instead of an
+   * error. Resolves at once when it has failed or is stopped.
+   */
+  async ready(timeoutMs: number): Promise<Availability> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const availability = this.availability();
+      const over = this.replicas.length > 0 && this.replicas.every((state) => state.kind === 'failed' || state.kind === 'stopped'); // not yet started: wait
+      if (availability.state === 'ready' || this.stopped || over) return availability;
+      const left = deadline - Date.now();
+      if (left <= 0) return availability;
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          this.waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.waiters.add(wake);
+      });
+    }
   }
 
   /** Direct URL of the first ready replica (for calls from the mini-program side). */
@@ -120,13 +155,15 @@ export class ServiceSupervisor {
     this.stopped = true;
     for (const state of this.replicas) if (state.kind === 'crashed') clearTimeout(state.timer);
     this.replicas = this.replicas.map(() => ({ kind: 'stopped' }));
+    this.releaseHold();
+    this.notify();
     await Promise.allSettled([...this.instances].map((instance) => instance.stop()));
   }
 
   private async swap(reason: string, service: RunnableService): Promise<boolean> {
     const started = performance.now();
     const { logger } = this.options;
-    logger.serviceEvent(service.name, `reloading (${reason})`, 'info');
+    logger.serviceEvent(service.name, `reloading (${reason}): the running instance serves until the new one is healthy`, 'info');
     const count = service.replicas;
     const results = await Promise.allSettled(Array.from({ length: count }, (_, index) => this.startInstance(service, index)));
     const fresh = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
@@ -134,7 +171,7 @@ export class ServiceSupervisor {
     if (failure || this.stopped) {
       await Promise.allSettled(fresh.map((instance) => instance.stop()));
       if (failure) {
-        logger.serviceEvent(service.name, `reload failed; the previous version keeps serving. ${errorForLog(failure.reason)}`, 'error');
+        logger.serviceEvent(service.name, `reload failed; the previous version keeps serving. ${describeFailure(failure.reason)}`, 'error');
       }
       return false;
     }
@@ -159,6 +196,65 @@ export class ServiceSupervisor {
     return true;
   }
 
+  /**
+   * The reload of a service whose code listens on a fixed port: old and new cannot run
+   * side by side, so the old instance finishes its calls and stops, then the new one
+   * starts. Calls that arrive meanwhile wait for it (the proxy holds them on `until`),
+   * so callers see a delay rather than errors. If the new one fails, nothing serves
+   * until the next save: the old code is gone from disk.
+   */
+  private async restartInPlace(reason: string, service: RunnableService): Promise<boolean> {
+    const started = performance.now();
+    const { logger } = this.options;
+    logger.serviceEvent(service.name, `reloading (${reason}): stop, then start, as its port ${service.port} is fixed; calls wait meanwhile`, 'info');
+    let release!: () => void;
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    this.hold = { promise, release };
+    const previous = this.replicas;
+    this.replicas = Array.from({ length: service.replicas }, () => ({ kind: 'starting' }));
+    this.notify();
+    await Promise.allSettled(
+      previous.map(async (state) => {
+        if (state.kind === 'crashed') clearTimeout(state.timer);
+        if (state.kind !== 'ready') return;
+        await this.options.drain(state.instance);
+        await state.instance.stop();
+      }),
+    );
+    const results = await Promise.allSettled(this.replicas.map((_, index) => this.startInstance(service, index)));
+    const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    this.service = service;
+    if (failure || this.stopped) {
+      await Promise.allSettled(results.map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
+      if (failure && !this.stopped) {
+        const first = failure.reason instanceof EmulatorError ? failure.reason.message.split('\n')[0]! : String(failure.reason);
+        this.replicas = this.replicas.map(() => ({ kind: 'failed', reason: first }));
+        logger.serviceEvent(
+          service.name,
+          `reload failed; nothing serves it until the next save (its port ${service.port} is fixed, so the previous version could not keep running beside it). ${describeFailure(failure.reason)}`,
+          'error',
+        );
+      }
+      this.releaseHold();
+      this.notify();
+      return false;
+    }
+    this.backoff = results.map(() => BACKOFF_START_MS);
+    results.forEach((result, index) => this.setReady(index, (result as PromiseFulfilledResult<Instance>).value));
+    this.releaseHold();
+    logger.serviceEvent(service.name, `reloaded in ${Math.round(performance.now() - started)} ms (${reason})`, 'info');
+    return true;
+  }
+
+  private releaseHold(): void {
+    this.hold?.release();
+    this.hold = undefined;
+  }
+
+  private notify(): void {
+    for (const wake of [...this.waiters]) wake();
+  }
+
   /** Starts one instance and waits for its health check; stops it again on failure. */
   private async startInstance(service: RunnableService, index: number, signal?: AbortSignal): Promise<Instance> {
     const instance = await this.options.runtime.start(service, { ...this.options.context, replica: index + 1 });
@@ -166,7 +262,7 @@ export class ServiceSupervisor {
     void instance.exited.then(() => this.instances.delete(instance));
     try {
       if (this.stopped) throw new EmulatorError('service_start_failed', `${service.name} was stopped while starting.`);
-      await waitHealthy(instance, service, signal);
+      await waitHealthy(instance, service, signal, (message) => this.options.logger.serviceEvent(instance.label, message, 'warn'));
       return instance;
     } catch (error) {
       await instance.stop();
@@ -181,6 +277,7 @@ export class ServiceSupervisor {
     }
     const since = Date.now();
     this.replicas[index] = { kind: 'ready', instance, since };
+    this.notify();
     void instance.exited.then((status) => {
       const current = this.replicas[index];
       // Stopped on purpose (stop, reload) once it is no longer the current instance.
@@ -213,6 +310,7 @@ export class ServiceSupervisor {
       );
     }, delay);
     this.replicas[index] = { kind: 'crashed', reason, restartAt: Date.now() + delay, timer };
+    this.notify();
     this.options.logger.serviceEvent(this.service.name, `${reason}; restarting in ${formatDelay(delay)}`, 'error');
   }
 
@@ -237,19 +335,82 @@ export class ServiceSupervisor {
  * Waits until the instance answers its health path (200 or 404), racing its exit and the
  * start timeout. Fails with the instance's last log lines, so the user sees why.
  */
-async function waitHealthy(instance: Instance, service: RunnableService, signal?: AbortSignal): Promise<void> {
-  const check = httpHealthCheck(service.healthcheck, instance.port);
-  const notReady = await waitReady(instance, check, { timeoutMs: service.startTimeoutMs, ...(signal === undefined ? {} : { signal }) });
+async function waitHealthy(instance: Instance, service: RunnableService, signal?: AbortSignal, notice?: (message: string) => void): Promise<void> {
+  const check = httpHealthCheck(service.healthcheck, instance.port, notice);
+  // Still no answer after a moment: say where the service listens, if not on $PORT (Flask's 5000, uvicorn's 8000).
+  const hint = setTimeout(() => {
+    const elsewhere = listensElsewhere(instance);
+    if (elsewhere !== undefined) notice?.(`nothing answers on $PORT (${instance.port}) yet, but it listens on ${elsewhere}. ${listenFix(service, instance, elsewhere)}`);
+  }, LISTEN_HINT_AFTER_MS);
+  let notReady: Awaited<ReturnType<typeof waitReady>>;
+  try {
+    notReady = await waitReady(instance, check, { timeoutMs: service.startTimeoutMs, ...(signal === undefined ? {} : { signal }) });
+  } finally {
+    clearTimeout(hint);
+  }
   if (notReady === undefined) return;
+  const elsewhere = notReady.reason === 'timeout' ? listensElsewhere(instance) : undefined;
   const message =
     notReady.reason === 'exited'
       ? `${instance.label} ${describeExit(notReady.status)} before it answered ${check.description}.`
-      : `${instance.label} did not become healthy in ${service.startTimeoutMs / 1000} s (cold start timeout): ${check.description}, ${notReady.lastFailure ?? 'nothing answered'}.`;
+      : `${instance.label} did not become healthy in ${service.startTimeoutMs / 1000} s (cold start timeout): ${check.description}, ${notReady.lastFailure ?? 'nothing answered'}${
+          elsewhere === undefined ? '' : `; it listens on ${elsewhere}`
+        }.`;
   throw new EmulatorError('service_unhealthy', `${message}\nLast log lines of ${instance.label}:\n${formatLogLines(instance.recentLogs())}`, {
-    fix:
-      `Make the service listen on the port in $PORT (${instance.port}) and answer GET ${service.healthcheck} with 200 or 404, ` +
-      `or raise services.${service.name}.startTimeout.`,
+    fix: unhealthyFix(service, instance, notReady.reason === 'exited' ? notReady.status.code : undefined, elsewhere),
   });
+}
+
+/** After this long without an answer, look once at where the service really listens. */
+const LISTEN_HINT_AFTER_MS = 2_000;
+
+/** `5000` or `5000, 5001` when the process group listens on ports but not on its $PORT. */
+function listensElsewhere(instance: Instance): string | undefined {
+  const ports = instance.listeningPorts?.() ?? [];
+  if (ports.length === 0 || ports.includes(instance.port)) return undefined;
+  return ports.join(', ');
+}
+
+function listenFix(service: RunnableService, instance: Instance, elsewhere: string): string {
+  const first = elsewhere.split(',')[0];
+  return `Set "port": ${first} in services.${service.name} (the emulator then passes PORT=${first} and probes there), or make it listen on the port in $PORT (${instance.port}).`;
+}
+
+/** What to do, by what went wrong: an exit code with a meaning, a port of its own, or the general advice. */
+function unhealthyFix(service: RunnableService, instance: Instance, exitCode: number | null | undefined, elsewhere: string | undefined): string {
+  const command = service.kind === 'process' ? ` ("${service.command}")` : '';
+  if (exitCode === 0) {
+    return `A service must keep running and serve HTTP: make services.${service.name}.command${command} start the server in the foreground, not a script that starts it in the background and returns.`;
+  }
+  if (exitCode === 127) {
+    return `The shell could not find the program of services.${service.name}.command${command}: check its spelling, and that it is installed and on PATH (services inherit the emulator's PATH).`;
+  }
+  if (exitCode === 126) return `Make the program of services.${service.name}.command${command} executable (chmod +x), or run it through its interpreter.`;
+  if (elsewhere !== undefined) return listenFix(service, instance, elsewhere);
+  return (
+    `Make the service listen on the port in $PORT (${instance.port}) and answer GET ${service.healthcheck} with 200 or 404, ` +
+    `or raise services.${service.name}.startTimeout.`
+  );
+}
+
+/**
+ * Whether a reload must stop the running instance before starting the new one: a
+ * process that listens on a fixed port cannot run twice at once. Containers can (each
+ * has its own address), and so can processes on free ports.
+ */
+export function reloadsInPlace(running: RunnableService, next: RunnableService): boolean {
+  return running.kind === 'process' && next.kind === 'process' && running.port !== undefined && running.port === next.port;
+}
+
+/**
+ * A failed start, for a log line that follows the service's own output: its first
+ * line and the fix. The last log lines that the error carries are left out, because
+ * they were just printed as they came (a stack trace would show twice).
+ */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof EmulatorError)) return String(error);
+  const first = error.message.split('\nLast log lines of')[0]!;
+  return `${first}${error.fix ? ` Fix: ${error.fix}` : ''}`;
 }
 
 function formatDelay(ms: number): string {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import picomatch from 'picomatch';
@@ -68,11 +69,14 @@ export async function watchFiles(options: FileWatchOptions): Promise<FileWatcher
     return false;
   }
 
-  const changed = new Set<string>();
+  /** Changed files of the batch: reported name → its absolute path and the first event seen. */
+  const changed = new Map<string, { absolute: string; first: string }>();
   let timer: NodeJS.Timeout | undefined;
   const flush = (): void => {
     timer = undefined;
-    const files = [...changed];
+    // A file created and gone within one batch is an editor's or tool's temporary
+    // (`sed -i` writes sedXXXXXX and renames it over the file): not a change to name.
+    const files = [...changed].filter(([, { absolute, first }]) => first !== 'add' || existsSync(absolute)).map(([file]) => file);
     changed.clear();
     if (files.length > 0) options.onChange(files);
   };
@@ -94,9 +98,9 @@ export async function watchFiles(options: FileWatchOptions): Promise<FileWatcher
     if (event === 'addDir' || event === 'unlinkDir') return;
     const absolute = path.resolve(file);
     const rel = inDir(absolute);
-    if (exactFiles.has(absolute)) changed.add(rel ?? absolute);
-    else if (rel !== undefined && selection.matches(rel)) changed.add(rel);
-    else return;
+    const name = exactFiles.has(absolute) ? (rel ?? absolute) : rel !== undefined && selection.matches(rel) ? rel : undefined;
+    if (name === undefined) return;
+    if (!changed.has(name)) changed.set(name, { absolute, first: event });
     clearTimeout(timer);
     timer = setTimeout(flush, options.debounceMs);
   });

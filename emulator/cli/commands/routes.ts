@@ -1,11 +1,17 @@
+import http from 'node:http';
 import pc from 'picocolors';
+import type { EmulatorConfig } from '../../config/types.js';
 import { innerCallUrl } from '../../inner-call/index.js';
 import { RUNTIME_OPTION, type Command } from '../command.js';
 import { configFromFlags } from '../shared.js';
 
 export const routesCommand: Command = {
   summary: 'Show the allow matrix: which service may call which, and the URLs',
-  details: 'Rows are callers, columns targets: ✔ allowed, · denied (inner_call_denied). Then the inner-call URL of every allowed pair.',
+  details: [
+    'Rows are callers, columns targets: ✔ allowed, · denied (inner_call_denied). Then the inner-call URL of every allowed pair,',
+    'and each service’s direct URL (its published port): the ones a running `emulator up` of this config serves,',
+    'or services.<name>.publishedPort.',
+  ].join('\n'),
   options: { ...RUNTIME_OPTION },
   async run(values) {
     const config = configFromFlags(values);
@@ -27,6 +33,36 @@ export const routesCommand: Command = {
         console.log(`${from.name} → ${to.name}  ${pc.cyan(innerCallUrl(from.id, to.id))}`);
       }
     }
+    console.log('');
+    const running = await runningUrls(config);
+    console.log(pc.bold(running ? 'Direct URLs (emulator up is running; stable until it stops):' : 'Direct URLs (emulator up is not running):'));
+    const width = Math.max(...services.map((service) => service.name.length)) + 2;
+    for (const service of services) {
+      const url = running?.get(service.name) ?? (service.publishedPort === undefined ? undefined : `http://${config.proxy.host}:${service.publishedPort}`);
+      console.log(`${service.name.padEnd(width)}${url === undefined ? pc.dim(`a free port at each \`up\` (set services.${service.name}.publishedPort to fix it)`) : pc.cyan(url)}`);
+    }
     return 0;
   },
 };
+
+/** The direct URLs a running `emulator up` of this config serves, from its admin endpoint. */
+function runningUrls(config: EmulatorConfig): Promise<Map<string, string> | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: config.proxy.host, port: config.proxy.port, path: '/_emulator/info', timeout: 1000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        try {
+          const info = JSON.parse(body) as { emulator?: string; config?: string; services?: { name: string; url: string | null }[] };
+          if (info.emulator !== 'dyc-emulator' || info.config !== config.file) return resolve(undefined);
+          resolve(new Map((info.services ?? []).flatMap((service) => (service.url === null ? [] : [[service.name, service.url] as [string, string]]))));
+        } catch {
+          resolve(undefined);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}

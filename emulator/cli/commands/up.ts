@@ -28,14 +28,24 @@ export const upCommand: Command = {
     });
     let emulator: Emulator;
     try {
-      emulator = await startEmulator({ config, proxyPort: config.proxy.port, dnsPort: config.dns.port, logger, signal: abort.signal, watch: values['no-watch'] !== true });
+      emulator = await startEmulator({
+        config,
+        proxyPort: config.proxy.port,
+        dnsPort: config.dns.port,
+        dnsPortFallback: !config.dns.portSet,
+        publishedPorts: 'config',
+        logger,
+        signal: abort.signal,
+        watch: values['no-watch'] !== true,
+      });
     } catch (error) {
       if (stopRequested) return stopped;
       throw error;
     }
-    const [a, b] = [...config.services.values()];
-    if (a && b) {
-      logger.info(`Try: ${pc.cyan(`curl -x ${emulator.proxyUrl} ${emulator.innerCallUrl(a.name, b.name, '/v1/ping')}`)}  ·  routes: npx emulator routes`);
+    // An allowed pair: a hint that answers 403 would look like a broken emulator.
+    const pair = [...config.services.values()].flatMap((from) => [...from.allow].filter((to) => to !== from.name).map((to) => [from.name, to] as const))[0];
+    if (pair) {
+      logger.info(`Try: ${pc.cyan(`curl -x ${emulator.proxyUrl} ${emulator.innerCallUrl(pair[0], pair[1], '/v1/ping')}`)}  ·  routes: npx emulator routes`);
     }
     if (values['no-watch'] !== true) logger.info(`Watching ${config.services.size} services and ${path.basename(config.file)} for changes (--no-watch turns it off).`);
     if (stopRequested) {

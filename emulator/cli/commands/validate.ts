@@ -16,6 +16,7 @@ export const validateCommand: Command = {
       const allow = service.allow.size === 0 ? pc.dim('calls nothing') : `may call ${[...service.allow].join(', ')}`;
       console.log(`  ${pc.bold(service.name)} (id ${service.id}) ${pc.dim(runs)}; ${allow}`);
     }
+    for (const warning of config.warnings) console.error(pc.yellow(`⚠ ${warning}`));
     return 0;
   },
 };

@@ -158,6 +158,8 @@ class ClientConnection {
     const fault = plan.fault;
     if (fault !== undefined && fault.kind !== 'delay') return this.fault(fault, pipeline.begin(source, head, plan, undefined));
     const target = pipeline.pick(plan, head);
+    // A fixed-port service restarting in place: the slow path holds the call until it is back.
+    if (target.state !== 'ready' && target.until !== undefined) return this.handOff();
     if (target.state !== 'ready') return this.answer(unavailableError(plan.from, plan.to, target.reason), head, source, plan.from.name, plan.to.name, rest);
     this.pending = rest;
     const key = this.keyOf(target.host, target.port);

@@ -3,8 +3,9 @@
  * Node before 24 ignores HTTP_PROXY, so without this, production code that calls
  * http://{from}-{to}.inner-call.dyc.ivolces.com/... would fail to resolve the name.
  *
- * - `fetch`: undici's EnvHttpProxyAgent as the global dispatcher (honours HTTP_PROXY,
- *   HTTPS_PROXY and NO_PROXY). `proxyTunnel: false` sends plain HTTP as absolute-form
+ * - `fetch` and the `undici` package's `request`/`fetch`: undici's EnvHttpProxyAgent as
+ *   the global dispatcher (honours HTTP_PROXY, HTTPS_PROXY and NO_PROXY), whatever the
+ *   import order. `proxyTunnel: false` sends plain HTTP as absolute-form
  *   requests instead of CONNECT tunnels.
  * - `http.request`/`http.get`: connections to inner-call names go to the service's
  *   egress port of the proxy, which routes by the Host header. Other hosts are untouched.
@@ -12,9 +13,14 @@
  * CommonJS on purpose: `--require` works for both CommonJS and ESM services.
  */
 import http = require('node:http');
+import path = require('node:path');
 import type { Socket } from 'node:net';
 // The emulator's one list of domains, as CommonJS: this file runs in the service's Node.
 import domains = require('../../inner-call/domains.cjs');
+
+/** Where undici (every copy, Node's own included) keeps the global dispatcher; `.2` is undici 7's newer name. */
+const GLOBAL_DISPATCHER = Symbol.for('undici.globalDispatcher.1');
+const GLOBAL_DISPATCHER_V2 = Symbol.for('undici.globalDispatcher.2');
 const egress = process.env.DYC_EMULATOR_EGRESS ? new URL(process.env.DYC_EMULATOR_EGRESS) : undefined;
 
 if (egress !== undefined) {
@@ -31,34 +37,44 @@ if (egress !== undefined) {
     return createConnection.call(this, options, callback);
   };
 
-  // Loading undici costs ~100 ms, on every start and every reload: defer it to the first
-  // use of `fetch` (Node's own fetch is a lazy global too), then get out of the way.
-  const original = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
-  if (original?.configurable) {
-    const restore = (): void => void Object.defineProperty(globalThis, 'fetch', original);
-    Object.defineProperty(globalThis, 'fetch', {
+  // Every copy of undici (Node's own behind `fetch`, and the npm package a service
+  // requires) takes its global dispatcher from one well-known symbol, and sets a plain
+  // Agent there when it finds none. So the proxy agent goes there, whichever copy reads
+  // it first and whatever the import order. Loading undici costs ~100 ms on every
+  // start and reload: it is loaded on that first read, not now.
+  if (!(GLOBAL_DISPATCHER in globalThis)) {
+    Object.defineProperty(globalThis, GLOBAL_DISPATCHER, {
       configurable: true,
-      enumerable: original.enumerable ?? false,
+      enumerable: false,
       get() {
-        restore();
+        // A plain property first, so that the reads while our copy loads see no dispatcher.
+        Object.defineProperty(globalThis, GLOBAL_DISPATCHER, { configurable: true, enumerable: false, writable: true, value: undefined });
         installProxyDispatcher();
-        return (globalThis as { fetch: unknown }).fetch;
+        return (globalThis as Record<symbol, unknown>)[GLOBAL_DISPATCHER];
       },
       set(value: unknown) {
-        Object.defineProperty(globalThis, 'fetch', { configurable: true, enumerable: original.enumerable ?? false, writable: true, value });
+        // Someone chose a dispatcher of their own (setGlobalDispatcher): theirs stands.
+        Object.defineProperty(globalThis, GLOBAL_DISPATCHER, { configurable: true, enumerable: false, writable: true, value });
       },
     });
-  } else {
-    installProxyDispatcher();
   }
 }
 
 function installProxyDispatcher(): void {
   try {
-    // Resolved from the emulator's own node_modules, not the service's.
-    const undici = require('undici') as typeof import('undici');
-    undici.setGlobalDispatcher(new undici.EnvHttpProxyAgent({ proxyTunnel: false } as ConstructorParameters<typeof undici.EnvHttpProxyAgent>[0]));
+    // Resolved from the emulator's own node_modules, not the service's. The class's own
+    // file, not undici's index: the index may be what is loading right now (a service
+    // that requires the same copy of undici), and its exports are not complete yet.
+    const root = path.dirname(require.resolve('undici/package.json'));
+    const EnvHttpProxyAgent = require(path.join(root, 'lib/dispatcher/env-http-proxy-agent.js')) as typeof import('undici').EnvHttpProxyAgent;
+    const agent = new EnvHttpProxyAgent({ proxyTunnel: false } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
+    // Set as undici's setGlobalDispatcher does (its file may be loading, too): both symbols.
+    for (const symbol of [GLOBAL_DISPATCHER, GLOBAL_DISPATCHER_V2]) {
+      const existing = Object.getOwnPropertyDescriptor(globalThis, symbol);
+      if (existing === undefined || existing.configurable) Object.defineProperty(globalThis, symbol, { configurable: true, enumerable: false, writable: true, value: agent });
+      else if (existing.writable) (globalThis as Record<symbol, unknown>)[symbol] = agent;
+    }
   } catch (error) {
-    process.emitWarning(`dyc-emulator: fetch() will not route inner-call URLs: ${(error as Error).message}`);
+    process.emitWarning(`dyc-emulator: fetch() and undici will not route inner-call URLs: ${(error as Error).message}`);
   }
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProcessServiceConfig } from '../../config/types.js';
 import { EmulatorError } from '../../errors.js';
 import { freePort, isPortFree } from '../../util/net.js';
-import { groupAlive, signalGroup } from '../../util/process-group.js';
+import { groupAlive, listeningPorts, signalGroup } from '../../util/process-group.js';
 import { instanceLabel, LogTail, platformEnv, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
 
 /** Time a service gets to exit after SIGTERM before its process group is killed. */
@@ -50,7 +50,9 @@ function mergeList(user: string | undefined, ours: string): string {
 
 export function portTakenError(service: ProcessServiceConfig, port: number): EmulatorError {
   return new EmulatorError('port_in_use', `Service "${service.name}" needs port ${port} (services.${service.name}.port), but something else is listening on it.`, {
-    fix: `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it), or remove "port" from services.${service.name} to get a free one.`,
+    fix:
+      `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it; another \`emulator up\` or \`exec\` of this config?), ` +
+      `or remove "port" from services.${service.name} to get a free one (for a URL that stays the same, set "publishedPort" instead).`,
   });
 }
 
@@ -101,7 +103,7 @@ export class ProcessRuntime implements Runtime<ProcessServiceConfig> {
 }
 
 class ProcessInstance implements Instance {
-  readonly host = '127.0.0.1';
+  host = '127.0.0.1';
   readonly exited: Promise<ExitStatus>;
   private readonly tail = new LogTail();
   private exitStatus: ExitStatus | undefined;
@@ -136,6 +138,14 @@ class ProcessInstance implements Instance {
 
   recentLogs(): string[] {
     return this.tail.snapshot();
+  }
+
+  listeningPorts(): number[] {
+    return listeningPorts(this.pid);
+  }
+
+  useHost(host: string): void {
+    this.host = host;
   }
 
   stop(): Promise<void> {

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { freePort } from '../dist/util/net.js';
+import { echoService, emulatorFor, innerCall, recordingLogger, sleep, tempDir } from './helpers.js';
+
+/** A service that insists on one port (read from PORT, which the config fixes) and names its version. */
+function serverSource(version: string, broken = false): string {
+  return `const http = require('node:http');
+const VERSION = ${JSON.stringify(version)};${broken ? '\nthis is not javascript (' : ''}
+http.createServer((req, res) => {
+  if (req.url === '/v1/ping') return res.end('ok');
+  const reply = () => res.end(JSON.stringify({ version: VERSION, pid: process.pid }));
+  if (req.url.startsWith('/slow')) setTimeout(reply, 300);
+  else reply();
+}).listen(Number(process.env.PORT));
+process.on('SIGTERM', () => process.exit(0));
+`;
+}
+
+async function waitForEvent(logger: ReturnType<typeof recordingLogger>, pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const event = logger.events.slice(from).find((e) => pattern.test(e));
+    if (event !== undefined) return event;
+    assert.ok(Date.now() < deadline, `no event ${pattern} in:\n${logger.events.slice(from).join('\n')}`);
+    await sleep(10);
+  }
+}
+
+describe('a service with a fixed port', () => {
+  test('reloads stop-then-start: the new code answers, calls during the restart wait instead of failing, the log says so', async (t) => {
+    const dir = tempDir(t, 'dyc-fixed-');
+    const file = path.join(dir, 'server.js');
+    writeFileSync(file, serverSource('v1'));
+    const port = await freePort();
+    const logger = recordingLogger();
+    const emu = await emulatorFor(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', port } } }, { logger, watch: true });
+    const first = (await innerCall(emu, 'caller', 'svc', '/')).json();
+    assert.equal(first.version, 'v1');
+
+    // Callers in a loop while the file is saved three times: every call must get 200.
+    const agent = new http.Agent({ keepAlive: true });
+    t.after(() => agent.destroy());
+    const results: { status: number; version?: string; ms: number }[] = [];
+    let running = true;
+    const worker = async (): Promise<void> => {
+      while (running) {
+        const started = performance.now();
+        const reply = await innerCall(emu, 'caller', 'svc', '/', { agent }).catch((error: Error) => ({ status: 0, body: error.message, json: (): Record<string, unknown> => ({}) }));
+        results.push({ status: reply.status, version: reply.status === 200 ? (reply.json().version as string) : reply.body, ms: performance.now() - started });
+      }
+    };
+    const workers = Array.from({ length: 3 }, worker);
+    for (const version of ['v2', 'v3', 'v4']) {
+      const from = logger.events.length;
+      writeFileSync(file, serverSource(version));
+      const reloading = await waitForEvent(logger, /^\[svc\] reloading/, from);
+      assert.match(reloading, /stop, then start, as its port \d+ is fixed; calls wait meanwhile/);
+      await waitForEvent(logger, /^\[svc\] reloaded in \d+ ms \(server\.js changed\)$/, from);
+      await sleep(100);
+    }
+    running = false;
+    await Promise.all(workers);
+    const failed = results.filter((r) => r.status !== 200);
+    assert.deepEqual(failed, [], `${failed.length} of ${results.length} calls failed`);
+    assert.ok(results.some((r) => r.ms > 30), 'some calls were held during a restart');
+    assert.equal((await innerCall(emu, 'caller', 'svc', '/')).json().version, 'v4');
+    assert.ok(!logger.events.some((e) => /something else is listening/.test(e)), logger.events.join('\n'));
+  });
+
+  test('a call in flight finishes on the old instance; a broken save leaves it down with a clear line, the next save brings it back', async (t) => {
+    const dir = tempDir(t, 'dyc-fixed-');
+    const file = path.join(dir, 'server.js');
+    writeFileSync(file, serverSource('v1'));
+    const port = await freePort();
+    const logger = recordingLogger();
+    const emu = await emulatorFor(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', port, startTimeout: 5 } } }, { logger, watch: true });
+    const slow = innerCall(emu, 'caller', 'svc', '/slow');
+    await sleep(30);
+    writeFileSync(file, serverSource('v2'));
+    const answer = await slow;
+    assert.equal(answer.status, 200);
+    assert.equal(answer.json().version, 'v1');
+    await waitForEvent(logger, /^\[svc\] reloaded in/);
+    assert.equal((await innerCall(emu, 'caller', 'svc', '/')).json().version, 'v2');
+
+    let from = logger.events.length;
+    writeFileSync(file, serverSource('broken', true));
+    const failed = await waitForEvent(logger, /^\[svc\] reload failed/, from);
+    assert.match(failed, /nothing serves it until the next save \(its port \d+ is fixed/);
+    assert.match(failed, /exited with code 1 before it answered GET \/v1\/ping/);
+    assert.doesNotMatch(failed, /SyntaxError/, 'the stack was printed as the service wrote it; the event does not repeat it');
+    assert.ok(logger.lines.some((line) => /SyntaxError/.test(line)));
+    const down = await innerCall(emu, 'caller', 'svc', '/');
+    assert.equal(down.status, 503);
+    assert.match(down.json().message as string, /failed to start/);
+
+    from = logger.events.length;
+    writeFileSync(file, serverSource('fixed'));
+    await waitForEvent(logger, /^\[svc\] reloaded in/, from);
+    assert.equal((await innerCall(emu, 'caller', 'svc', '/')).json().version, 'fixed');
+  });
+});
