@@ -1,3 +1,5 @@
+import type { ComponentsConfig } from './components.js';
+
 /** The resolved config: validated once by `loadConfig`; the rest of the code trusts it. */
 
 /** Where a runnable service runs (`up --runtime`, `StartOptions.runtime`). */
@@ -91,6 +93,8 @@ export interface EmulatorConfig {
   /** The DNS server; `port` as for the proxy. `upstream` empty: the resolvers of /etc/resolv.conf. */
   readonly dns: { readonly host: string; readonly port: number; readonly upstream: readonly HostPort[] };
   readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
+  /** Databases started before the services (SPEC "Components"). */
+  readonly components: ComponentsConfig;
   /** Files whose change means the config changed: the config itself and every envFile. */
   readonly sourceFiles: readonly string[];
 }

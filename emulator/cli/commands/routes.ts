@@ -1,4 +1,5 @@
 import pc from 'picocolors';
+import { describeComponents } from '../../components/components.js';
 import { innerCallUrl } from '../../inner-call/index.js';
 import { RUNTIME_OPTION, type Command } from '../command.js';
 import { configFromFlags } from '../shared.js';
@@ -25,6 +26,15 @@ export const routesCommand: Command = {
       for (const target of from.allow) {
         const to = config.services.get(target)!;
         console.log(`${from.name} → ${to.name}  ${pc.cyan(innerCallUrl(from.id, to.id))}`);
+      }
+    }
+    const components = describeComponents(config);
+    if (components.length > 0) {
+      console.log('');
+      console.log(pc.bold('Components (started before the services; data in .emulator/data/ next to the config)'));
+      for (const component of components) {
+        console.log(`${component.name.padEnd(first)}${component.runs}`);
+        console.log(`${' '.repeat(first)}${pc.dim(Object.entries(component.env).map(([key, value]) => `${key}=${value}`).join(' '))}`);
       }
     }
     return 0;
