@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { MysqlComponentConfig } from '../config/components.js';
@@ -17,10 +17,18 @@ const MARIADB_TUNING = ['--innodb-buffer-pool-size=64M', '--innodb-log-file-size
 
 const runningAsRoot = (): boolean => process.getuid?.() === 0;
 
-/** `mariadb` or `mysql`: whose datadir format and whose set-up tool. */
-async function flavour(binary: string): Promise<'mariadb' | 'mysql'> {
-  const version = (await outputOf(binary, ['--version'])) ?? '';
-  return /mariadb/i.test(version) || path.basename(binary).startsWith('mariadb') ? 'mariadb' : 'mysql';
+const flavours = new Map<string, Promise<'mariadb' | 'mysql'>>();
+
+/** `mariadb` or `mysql`: whose datadir format and whose set-up tool. Asked once per binary (a spawn costs ~0.1 s). */
+function flavour(binary: string): Promise<'mariadb' | 'mysql'> {
+  let known = flavours.get(binary);
+  if (known === undefined) {
+    // Debian's mysqld is a link to mariadbd: the name answers without a spawn.
+    if (path.basename(realpathSync(binary)).startsWith('mariadb')) known = Promise.resolve('mariadb');
+    else known = outputOf(binary, ['--version']).then((version) => (/mariadb/i.test(version ?? '') || path.basename(binary).startsWith('mariadb') ? 'mariadb' : 'mysql'));
+    flavours.set(binary, known);
+  }
+  return known;
 }
 
 /** The unix socket of a process server: short (the limit is ~104 bytes), one per data folder. */
