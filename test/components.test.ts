@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -215,6 +215,26 @@ describe('components: errors', () => {
     } finally {
       await emu.stop();
     }
+  });
+
+  test('reset asks on a terminal (no: nothing deleted; yes: deleted), and not with --yes', async (t) => {
+    const folder = tempDir(t);
+    const configFile = writeConfig(t, { services: { api: echoService() }, components: { redis: {} } }, folder);
+    const files = path.join(folder, '.emulator/data/redis/server');
+    mkdirSync(files, { recursive: true });
+    writeFileSync(path.join(files, 'appendonly.aof'), 'x');
+    // `script` gives the CLI a pseudo-terminal, as a user's shell would.
+    const onTerminal = (answer: string) => run('script', ['-qec', `${process.execPath} ${CLI} reset --config ${configFile}`, '/dev/null'], { input: answer });
+    const no = await onTerminal('n\n');
+    assert.match(no.stdout, /Delete the data of redis \(.*\.emulator\/data\/redis\)\? \[y\/N\]/);
+    assert.match(no.stdout, /Nothing deleted\./);
+    assert.equal(no.code, 1);
+    assert.ok(existsSync(files));
+    const yes = await onTerminal('y\n');
+    assert.match(yes.stdout, /Deleted the data of redis/, yes.stdout);
+    assert.equal(existsSync(files), false);
+    const none = await run(process.execPath, [CLI, 'reset', '--yes', '--config', configFile]);
+    assert.match(none.stdout, /Nothing to reset: no component data in .*\.emulator\/data/);
   });
 
   test('config: mongo is not supported yet; component keys are checked like the others', async (t) => {
