@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { startEmulator, type Emulator } from '../dist/index.js';
 import { EmulatorError } from '../dist/errors.js';
-import { CLI, echoService, processesWith, recordingLogger, REPO, request, run, sleep, tempDir, waitGone, writeConfig } from './helpers.js';
+import { CLI, echoService, processesWith, recordingLogger, REPO, request, run, sleep, startProcess, tempDir, waitGone, writeConfig } from './helpers.js';
 
 /**
  * Real redis-server and mariadbd (or mysqld) as processes. One data folder is shared by the
@@ -215,6 +215,30 @@ describe('components: errors', () => {
     } finally {
       await emu.stop();
     }
+  });
+
+  test('a server left running by a killed `up` is stopped by the next start, not run twice', async (t) => {
+    const folder = tempDir(t);
+    const marker = `DYC_ORPHAN_${process.pid}`;
+    const configFile = writeConfig(t, { services: { api: echoService({ env: { [marker]: '1' } }) }, components: { redis: {} } }, folder);
+    const up = startProcess(t, process.execPath, [CLI, 'up', '--no-watch', '--config', configFile]);
+    await up.waitFor(/All 1 services healthy/, 60_000);
+    up.child.kill('SIGKILL'); // no chance to stop anything
+    await up.exited;
+    const redisDir = path.join(folder, '.emulator/data/redis');
+    const [orphan] = await processesWith(redisDir);
+    assert.ok(orphan, 'redis-server outlived the killed emulator');
+    for (const pid of await processesWith(marker)) process.kill(pid, 'SIGKILL'); // the service is not ours to test here
+
+    const logger = recordingLogger();
+    const emu = await startEmulator({ config: configFile, logger });
+    try {
+      assert.ok(logger.events.includes(`[redis] stopped server ${orphan}, left running by an emulator that was killed`), logger.events.join('\n'));
+      assert.equal((await processesWith(redisDir)).length, 1, 'one server on the data folder');
+    } finally {
+      await emu.stop();
+    }
+    assert.deepEqual(await waitGone(redisDir), []);
   });
 
   test('reset asks on a terminal (no: nothing deleted; yes: deleted), and not with --yes', async (t) => {

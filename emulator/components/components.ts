@@ -13,7 +13,7 @@ import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { freePort, isPortFree } from '../util/net.js';
 import { pullIfMissing, runContainer, type ComponentDockerSession } from './container.js';
-import { isFresh, lockDataDir, readMeta, serverDir, componentDir, writeMeta, type DataLock } from './data-dir.js';
+import { componentDir, isFresh, lockDataDir, readMeta, serverDir, stopOrphanedServer, writeMeta, type DataLock } from './data-dir.js';
 import type { AdminTarget, ComponentDriver, ProcessStart } from './driver.js';
 import { mysqlDriver } from './mysql.js';
 import { waitReady } from './readiness.js';
@@ -97,7 +97,12 @@ export async function startComponents(options: StartComponentsOptions): Promise<
   };
   try {
     for (const p of plans) {
-      locks.push(lockDataDir(config.components.dataDir, p.component.kind, config.file));
+      const lock = lockDataDir(config.components.dataDir, p.component.kind, config.file);
+      locks.push(lock);
+      if (lock.stale) {
+        const orphan = await stopOrphanedServer(config.components.dataDir, p.component.kind);
+        if (orphan !== undefined) logger.serviceEvent(p.component.kind, `stopped server ${orphan}, left running by an emulator that was killed`, 'warn');
+      }
       const identity = await p.driver.identity(p.runtime, p.component as never, p.binary);
       const meta = readMeta(config.components.dataDir, p.component.kind);
       if (meta !== undefined && meta.server !== identity && !isFresh(config.components.dataDir, p.component.kind)) {

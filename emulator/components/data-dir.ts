@@ -66,6 +66,8 @@ export function lockHolder(dataDir: string, name: string): LockContent | undefin
 
 export interface DataLock {
   release(): void;
+  /** The lock was left by an `up` that is gone (killed): its server may still run. */
+  readonly stale: boolean;
 }
 
 /**
@@ -77,6 +79,7 @@ export function lockDataDir(dataDir: string, name: string, configFile: string): 
   mkdirSync(path.join(dir, 'server'), { recursive: true });
   const file = path.join(dir, 'emulator.lock');
   const content: LockContent = { pid: process.pid, host: os.hostname(), config: configFile };
+  let stale = false;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, 'wx'); // fails if it exists: the check and the take are one step
@@ -84,6 +87,7 @@ export function lockDataDir(dataDir: string, name: string, configFile: string): 
       closeSync(fd);
       let released = false;
       return {
+        stale,
         release() {
           if (released) return;
           released = true;
@@ -95,6 +99,7 @@ export function lockDataDir(dataDir: string, name: string, configFile: string): 
       const holder = lockHolder(dataDir, name);
       if (holder !== undefined) throw inUseError(dir, name, holder);
       rmSync(file, { force: true }); // stale: its process is gone
+      stale = true;
     }
   }
   throw inUseError(dir, name, undefined);
@@ -105,6 +110,45 @@ export function inUseError(dir: string, name: string, holder: LockContent | unde
   return new EmulatorError('data_in_use', `The data of components.${name} (${dir}) is in use by ${who}.`, {
     fix: `Stop that \`emulator up\` first (Ctrl-C in its terminal${holder ? `, or \`kill ${holder.pid}\`` : ''}), or run this config from a copy in another folder.`,
   });
+}
+
+/** pid files the servers write in `.emulator/data/<name>/` (mysqld's --pid-file, redis's --pidfile). */
+const PID_FILES = ['mysqld.pid', 'redis.pid'];
+
+/**
+ * Stops a server that an `up` killed with SIGKILL left running on this data folder (its own
+ * process group outlives the emulator): a second server on the same files would fail or
+ * corrupt them. Only a process whose command line names the folder is touched.
+ */
+export async function stopOrphanedServer(dataDir: string, name: string): Promise<number | undefined> {
+  const dir = componentDir(dataDir, name);
+  for (const pidFile of PID_FILES) {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(path.join(dir, pidFile), 'utf8').trim());
+    } catch {
+      continue;
+    }
+    if (!isAlive(pid) || !commandLineOf(pid).includes(dir)) continue;
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      process.kill(pid, 'SIGTERM');
+    }
+    const deadline = Date.now() + 10_000;
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    return pid;
+  }
+  return undefined;
+}
+
+function commandLineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ');
+  } catch {
+    return ''; // not Linux, or gone: leave it alone
+  }
 }
 
 /** Deletes the data of the given components; refuses while an `up` holds one of them. Returns the folders removed. */

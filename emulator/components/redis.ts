@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { RedisComponentConfig } from '../config/components.js';
 import { redisPing } from './readiness.js';
 import { spawnServer, type Server } from './server.js';
@@ -29,7 +30,7 @@ export const redisDriver: ComponentDriver<RedisComponentConfig> = {
     // set-proc-title no: its command line keeps naming the data folder (`ps` shows whose it is).
     // AOF: every write is in the file within a second, so data survives a crash of the
     // server too, not only a clean stop.
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--daemonize', 'no', '--logfile', '', '--set-proc-title', 'no', ...authArgs(config)];
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--daemonize', 'no', '--logfile', '', '--set-proc-title', 'no', '--pidfile', path.join(componentDir, 'redis.pid'), ...authArgs(config)];
     return spawnServer(binary, args, { label: 'redis', logger, cwd: dir, componentDir, show: (line) => WARNING.test(line) });
   },
 
