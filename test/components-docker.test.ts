@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
+import Docker from 'dockerode';
 import { build } from 'esbuild';
 import { startEmulator, type Emulator } from '../dist/index.js';
 import { ensureBaseImages, dockerService, ownedByThisProcess } from './docker-helpers.js';
-import { recordingLogger, REPO, request, run, tempDir, writeConfig } from './helpers.js';
+import { recordingLogger, REPO, request, run, sleep, tempDir, writeConfig } from './helpers.js';
 
 const EXAMPLE = path.join(REPO, 'examples/components');
 /** Local stand-ins for redis:7 and mysql:8.0, built from the host's servers (nothing can be pulled in CI). */
@@ -87,12 +88,26 @@ describe('components in docker', () => {
       components: { redis: { runtime: 'docker', image: REDIS_IMAGE }, mysql: { runtime: 'process', database: 'notes', init: path.join(EXAMPLE, 'db/schema.sql') } },
     });
     mkdirSync(path.join(path.dirname(file), '.emulator'), { recursive: true });
-    const emu = await startEmulator({ config: file });
+    const logger = recordingLogger();
+    const emu = await startEmulator({ config: file, logger });
     try {
       assert.equal(emu.components.redis?.runtime, 'docker');
       assert.equal(emu.components.mysql?.runtime, 'process');
       assert.equal((await notes(emu, 'local', 'POST', '/notes?text=x')).status, 201);
       assert.deepEqual((await notes(emu, 'local', 'GET', '/notes/2')).body, { id: 2, text: 'x', from: 'redis' });
+
+      // The redis container dies: a new one starts on the same published port and data.
+      const docker = new Docker();
+      const [container] = await docker.listContainers({ filters: { label: [`dyc-emulator.pid=${process.pid}`, 'dyc-emulator.role=component'] } });
+      assert.ok(container, 'the component container is labelled with the session');
+      await docker.getContainer(container.Id).kill();
+      const deadline = Date.now() + 60_000;
+      while (!logger.events.includes('[redis] restarted') && Date.now() < deadline) await sleep(100);
+      assert.ok(logger.events.some((line) => /^\[redis\] the redis server exited with code \d+; restarting in 500 ms/.test(line)), logger.events.join('\n'));
+      assert.ok(logger.events.includes('[redis] restarted'), logger.events.join('\n'));
+      let reply = await notes(emu, 'local', 'GET', '/notes/2');
+      for (let i = 0; i < 50 && reply.status !== 200; i++) reply = (await sleep(100), await notes(emu, 'local', 'GET', '/notes/2'));
+      assert.deepEqual(reply.body, { id: 2, text: 'x', from: 'redis' });
     } finally {
       await emu.stop();
     }
