@@ -96,7 +96,15 @@ async function byHand(fresh) {
     if (!(await ping(apiPort))) throw new Error('not yet');
   });
   const elapsed = performance.now() - started;
-  await Promise.all(children.map((child) => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGTERM')))));
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise((resolve) => {
+          child.once('exit', resolve);
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
   return elapsed;
 }
 

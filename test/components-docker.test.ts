@@ -29,7 +29,7 @@ describe('components in docker', () => {
     // The example's service, bundled with ioredis and mysql2 into one file for a node-only image.
     const boxDir = tempDir(t);
     await build({ entryPoints: [path.join(EXAMPLE, 'notes/server.mjs')], bundle: true, platform: 'node', format: 'cjs', outfile: path.join(boxDir, 'server.cjs'), logLevel: 'silent' });
-    writeFileSync(path.join(boxDir, 'Dockerfile'), 'ARG BASE_IMAGE=node:22-slim\nFROM ${BASE_IMAGE}\nCOPY server.cjs /app/server.cjs\nCMD ["node", "/app/server.cjs"]\n');
+    writeFileSync(path.join(boxDir, 'Dockerfile'), `ARG BASE_IMAGE=node:22-slim\nFROM \${BASE_IMAGE}\nCOPY server.cjs /app/server.cjs\nCMD ["node", "/app/server.cjs"]\n`);
 
     const dir = tempDir(t);
     const config = {
@@ -106,7 +106,10 @@ describe('components in docker', () => {
       assert.ok(logger.events.some((line) => /^\[redis\] the redis server exited with code \d+; restarting in 500 ms/.test(line)), logger.events.join('\n'));
       assert.ok(logger.events.includes('[redis] restarted'), logger.events.join('\n'));
       let reply = await notes(emu, 'local', 'GET', '/notes/2');
-      for (let i = 0; i < 50 && reply.status !== 200; i++) reply = (await sleep(100), await notes(emu, 'local', 'GET', '/notes/2'));
+      for (let i = 0; i < 50 && reply.status !== 200; i++) {
+        await sleep(100);
+        reply = await notes(emu, 'local', 'GET', '/notes/2');
+      }
       assert.deepEqual(reply.body, { id: 2, text: 'x', from: 'redis' });
     } finally {
       await emu.stop();

@@ -81,7 +81,10 @@ describe('components as local processes', () => {
       assert.equal(emu.url('notes'), serviceUrl, 'the service was not restarted');
       // AOF: the write before the crash is still there.
       let reply = await json(emu, 'GET', '/notes/2');
-      for (let i = 0; i < 40 && reply.status !== 200; i++) reply = (await sleep(100), await json(emu, 'GET', '/notes/2'));
+      for (let i = 0; i < 40 && reply.status !== 200; i++) {
+        await sleep(100);
+        reply = await json(emu, 'GET', '/notes/2');
+      }
       assert.deepEqual(reply.body, { id: 2, text: 'first', from: 'redis' });
     } finally {
       await emu.stop();
@@ -268,7 +271,7 @@ describe('components: errors', () => {
         loadConfig(writeConfig(t, { services: { api: echoService() }, components }));
       } catch (error) {
         assert.ok(error instanceof EmulatorError);
-        return error.message + '\nFix: ' + (error.fix ?? '');
+        return `${error.message}\nFix: ${error.fix ?? ''}`;
       }
       assert.fail('accepted');
     };

@@ -211,7 +211,7 @@ class ComponentSupervisor {
 
   constructor(
     private readonly p: Plan,
-    private readonly config: EmulatorConfig,
+    config: EmulatorConfig,
     private readonly logger: Logger,
   ) {
     this.name = p.component.kind;

@@ -47,7 +47,7 @@ export function readMeta(dataDir: string, name: string): ComponentMeta | undefin
 
 export function writeMeta(dataDir: string, name: string, server: string): void {
   const meta: ComponentMeta = { server, created: new Date().toISOString() };
-  writeFileSync(path.join(componentDir(dataDir, name), 'component.json'), JSON.stringify(meta, null, 2) + '\n');
+  writeFileSync(path.join(componentDir(dataDir, name), 'component.json'), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
 /** The live `up` holding a component's data dir, if any (a lock of a dead process is stale). */
