@@ -18,6 +18,8 @@ import { startHotReload, type HotReload } from './watch/hot-reload.js';
 import { resolveConfig, type ConfigSourceOptions } from './config/overrides.js';
 import { innerCallAgent, type InnerCallAgent } from './testing/request.js';
 import { innerCallUrl, requireService } from './inner-call/index.js';
+import { noComponents, startComponents, type ComponentInfo, type Components } from './components/components.js';
+import type { ComponentName } from './config/components.js';
 
 /**
  * `config` (a file path, default `emulator.config.json` in the working directory, or
@@ -79,6 +81,8 @@ export interface Emulator {
    * @example await emu.request('gateway', 'orders').get('/orders/1').expect(200)
    */
   request(from: string, to: string): InnerCallAgent;
+  /** The running databases (`components` in the config): `emu.components.redis?.address`, `.env` (REDIS_ADDRESS…) etc. */
+  readonly components: Readonly<Partial<Record<ComponentName, ComponentInfo>>>;
   /** The last 1000 calls through the proxy, oldest first: from, to (names), method, path, status, error, durationMs, time. */
   calls(): CallRecord[];
   /** Forgets the calls recorded so far, so that `calls()` shows only what comes next. */
@@ -137,6 +141,7 @@ class Session {
   /** Created with the proxy (its router needs a listener there); connects to an engine only when a service needs one. */
   private docker: DockerRuntime | undefined;
   private hotReload: HotReload | undefined;
+  private components: Components = noComponents;
   /** Undone in reverse order by `stop()`. */
   private readonly cleanups: (() => Promise<void>)[] = [];
   private stopping: Promise<void> | undefined;
@@ -193,6 +198,10 @@ class Session {
     this.cleanups.push(() => docker.stop());
     if ([...config.services.values()].some((service) => service.kind === 'docker')) await docker.prepare();
 
+    // 3b. Components (databases), before the services whose environment names them.
+    this.components = await startComponents({ config, logger, docker: () => docker.componentSession(), ...(options.signal && { signal: options.signal }) });
+    this.cleanups.push(() => this.components.stop());
+
     // 4. Services, all at once; each waits for its health check. The first failure stops the others' waiting.
     logger.info(`Starting ${config.services.size} service${config.services.size === 1 ? '' : 's'}: ${[...config.services.keys()].join(', ')}`);
     const supervisors = await Promise.all([...config.services.values()].filter(isRunnable).map((service) => this.supervise(service, proxy)));
@@ -247,6 +256,7 @@ class Session {
         return url;
       },
       innerCallUrl: (from, to, path) => innerCallUrl(requireService(this.config, from).id, requireService(this.config, to).id, path),
+      components: Object.fromEntries(this.components.list.map((component) => [component.name, component])),
       request: (from, to) => innerCallAgent(proxy.url, this.config, from, to),
       calls: () => this.trace.list(),
       clearCalls: () => this.trace.clear(),
@@ -288,6 +298,7 @@ class Session {
         },
         logger: this.logger,
         egressUrl: `http://${this.config.proxy.host}:${egressPort}`,
+        componentEnv: this.components.env(service.kind),
       },
       drain: async (instance) => {
         const timeout = this.config.proxy.callTimeoutMs;

@@ -11,6 +11,9 @@ export type UserErrorCode =
   | 'service_start_failed'
   | 'service_unhealthy'
   | 'runtime_unavailable'
+  | 'component_unavailable'
+  | 'component_start_failed'
+  | 'data_in_use'
   | 'emulator_not_running'
   | 'usage';
 

@@ -18,3 +18,4 @@ export type {
 export { EmulatorError, type UserErrorCode, type SystemErrorCode } from './errors.js';
 export type { Logger, CallRecord } from './logging/logger.js';
 export { PROXY_ERRORS, type ProxyErrorCode } from './calls/errors.js';
+export type { ComponentInfo } from './components/components.js';

@@ -6,6 +6,7 @@ import { didYouMean } from '../util/strings.js';
 import { commandHelp, GLOBAL_OPTIONS, optionLines, parseArgsOptions, type Command, type Values } from './command.js';
 import { callCommand } from './commands/call.js';
 import { execCommand } from './commands/exec.js';
+import { resetCommand } from './commands/reset.js';
 import { routesCommand } from './commands/routes.js';
 import { upCommand } from './commands/up.js';
 import { validateCommand } from './commands/validate.js';
@@ -16,6 +17,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   validate: validateCommand,
   routes: routesCommand,
   call: callCommand,
+  reset: resetCommand,
 };
 
 function version(): string {

@@ -28,6 +28,7 @@ export function diffConfigs(before: EmulatorConfig, after: EmulatorConfig): Conf
   }
   if (before.proxy.port !== after.proxy.port) changes.needsRestart.push('proxy.port');
   if (before.dns.port !== after.dns.port) changes.needsRestart.push('dns.port');
+  if (JSON.stringify(before.components) !== JSON.stringify(after.components)) changes.needsRestart.push('components');
   if (JSON.stringify(before.dns.upstream) !== JSON.stringify(after.dns.upstream)) changes.needsRestart.push('dns.upstream');
   return changes;
 }

@@ -4,6 +4,7 @@ import { findNodeAtLocation, getNodeValue, parseTree, printParseErrorCode, type 
 import type { z } from 'zod';
 import { EmulatorError } from '../errors.js';
 import { didYouMean, quoteList } from '../util/strings.js';
+import { COMPONENT_KEYS, componentFormatMessage, resolveComponents } from './components.js';
 import { parseEnvFile } from './envfile.js';
 import { configSchema, serviceSchema, SERVICE_ID_PATTERN, type ConfigFile, type ServiceEntry } from './schema.js';
 import { DEFAULTS, type EmulatorConfig, type HostPort, type RuntimeKind, type ServiceConfig } from './types.js';
@@ -177,9 +178,11 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     } else upstream.push(parsed);
   });
 
+  const components = resolveComponents(data.components, source.file, problems);
   if (problems.length > 0) source.fail(problems);
   return {
     file: source.file,
+    components,
     services,
     cloudEnv: data.cloudEnv ?? 'DEV',
     proxy: { host: DEFAULTS.listenHost, port: proxyPort, callTimeoutMs: (data.proxy?.callTimeout ?? DEFAULTS.callTimeoutSeconds) * 1000 },
@@ -300,12 +303,14 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
       if (where.length === 2 && where[0] === 'services') {
         return [{ path: issuePath, atKey: true, message: 'service names may contain letters, digits, "_", "." and "-", starting with a letter or digit.' }];
       }
+      if (where[0] === 'components') return [{ path: issuePath, message: `${describeValue(issue.input, false)} ${componentFormatMessage(String(last))}` }];
       if (last === 'healthcheck') return [{ path: issuePath, message: 'must be a path starting with "/", e.g. "/v1/ping".' }];
       return [{ path: issuePath, message: `has the wrong format (${issue.format}).` }];
     }
     case 'invalid_value':
       return [{ path: issuePath, message: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(issue.input, false)}.` }];
     case 'invalid_union': {
+      if (where.at(-1) === 'init') return [{ path: issuePath, message: `expected a file name or an array of file names, got ${describeValue(issue.input, false)}.` }];
       if (where.at(-1) === 'watch') return [{ path: issuePath, message: `expected true, false or an array of globs, got ${describeValue(issue.input, false)}.` }];
       return [{ path: issuePath, message: issue.message }];
     }
@@ -320,6 +325,7 @@ function knownKeysAt(where: string[]): string[] {
   if (where.length === 3 && where[2] === 'docker') return ['dockerfile', 'image', 'buildArgs'];
   if (where[0] === 'proxy') return ['port', 'callTimeout'];
   if (where[0] === 'dns') return ['port', 'upstream'];
+  if (where[0] === 'components') return where.length === 1 ? COMPONENT_KEYS.top : where[1] === 'redis' ? COMPONENT_KEYS.redis : COMPONENT_KEYS.mysql;
   if (where[0] === 'watchOptions') return ['polling', 'interval', 'debounce'];
   return [];
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { componentsSchema } from './components.js';
 
 /**
  * The shape of `emulator.config.json`. This is the only place that describes it:
@@ -88,6 +89,7 @@ export const configSchema = z
           .describe('Resolvers (`ip` or `ip:port`) for names outside the inner-call domains. Default: the nameservers of /etc/resolv.conf.'),
       })
       .optional(),
+    components: componentsSchema.optional(),
   })
   .describe('dyc-emulator configuration: https://github.com/dyc-emulator/dyc-emulator#configuration');
 

@@ -1,3 +1,5 @@
+import type { ComponentsConfig } from './components.js';
+
 /** The resolved config: validated once by `loadConfig`; the rest of the code trusts it. */
 
 /** Where a runnable service runs (`up --runtime`, `StartOptions.runtime`). */
@@ -96,6 +98,8 @@ export interface EmulatorConfig {
    */
   readonly dns: { readonly host: string; readonly port: number; readonly portSet: boolean; readonly upstream: readonly HostPort[] };
   readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
+  /** Databases started before the services (SPEC "Components"). */
+  readonly components: ComponentsConfig;
   /** Files whose change means the config changed: the config itself and every envFile. */
   readonly sourceFiles: readonly string[];
   /** What loaded but may not be what the user meant (envFile lines that set nothing): `up` and `validate` print them. */

@@ -3,8 +3,9 @@ import net, { type Socket } from 'node:net';
 import type { ServiceConfig } from '../config/types.js';
 import { EmulatorError } from '../errors.js';
 import { closeServer, listen } from '../util/net.js';
-import type { Availability } from './directory.js';
-import { describeSocketError, rawErrorResponse, sendProxyError, type ProxyErrorDetails } from './errors.js';
+import { describeSocketError, rawErrorResponse, type ProxyErrorDetails } from '../calls/errors.js';
+import type { Availability } from '../runtimes/types.js';
+import { sendProxyError } from './slow-path.js';
 import { endToEndHeaders } from './headers.js';
 
 /**

@@ -42,6 +42,8 @@ export interface StartContext {
   /** `http://127.0.0.1:port`: the proxy port that identifies this service as the caller. */
   readonly egressUrl: string;
   readonly replica: number;
+  /** REDIS_ADDRESS, MYSQL_* …: the components' variables, with addresses for this runtime. */
+  readonly componentEnv?: Readonly<Record<string, string>>;
 }
 
 /** Runs instances of one kind of service (`S`): processes, containers. */
@@ -90,10 +92,11 @@ export function describeExit(status: ExitStatus): string {
 
 /**
  * The variables the platform injects, whatever runs the service (README: "A service's
- * environment"): `TZ=UTC` unless the service sets it, then its own env, then ours.
+ * environment"): `TZ=UTC` and the components' variables (REDIS_ADDRESS…) unless the service
+ * sets them, then its own env, then ours.
  */
 export function platformEnv(service: RunnableService, context: StartContext, port: number): Record<string, string> {
-  return { TZ: 'UTC', ...service.env, SERVICE_ID: service.id, CLOUD_ENV: context.config.cloudEnv, PORT: String(port) };
+  return { TZ: 'UTC', ...context.componentEnv, ...service.env, SERVICE_ID: service.id, CLOUD_ENV: context.config.cloudEnv, PORT: String(port) };
 }
 
 /** A service's last lines, indented under a message. */

@@ -28,6 +28,7 @@ export function urlVariable(name: string): string {
 export function execEnv(emulator: Emulator): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, EMULATOR_PROXY: emulator.proxyUrl, EMULATOR_DNS: `${emulator.dns.host}:${emulator.dns.port}` };
   for (const name of emulator.config.services.keys()) env[urlVariable(name)] = emulator.url(name);
+  for (const component of Object.values(emulator.components)) Object.assign(env, component.env); // REDIS_ADDRESS…, as the services get them
   return env;
 }
 
@@ -51,7 +52,8 @@ export const execCommand: Command = {
   args: '-- <command> [args...]',
   details: [
     'The command gets EMULATOR_PROXY (the proxy URL), EMULATOR_DNS (host:port) and',
-    'EMULATOR_URL_<NAME> (each service straight) in its environment. The proxy and the DNS server',
+    'EMULATOR_URL_<NAME> (each service straight) in its environment, and the components\' variables',
+    '(REDIS_ADDRESS, MYSQL_ADDRESS, … as the services get them). The proxy and the DNS server',
     'listen on free ports (not proxy.port and dns.port), so exec can run next to `up`.',
     'Exits with the command’s exit code (128+n if it was killed by signal n), or 1 if start-up failed.',
     'Ctrl-C (or SIGTERM) stops the command, then every service; exits 128+n.',

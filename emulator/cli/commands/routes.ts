@@ -1,6 +1,7 @@
 import http from 'node:http';
 import pc from 'picocolors';
 import type { EmulatorConfig } from '../../config/types.js';
+import { describeComponents } from '../../components/components.js';
 import { innerCallUrl } from '../../inner-call/index.js';
 import { RUNTIME_OPTION, type Command } from '../command.js';
 import { configFromFlags } from '../shared.js';
@@ -40,6 +41,15 @@ export const routesCommand: Command = {
     for (const service of services) {
       const url = running?.get(service.name) ?? (service.publishedPort === undefined ? undefined : `http://${config.proxy.host}:${service.publishedPort}`);
       console.log(`${service.name.padEnd(width)}${url === undefined ? pc.dim(`a free port at each \`up\` (set services.${service.name}.publishedPort to fix it)`) : pc.cyan(url)}`);
+    }
+    const components = describeComponents(config);
+    if (components.length > 0) {
+      console.log('');
+      console.log(pc.bold('Components (started before the services; data in .emulator/data/ next to the config)'));
+      for (const component of components) {
+        console.log(`${component.name.padEnd(first)}${component.runs}`);
+        console.log(`${' '.repeat(first)}${pc.dim(Object.entries(component.env).map(([key, value]) => `${key}=${value}`).join(' '))}`);
+      }
     }
     return 0;
   },

@@ -72,6 +72,12 @@ export class DockerRuntime implements Runtime<DockerServiceConfig> {
     return this.open().then(() => undefined);
   }
 
+  /** The session's engine, network and labels, for the containers of components (emulator/components). */
+  async componentSession(): Promise<{ docker: Docker; endpoint: string; network: string; labels: Labels; local: boolean; publishedHost: string }> {
+    const { engine, network, labels } = await this.open();
+    return { docker: engine.docker, endpoint: engine.endpoint, network, labels, local: engine.local, publishedHost: engine.publishedHost };
+  }
+
   callerByAddress(address: string): string | undefined {
     return this.callers.get(unmapIPv4(address));
   }
