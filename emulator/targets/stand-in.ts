@@ -1,3 +1,4 @@
+import type { EmulatorConfig, StandInService } from '../config/types.js';
 import type { Logger } from '../logging/logger.js';
 import { startRemoteRelay, type RemoteOptions, type RemoteRelay, type TargetState } from './remote.js';
 import { startStub, type StubOptions, type StubServer } from './stub/server.js';
@@ -30,4 +31,29 @@ export async function startStandIn(spec: StandInSpec, logger: Logger): Promise<S
   }
   const relay: RemoteRelay = await startRemoteRelay({ ...spec, logger });
   return { kind: spec.kind, host: relay.host, port: relay.port, stub: undefined, targets: () => relay.targets(), stop: () => relay.stop() };
+}
+
+/** What the stand-in of a configured `url`, `targets` or `stub` service needs. */
+export function standInSpec(service: StandInService, config: EmulatorConfig): StandInSpec {
+  const { name, id } = service;
+  if (service.kind === 'stub') {
+    return {
+      kind: 'stub',
+      name,
+      id,
+      dir: service.stubDir,
+      record: service.record === undefined ? undefined : { url: service.record, tls: service.tls },
+      watch: config.watchOptions,
+    };
+  }
+  return {
+    kind: service.kind,
+    name,
+    id,
+    targets: service.targets,
+    tls: service.tls,
+    healthcheck: service.probe,
+    loadBalancer: service.loadBalancer,
+    configPath: `services.${name}.${service.kind}`,
+  };
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -78,6 +78,8 @@ const JOURNAL_BODY = 64 * 1024;
 
 export async function startStub(options: StubOptions): Promise<StubServer> {
   const { logger, name } = options;
+  // Record mode fills the folder, so it may start empty or missing.
+  if (options.record !== undefined) mkdirSync(path.join(options.dir, 'mappings'), { recursive: true });
   const store = new MappingStore(options.dir);
   const failed = store.loadAll();
   if (failed.length > 0) {
