@@ -42,7 +42,9 @@ export async function sendStubResponse(res: ServerResponse, response: StubRespon
   if (!hasLength && !(response.status === 204 || response.status === 304 || (response.status >= 100 && response.status < 200))) headers.push('Content-Length', String(body?.length ?? 0));
   if (response.statusMessage === undefined) res.writeHead(response.status, headers);
   else res.writeHead(response.status, response.statusMessage, headers);
-  res.end(body);
+  // A small body as a latin1 string (byte for byte) goes out in one write with the head; a Buffer would take a second one.
+  if (body !== undefined && body.length <= 4096) res.end(body.toString('latin1'), 'latin1');
+  else res.end(body);
   return response.status;
 }
 

@@ -95,7 +95,8 @@ export async function startStub(options: StubOptions): Promise<StubServer> {
   let sequence = 0;
   const remember = (entry: JournalEntry): void => {
     journal.push(entry);
-    if (journal.length > journalSize) journal.splice(0, journal.length - journalSize);
+    // Trimmed in batches: one splice per 100 requests, not a shift of 1000 entries per request.
+    if (journal.length > journalSize + 100) journal.splice(0, journal.length - journalSize);
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -196,7 +197,10 @@ export async function startStub(options: StubOptions): Promise<StubServer> {
     host: '127.0.0.1',
     port,
     dir: options.dir,
-    requests: (filter) => (filter?.unmatched ? journal.filter((entry) => !entry.wasMatched && entry.recordedAs === undefined) : [...journal]),
+    requests(filter) {
+      const recent = journal.slice(-journalSize);
+      return filter?.unmatched ? recent.filter((entry) => !entry.wasMatched && entry.recordedAs === undefined) : recent;
+    },
     clearRequests() {
       journal.length = 0;
     },
