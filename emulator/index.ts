@@ -10,6 +10,11 @@ export type {
   ProcessServiceConfig,
   DockerServiceConfig,
   DockerSettings,
+  RemoteServiceConfig,
+  StubServiceConfig,
+  RemoteTarget,
+  TlsSettings,
+  LoadBalancerSettings,
   WatchSetting,
   HostPort,
   RuntimeKind,
@@ -18,3 +23,4 @@ export type {
 export { EmulatorError, type UserErrorCode, type SystemErrorCode } from './errors.js';
 export type { Logger, CallRecord } from './logging/logger.js';
 export { PROXY_ERRORS, type ProxyErrorCode } from './calls/errors.js';
+export type { JournalEntry as StubRequest } from './targets/stub/server.js';
