@@ -11,3 +11,5 @@ export { startDnsServer } from '../dist/dns/server.js';
 export { startProxy, type ProxyOptions, type ProxyServer } from '../dist/proxy/server.js';
 export { parseProxyV1 } from '../dist/proxy/proxy-protocol.js';
 export { startHotReload } from '../dist/watch/hot-reload.js';
+export { startStub, type StubServer } from '../dist/targets/stub/server.js';
+export { startRemoteRelay, describeRemoteError, type RemoteOptions } from '../dist/targets/remote.js';

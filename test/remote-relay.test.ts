@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { startRemoteRelay, describeRemoteError, type RemoteOptions } from '../dist/targets/remote.js';
+import { startRemoteRelay, describeRemoteError, type RemoteOptions } from './internals.js';
 import { recordingLogger, request, sleep } from './helpers.js';
 import { makePki, remoteServer } from './tls-helpers.js';
 

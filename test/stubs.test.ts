@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { startStub, type StubServer } from '../dist/targets/stub/server.js';
+import { startStub, type StubServer } from './internals.js';
 import { recordingLogger, REPO, request, sleep, tempDir } from './helpers.js';
 
 const DOCS = path.join(REPO, 'test/fixtures/stubs/wiremock-docs');
