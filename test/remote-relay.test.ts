@@ -105,6 +105,25 @@ test('targets: weights split calls exactly (smooth weighted round-robin)', async
   assert.deepEqual(counts, { a: 50, b: 150 });
 });
 
+test('targets: least-connections sends calls to the target with fewer in flight', async (t) => {
+  const a = await remoteServer(t, 'a');
+  const b = await remoteServer(t, 'b');
+  const relay = await relayFor(t, {
+    targets: [
+      { url: a.url, weight: 1, fallback: false },
+      { url: b.url, weight: 1, fallback: false },
+    ],
+    loadBalancer: { algorithm: 'least-connections', maxFailures: 0, unhealthyStatus: [] },
+  });
+  // One long call holds a target; while it runs, every other call goes to the idle one.
+  const long = request(relay.url, { path: '/slow/600' });
+  await sleep(50);
+  const busy = relay.targets().find((target) => target.active === 1)!;
+  const idle = busy.url.startsWith(a.url) ? 'b' : 'a';
+  for (let i = 0; i < 6; i++) assert.equal((await request(relay.url, { path: '/' })).headers['x-served-by'], idle);
+  assert.equal((await long).body, 'slow');
+});
+
 test('targets: maxFailures ejects, the fallback takes over only then, the health check brings the primary back (logged)', async (t) => {
   let primaryHealthy = true;
   const primary = await remoteServer(t, 'primary', { healthy: () => primaryHealthy });

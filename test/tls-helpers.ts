@@ -44,7 +44,7 @@ export interface RemoteServer {
 
 /**
  * A stand-in for a remote deployment on loopback: answers JSON naming itself and what
- * it got; `/health` answers 200 unless `healthy` is false; `/status/N` answers N.
+ * it got; `/health` answers 200 unless `healthy` is false; `/status/N` answers N; `/slow/MS` answers after MS.
  */
 export async function remoteServer(
   t: TestContext,
@@ -64,6 +64,14 @@ export async function remoteServer(
         return res.end(ok ? 'ok' : 'down');
       }
       const status = /\/status\/(\d+)/.exec(req.url!)?.[1];
+      const slow = /\/slow\/(\d+)/.exec(req.url!)?.[1];
+      if (slow !== undefined) {
+        setTimeout(() => {
+          res.writeHead(200, { 'x-served-by': name });
+          res.end('slow');
+        }, Number(slow));
+        return;
+      }
       res.writeHead(status ? Number(status) : 200, { 'content-type': 'application/json', 'x-served-by': name });
       res.end(JSON.stringify({ server: name, method: req.method, url: req.url, host: req.headers.host, body }));
     });
