@@ -124,7 +124,32 @@ test('targets: least-connections sends calls to the target with fewer in flight'
   assert.equal((await long).body, 'slow');
 });
 
-test('targets: maxFailures ejects, the fallback takes over only then, the health check brings the primary back (logged)', async (t) => {
+test('targets: maxFailures ejects, the fallback takes over only then, the ejected target is retried after a while (logged)', async (t) => {
+  const primary = await remoteServer(t, 'primary');
+  const fallback = await remoteServer(t, 'fallback');
+  const relay = await relayFor(t, {
+    targets: [
+      { url: primary.url, weight: 1, fallback: false },
+      { url: fallback.url, weight: 1, fallback: true },
+    ],
+    ejectionMs: 300,
+    loadBalancer: { algorithm: 'round-robin', maxFailures: 2, unhealthyStatus: [503] },
+  });
+  const servedBy = async (path = '/'): Promise<string> => (await request(relay.url, { path })).headers['x-served-by'] as string;
+  for (let i = 0; i < 4; i++) assert.equal(await servedBy(), 'primary', 'the fallback gets nothing while the primary is in the rotation');
+  // Two 503s in a row: out of the rotation; the fallback answers.
+  assert.equal(await servedBy('/status/503'), 'primary');
+  assert.equal(await servedBy('/status/503'), 'primary');
+  assert.equal(await servedBy(), 'fallback');
+  assert.deepEqual(relay.targets().map((target) => target.inRotation), [false, true]);
+  assert.ok(relay.logger.events.some((line) => /\[orders\] target http:\/\/127\.0\.0\.1:\d+\/ left the rotation \(2 failures in a row, the last: status 503\)/.test(line)), relay.logger.events.join('\n'));
+  // Without a health check it is tried again after the ejection time, on probation.
+  await until(() => relay.targets()[0]!.inRotation, 'the primary is retried');
+  assert.equal(await servedBy(), 'primary');
+  assert.ok(relay.logger.events.some((line) => /target http:\/\/127\.0\.0\.1:\d+\/ is back in the rotation \(retrying \(no health check configured\)\)/.test(line)));
+});
+
+test('targets with an explicit healthcheck: a failing probe takes a target out, a passing one brings it back; nothing left is 503 no_healthy_target', async (t) => {
   let primaryHealthy = true;
   const primary = await remoteServer(t, 'primary', { healthy: () => primaryHealthy });
   const fallback = await remoteServer(t, 'fallback');
@@ -135,34 +160,27 @@ test('targets: maxFailures ejects, the fallback takes over only then, the health
     ],
     healthcheck: '/health',
     probeIntervalMs: 100,
-    loadBalancer: { algorithm: 'round-robin', maxFailures: 2, unhealthyStatus: [503] },
   });
-  const servedBy = async (path = '/'): Promise<string> => (await request(relay.url, { path })).headers['x-served-by'] as string;
-  for (let i = 0; i < 4; i++) assert.equal(await servedBy(), 'primary', 'the fallback gets nothing while the primary is in the rotation');
+  const servedBy = async (): Promise<string> => (await request(relay.url, { path: '/' })).headers['x-served-by'] as string;
+  assert.equal(await servedBy(), 'primary');
 
-  // Two 503s in a row: out of the rotation; the fallback answers.
   primaryHealthy = false;
-  assert.equal(await servedBy('/status/503'), 'primary');
-  assert.equal(await servedBy('/status/503'), 'primary');
+  await until(() => !relay.targets()[0]!.inRotation, 'the failing probe takes the primary out');
   assert.equal(await servedBy(), 'fallback');
-  assert.ok(relay.logger.events.some((line) => /\[orders\] target http:\/\/127\.0\.0\.1:\d+\/ left the rotation \(2 failures in a row, the last: status 503\)/.test(line)), relay.logger.events.join('\n'));
-  assert.deepEqual(relay.targets().map((target) => target.inRotation), [false, true]);
+  assert.ok(relay.logger.events.some((line) => /target http:\/\/127\.0\.0\.1:\d+\/ left the rotation: GET \/health → status 503/.test(line)), relay.logger.events.join('\n'));
 
-  // Its health check passes again: back in, and the fallback is idle again.
   primaryHealthy = true;
-  await until(() => relay.targets()[0]!.inRotation, 'the primary returns');
+  await until(() => relay.targets()[0]!.inRotation, 'the passing probe brings it back');
   assert.equal(await servedBy(), 'primary');
   assert.ok(relay.logger.events.some((line) => /target http:\/\/127\.0\.0\.1:\d+\/ is back in the rotation \(GET \/health → 200\)/.test(line)));
 
-  // The health check alone takes a target out (no call needed), and with nothing left: 503 no_healthy_target.
   primaryHealthy = false;
-  await until(() => !relay.targets()[0]!.inRotation, 'the failing probe takes the primary out');
   await fallback.close();
-  await until(() => !relay.targets()[1]!.inRotation, 'the fallback’s probe fails too');
+  await until(() => relay.targets().every((target) => !target.inRotation), 'both probes fail');
   const none = await request(relay.url, { path: '/' });
   assert.equal(none.status, 503);
   assert.equal(none.headers['x-emulator-error'], 'no_healthy_target');
-  assert.match(none.json<{ message: string }>().message, /No target of "orders" is in the rotation/);
+  assert.match(none.json<{ message: string }>().message, /No target of "orders" is in the rotation: http:\/\/127\.0\.0\.1:\d+\/ \(GET \/health → status 503\), http:\/\/127\.0\.0\.1:\d+\/ \(GET \/health → connection refused/);
 });
 
 async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

@@ -6,7 +6,7 @@ import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { closeServer, listen } from '../util/net.js';
 import { endToEnd, sendError } from './http-util.js';
-import { Rotation, type Algorithm, type Member } from './rotation.js';
+import { minimalBalancer, type Algorithm, type BalancerFactory, type BalancerSlot, type CallOutcome } from './rotation.js';
 
 /**
  * `url` and `targets` services: an in-process relay on loopback that the emulator
@@ -35,6 +35,8 @@ export interface RemoteOptions {
   /** The config key that holds the URL(s), for error messages: `services.orders.url`. */
   readonly configPath: string;
   readonly logger: Logger;
+  /** The load balancer (the orchestrator passes the shared one of calls/balancer.ts); default: MinimalBalancer. */
+  readonly balancer?: BalancerFactory;
   /** How often targets are probed (explicit `healthcheck`), or retried after an ejection without one. Default 2 s / 10 s. */
   readonly probeIntervalMs?: number;
   readonly ejectionMs?: number;
@@ -61,7 +63,9 @@ const PROBE_TIMEOUT_MS = 2_000;
 
 interface Target {
   readonly url: URL;
-  readonly member: Member;
+  readonly key: string;
+  readonly weight: number;
+  readonly fallback: boolean;
   /** The base path without its trailing slash ('' for the root). */
   readonly basePath: string;
   readonly secure: boolean;
@@ -76,65 +80,58 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
     http: new http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo', timeout: 60_000 }),
     https: new https.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo', timeout: 60_000, ca, rejectUnauthorized: !options.tls.insecure }),
   };
-  const rotation = new Rotation(
-    options.targets.map((target) => ({ label: target.url, weight: target.weight, fallback: target.fallback })),
-    { algorithm: options.loadBalancer.algorithm, maxFailures: options.loadBalancer.maxFailures },
-  );
-  const targets: Target[] = options.targets.map((config, index) => {
+  const targets: Target[] = options.targets.map((config) => {
     const url = new URL(config.url);
-    return { url, member: rotation.members[index]!, basePath: url.pathname.replace(/\/+$/, ''), secure: url.protocol === 'https:' };
+    return { url, key: url.href, weight: config.weight, fallback: config.fallback, basePath: url.pathname.replace(/\/+$/, ''), secure: url.protocol === 'https:' };
   });
+  const byKey = new Map(targets.map((target) => [target.key, target]));
   const several = targets.length > 1;
-  const unhealthyStatus = new Set(options.loadBalancer.unhealthyStatus);
+  const describe = (target: Target): string => (several ? `target ${target.url.href}` : target.url.href);
+  const explicit = options.healthcheck;
+  const balancer = (options.balancer ?? minimalBalancer)<Target>({
+    algorithm: options.loadBalancer.algorithm,
+    maxFailures: options.loadBalancer.maxFailures,
+    unhealthyStatus: options.loadBalancer.unhealthyStatus,
+    // An ejected target returns when its health check passes; without one it is tried again
+    // after a while, on probation (Envoy's outlier ejection does the same).
+    healthCheck: explicit === undefined ? undefined : async (target) => (await probeTarget(target, explicit, agents, options)).ok,
+    healthCheckIntervalMs: explicit === undefined ? (options.ejectionMs ?? 10_000) : (options.probeIntervalMs ?? 2_000),
+    onEvent(event) {
+      const target = byKey.get(event.key);
+      if (target === undefined) return;
+      if (event.kind === 'ejected') logger.serviceEvent(options.name, `${describe(target)} left the rotation (${event.failures} failures in a row, the last: ${event.reason})`, 'warn');
+      else logger.serviceEvent(options.name, `${describe(target)} is back in the rotation (${explicit !== undefined && event.reason === 'health check passed' ? `GET ${explicit} passed` : event.reason})`, 'info');
+    },
+  });
+  /** Targets whose last probe failed (explicit healthcheck): kept out of the member list until one passes. */
+  const failingProbe = new Map<Target, string>();
+  const refreshMembers = (): void =>
+    balancer.update(targets.filter((target) => !failingProbe.has(target)).map((target) => ({ key: target.key, target, weight: target.weight, fallback: target.fallback })));
+  refreshMembers();
   const timers = new Set<NodeJS.Timeout>();
   let stopped = false;
 
-  const describe = (target: Target): string => (several ? `target ${target.url.href}` : target.url.href);
-
-  const leave = (target: Target, why: string): void => {
-    logger.serviceEvent(options.name, `${describe(target)} left the rotation (${why})`, 'warn');
-    if (options.healthcheck === undefined) {
-      // Nothing probes it: it is tried again after a while, as Envoy's outlier ejection does.
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        if (!stopped && rotation.readmit(target.member)) logger.serviceEvent(options.name, `${describe(target)} is back in the rotation (ejection time over)`, 'info');
-      }, options.ejectionMs ?? 10_000);
-      timers.add(timer);
-    }
-  };
-
-  const onFailure = (target: Target, why: string): void => {
-    if (rotation.failed(target.member)) leave(target, `${target.member.failures} failures in a row, the last: ${why}`);
-  };
-
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const target = targets.length === 1 && options.healthcheck === undefined && options.loadBalancer.maxFailures === 0 ? targets[0] : pickTarget();
-    if (target === undefined) {
-      const out = targets.map((t) => `${t.url.href} (${t.member.failures > 0 ? `${t.member.failures} failures` : 'health check failing'})`).join(', ');
-      return sendError(req, res, options.id, 'no_healthy_target', `No target of "${options.name}" is in the rotation: ${out}. Calls resume when a health check passes.`);
+    const slot = balancer.pick();
+    if (slot === undefined) {
+      const probes = targets.filter((target) => failingProbe.has(target)).map((target) => `${target.url.href} (GET ${explicit} → ${failingProbe.get(target)!.replace(/\.$/, '')})`);
+      const why = probes.length === targets.length ? probes.join(', ') : [balancer.describeEmpty(), ...probes].join('; ');
+      return sendError(req, res, options.id, 'no_healthy_target', `No target of "${options.name}" is in the rotation: ${why}. Calls resume when a health check passes.`);
     }
-    relay(req, res, target);
+    relay(req, res, slot);
   }
 
-  function pickTarget(): Target | undefined {
-    const member = rotation.pick();
-    return member === undefined ? undefined : targets[member.index];
-  }
-
-  function relay(req: IncomingMessage, res: ServerResponse, target: Target): void {
+  function relay(req: IncomingMessage, res: ServerResponse, slot: BalancerSlot<Target>): void {
+    const target = slot.target;
     const headers = endToEnd(req.rawHeaders, new Set(['host']));
     headers.push('Host', target.url.host);
     const path = target.basePath + (req.url ?? '/');
     const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
-    const member = target.member;
-    member.active++;
     let settled = false;
-    const settle = (failure: string | undefined): void => {
+    const settle = (outcome: CallOutcome): void => {
       if (settled) return;
       settled = true;
-      member.active--;
-      if (failure === undefined) rotation.succeeded(member);
-      else onFailure(target, failure);
+      balancer.done(slot, outcome);
     };
     const attempt = (retry: boolean): void => {
       const request = (target.secure ? https : http).request({
@@ -151,7 +148,7 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
       request.once('socket', (socket: Socket) => socket.setNoDelay(true));
       request.on('response', (upstream) => {
         const status = upstream.statusCode ?? 502;
-        settle(unhealthyStatus.has(status) ? `status ${status}` : undefined);
+        settle({ kind: 'response', status });
         res.writeHead(status, upstream.statusMessage, endToEnd(upstream.rawHeaders));
         upstream.pipe(res);
         upstream.once('close', () => {
@@ -162,16 +159,15 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
         if (res.headersSent) return void res.destroy();
         // A pooled connection the server closed while idle: safe to try once more without a body.
         if (retry && bodyless && request.reusedSocket && error.code === 'ECONNRESET') return attempt(false);
-        if (res.destroyed) return settle('the caller gave up (proxy.callTimeout?) before a response');
-        const problem = describeRemoteError(error, target.url, options);
-        settle(problem.split(':')[0]);
-        sendError(req, res, options.id, 'upstream_error', `${options.name} (${target.url.href}): ${problem}`);
+        if (res.destroyed) return settle({ kind: 'failure', reason: 'timeout' });
+        settle({ kind: 'failure', reason: error.code === 'ECONNRESET' ? 'reset' : 'connect-failure' });
+        sendError(req, res, options.id, 'upstream_error', `${options.name} (${target.url.href}): ${describeRemoteError(error, target.url, options)}`);
       });
       // The caller (the proxy) went away, e.g. its call timeout: abort the remote call too.
       res.once('close', () => {
         if (!res.writableFinished) {
           request.destroy();
-          settle('no response before the caller gave up (proxy.callTimeout)');
+          settle({ kind: 'failure', reason: 'timeout' });
         }
       });
       if (bodyless) request.end();
@@ -180,21 +176,28 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
     attempt(true);
   }
 
+  /** Explicit healthcheck: every target is probed; a failing one leaves the member list, a passing one returns. */
   async function probeAll(initial: boolean): Promise<void> {
+    let changed = false;
     await Promise.all(
       targets.map(async (target) => {
-        const result = await probeTarget(target, options.healthcheck!, agents, options);
+        const result = await probeTarget(target, explicit!, agents, options);
         if (stopped) return;
+        const wasFailing = failingProbe.has(target);
         if (result.ok) {
-          if (rotation.readmit(target.member) || initial) {
-            if (!initial || several) logger.serviceEvent(options.name, `${describe(target)} ${initial ? 'is healthy' : 'is back in the rotation'} (GET ${options.healthcheck} → ${result.status})`, 'info');
-          }
-        } else if (rotation.eject(target.member) || initial) {
-          logger.serviceEvent(options.name, `${describe(target)} ${initial ? 'is not healthy yet' : 'left the rotation'}: GET ${options.healthcheck} → ${result.problem}`, 'warn');
-          target.member.inRotation = false;
+          if (!wasFailing && !initial) return;
+          failingProbe.delete(target);
+          changed = true;
+          if (wasFailing || several) logger.serviceEvent(options.name, `${describe(target)} ${wasFailing ? 'is back in the rotation' : 'is healthy'} (GET ${explicit} → ${result.status})`, 'info');
+        } else {
+          failingProbe.set(target, result.problem);
+          if (wasFailing) return;
+          changed = true;
+          logger.serviceEvent(options.name, `${describe(target)} ${initial ? 'is not healthy yet' : 'left the rotation'}: GET ${explicit} → ${result.problem}`, 'warn');
         }
       }),
     );
+    if (changed) refreshMembers();
   }
 
   const server = http.createServer(handle);
@@ -203,7 +206,7 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
   await listen(server, 0, '127.0.0.1', `The relay of service "${options.name}"`);
   const port = (server.address() as AddressInfo).port;
 
-  if (options.healthcheck !== undefined) {
+  if (explicit !== undefined) {
     await probeAll(true);
     const loop = (): void => {
       const timer = setTimeout(() => {
@@ -222,19 +225,18 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
   const relayHandle: RemoteRelay = {
     host: '127.0.0.1',
     port,
-    targets: () =>
-      targets.map((target) => ({
-        url: target.url.href,
-        weight: target.member.weight,
-        fallback: target.member.fallback,
-        inRotation: target.member.inRotation,
-        active: target.member.active,
-        failures: target.member.failures,
-      })),
+    targets: () => {
+      const slots = new Map(balancer.snapshot().map((slot) => [slot.key, slot]));
+      return targets.map((target) => {
+        const slot = slots.get(target.key);
+        return { url: target.url.href, weight: target.weight, fallback: target.fallback, inRotation: slot?.inRotation ?? false, active: slot?.active ?? 0, failures: slot?.failures ?? 0 };
+      });
+    },
     stop() {
       stopping ??= (async () => {
         stopped = true;
         for (const timer of timers) clearTimeout(timer);
+        balancer.stop();
         await closeServer(server);
         agents.http.destroy();
         agents.https.destroy();
