@@ -18,13 +18,16 @@ export function serveStubAdmin(req: IncomingMessage, res: ServerResponse, stubs:
   if (!match) return false;
   const all = stubs();
   const send = (status: number, body: unknown): void => {
-    const text = JSON.stringify(body, null, 2) + '\n';
+    const text = `${JSON.stringify(body, null, 2)}\n`;
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
     res.end(text);
   };
   const [, rawName, what] = match;
   if (rawName === undefined) {
-    if (req.method !== 'GET') return send(405, { error: 'method_not_allowed', message: 'GET /_emulator/stubs' }), true;
+    if (req.method !== 'GET') {
+      send(405, { error: 'method_not_allowed', message: 'GET /_emulator/stubs' });
+      return true;
+    }
     send(
       200,
       [...all].map(([name, stub]) => {

@@ -48,7 +48,7 @@ export function innerCallParties(host: string | undefined, ownId: string): { fro
 export function sendError(req: IncomingMessage, res: ServerResponse, ownId: string, code: StandInErrorCode, message: string, extra: Record<string, unknown> = {}): void {
   if (res.headersSent) return void res.destroy();
   const { from, to } = innerCallParties(req.headers.host, ownId);
-  const body = JSON.stringify({ error: code, message, from, to, ...extra }) + '\n';
+  const body = `${JSON.stringify({ error: code, message, from, to, ...extra })}\n`;
   const headers: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),

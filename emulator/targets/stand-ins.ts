@@ -34,7 +34,10 @@ export class StandIns {
       this.logger.serviceEvent(spec.name, `not reloaded; the previous definition keeps answering. ${error instanceof Error ? error.message : String(error)}`, 'error');
       return false;
     }
-    if (this.stopped) return void (await next.stop()), false;
+    if (this.stopped) {
+      await next.stop();
+      return false;
+    }
     const previous = this.running.get(spec.name);
     this.running.set(spec.name, next);
     this.logger.serviceEvent(spec.name, `reloaded: ${describe(spec, next)}`, 'info');

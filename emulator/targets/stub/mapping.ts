@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { compileMatcher, compileRegex, stringDistance, type ValueMatcher, type Verdict } from './matchers.js';
-import { Problems, type JsonPath } from './problems.js';
+import type { JsonPath, Problems } from './problems.js';
 
 /**
  * One WireMock stub mapping, compiled: its request pattern (what it matches, and how
@@ -86,8 +86,8 @@ const UNSUPPORTED_KEYS: Record<string, string> = {
   serveEventListeners: 'serve event listeners (webhooks)',
 };
 
-/** Compiles the mappings of one file (a mapping, or `{ "mappings": [...] }`); problems go to `problems`. */
-export function compileFile(text: string, relativeFile: string, problems: Problems): Mapping[] {
+/** Compiles the mappings of one file (a mapping, or `{ "mappings": [...] }`) that `problems` holds and parses; problems go there too. */
+export function compileFile(relativeFile: string, problems: Problems): Mapping[] {
   const root = problems.parse();
   if (root === undefined) return [];
   if (root === null || typeof root !== 'object' || Array.isArray(root)) {

@@ -179,7 +179,7 @@ export function compileMatcher(spec: unknown, at: (string | number)[], problems:
       }
       const bad = unknownPlaceholder(expected);
       if (bad !== undefined) {
-        problems.add(opAt, `the JsonUnit placeholder ${bad} is not supported.`, 'Supported: ${json-unit.any-string}, any-number, any-boolean, ignore, regex.');
+        problems.add(opAt, `the JsonUnit placeholder ${bad} is not supported.`, `Supported: $${'{'}json-unit.any-string}, any-number, any-boolean, ignore, regex.`);
         return undefined;
       }
       const options = { ignoreArrayOrder: object.ignoreArrayOrder === true, ignoreExtraElements: object.ignoreExtraElements === true };

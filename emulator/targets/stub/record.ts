@@ -135,7 +135,7 @@ export function saveRecording(stubDir: string, request: StubRequest, recorded: R
     response,
   };
   const file = `${base}.json`;
-  writeAtomically(path.join(stubDir, 'mappings', file), JSON.stringify(mapping, null, 2) + '\n');
+  writeAtomically(path.join(stubDir, 'mappings', file), `${JSON.stringify(mapping, null, 2)}\n`);
   return file;
 }
 

@@ -10,7 +10,7 @@ import { describeRemoteError } from '../remote.js';
 import { innerCallParties, readBody, sendError } from '../http-util.js';
 import { compileFile, type Mapping, type StubRequest } from './mapping.js';
 import { Problems } from './problems.js';
-import { forwardForRecording, recordTarget, saveRecording, type RecordTarget } from './record.js';
+import { forwardForRecording, recordTarget, saveRecording, type Recorded, type RecordTarget } from './record.js';
 import { sendStubResponse } from './respond.js';
 import { MappingStore } from './store.js';
 
@@ -138,7 +138,7 @@ export async function startStub(options: StubOptions): Promise<StubServer> {
   async function record(req: IncomingMessage, res: ServerResponse, request: StubRequest, base: ReturnType<typeof journalBase>): Promise<void> {
     const entry: JournalEntry = { ...base, wasMatched: false, mapping: undefined, recordedAs: undefined, nearMisses: undefined, status: 0 };
     remember(entry);
-    let recorded;
+    let recorded: Recorded;
     try {
       recorded = await forwardForRecording(recorder!, req, request.body);
     } catch (error) {
@@ -244,7 +244,7 @@ export async function startStub(options: StubOptions): Promise<StubServer> {
 /** Compiles mapping text without a directory (for `emulator validate` and tests). */
 export function checkMappingText(text: string, file: string): { mappings: Mapping[]; problems: string | undefined } {
   const problems = new Problems(file, text);
-  const mappings = compileFile(text, path.basename(file), problems);
+  const mappings = compileFile(path.basename(file), problems);
   return { mappings, problems: problems.count > 0 ? problems.format() : undefined };
 }
 

@@ -116,7 +116,7 @@ export class MappingStore {
       return problems;
     }
     const problems = new Problems(absolute, text);
-    const mappings = compileFile(text, path.join('mappings', relative), problems);
+    const mappings = compileFile(path.join('mappings', relative), problems);
     if (problems.count > 0) return problems;
     this.files.set(relative, mappings);
     return undefined;
