@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { LoadOptions } from './config/load.js';
-import { isRunnable, withPortsInUse, type EmulatorConfig, type RunnableService, type RuntimeKind } from './config/types.js';
+import { isRunnable, isStandIn, withPortsInUse, type EmulatorConfig, type RunnableService, type RuntimeKind, type ServiceConfig } from './config/types.js';
 import { startDnsServer, systemResolvers, type DnsServer } from './dns/server.js';
 import { EmulatorError, errorForLog } from './errors.js';
 import { CallTrace } from './logging/call-trace.js';
@@ -20,6 +20,10 @@ import { innerCallAgent, type InnerCallAgent } from './testing/request.js';
 import { innerCallUrl, requireService } from './inner-call/index.js';
 import { noComponents, startComponents, type ComponentInfo, type Components } from './components/components.js';
 import type { ComponentName } from './config/components.js';
+import { serveStubAdmin } from './targets/admin.js';
+import { standInSpec } from './targets/stand-in.js';
+import { StandIns } from './targets/stand-ins.js';
+import type { JournalEntry, StubServer } from './targets/stub/server.js';
 
 /**
  * `config` (a file path, default `emulator.config.json` in the working directory, or
@@ -87,6 +91,15 @@ export interface Emulator {
   calls(): CallRecord[];
   /** Forgets the calls recorded so far, so that `calls()` shows only what comes next. */
   clearCalls(): void;
+  /**
+   * The requests a `stub` service (name or id) received: its journal, the last 1000, oldest
+   * first: caller id, method, URL, headers, body, whether a mapping matched, the status,
+   * and for unmatched ones the near misses. `{ unmatched: true }`: only those no mapping answered.
+   * @example assert.equal(JSON.parse(emu.stubRequests('payments')[0].body).amount, 10)
+   */
+  stubRequests(name: string, filter?: { unmatched?: boolean }): JournalEntry[];
+  /** Empties a stub's journal. */
+  clearStubRequests(name: string): void;
   /** Stops services, proxy and DNS. Idempotent: every call returns the same promise. */
   stop(): Promise<void>;
   /** `stop()`, for `await using emu = await startEmulator()`. */
@@ -137,6 +150,8 @@ class Session {
   private readonly supervisors = new Map<string, ServiceSupervisor>();
   /** Each service's stable address, forwarding to its current instance. */
   private readonly published = new Map<string, PublishedPort>();
+  /** url, targets and stub services: an in-process stand-in each, always ready (emulator/targets). */
+  private standIns: StandIns | undefined;
   private readonly processes = new ProcessRuntime();
   /** Created with the proxy (its router needs a listener there); connects to an engine only when a service needs one. */
   private docker: DockerRuntime | undefined;
@@ -178,9 +193,11 @@ class Session {
       port: options.proxyPort ?? 0,
       directory: this.directory(),
       logger,
-      admin: (req, res) => serveAdmin(req, res, { config: this.config, history: this.trace, supervisors: this.supervisors, published: this.published }),
+      admin: (req, res) => serveStubAdmin(req, res, () => this.stubs()) || serveAdmin(req, res, { config: this.config, history: this.trace, supervisors: this.supervisors, published: this.published, standIns: this.standIns }),
     });
     this.cleanups.push(() => proxy.stop());
+    const standIns = new StandIns(logger, (host, port) => proxy.whenIdle(host, port, this.config.proxy.callTimeoutMs));
+    this.standIns = standIns;
     const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
     const startDns = (port: number): Promise<DnsServer> => startDnsServer({ host: config.dns.host, port, answerV4: config.proxy.host, upstream: dnsUpstream, logger });
     const dns = await startDns(options.dnsPort ?? 0).catch(async (error: unknown) => {
@@ -204,17 +221,18 @@ class Session {
 
     // 4. Services, all at once; each waits for its health check. The first failure stops the others' waiting.
     logger.info(`Starting ${config.services.size} service${config.services.size === 1 ? '' : 's'}: ${[...config.services.keys()].join(', ')}`);
+    //    Stand-ins (url, targets, stub) are ready once they listen; a broken mapping file fails the start as a config error does.
     const supervisors = await Promise.all([...config.services.values()].filter(isRunnable).map((service) => this.supervise(service, proxy)));
     const abort = new AbortController();
     options.signal?.addEventListener('abort', () => abort.abort(options.signal?.reason), { once: true });
-    await Promise.all(
-      supervisors.map((supervisor) =>
-        supervisor.start(abort.signal).catch((error: unknown) => {
-          abort.abort(error);
-          throw error;
-        }),
-      ),
-    );
+    const failFast = (error: unknown): never => {
+      abort.abort(error);
+      throw error;
+    };
+    await Promise.all([
+      ...supervisors.map((supervisor) => supervisor.start(abort.signal).catch(failFast)),
+      ...[...config.services.values()].filter(isStandIn).map((service) => standIns.start(standInSpec(service, config)).catch(failFast)),
+    ]);
 
     // 5. Hot reload, once everything runs.
     if (options.watch) {
@@ -234,7 +252,7 @@ class Session {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.hotReload?.stop();
-      await Promise.allSettled([...this.supervisors.values()].map((supervisor) => supervisor.stop()));
+      await Promise.allSettled([...[...this.supervisors.values()].map((supervisor) => supervisor.stop()), this.standIns?.stop()]);
       await Promise.allSettled([...this.published.values()].map((entry) => entry.stop()));
       await Promise.allSettled(this.cleanups.reverse().map((cleanup) => cleanup()));
     })();
@@ -251,6 +269,8 @@ class Session {
       proxyUrl: proxy.url,
       dns: { host: dns.host, port: dns.port },
       url: (name) => {
+        const standIn = this.standIns?.get(requireService(this.config, name).name);
+        if (standIn !== undefined) return `http://${standIn.host}:${standIn.port}`;
         const url = this.published.get(requireService(this.config, name).name)?.url;
         if (url === undefined) throw new EmulatorError('service_start_failed', `Service "${name}" is not running.`);
         return url;
@@ -260,6 +280,8 @@ class Session {
       request: (from, to) => innerCallAgent(proxy.url, this.config, from, to),
       calls: () => this.trace.list(),
       clearCalls: () => this.trace.clear(),
+      stubRequests: (name, filter) => this.stubOf(name).requests(filter),
+      clearStubRequests: (name) => this.stubOf(name).clearRequests(),
       stop: () => this.stop(),
       [Symbol.asyncDispose]: () => this.stop(),
     };
@@ -269,11 +291,34 @@ class Session {
   private directory(): ServiceDirectory {
     return {
       config: () => this.config,
-      upstream: (service) => this.supervisors.get(service.name)?.availability() ?? { state: 'unavailable', reason: 'it is not running' },
+      upstream: (service) => {
+        const standIn = this.standIns?.get(service.name);
+        if (standIn !== undefined) return { state: 'ready', host: standIn.host, port: standIn.port };
+        return this.supervisors.get(service.name)?.availability() ?? { state: 'unavailable', reason: 'it is not running' };
+      },
       callerByAddress: (address) => this.docker?.callerByAddress(address),
-      // Published ports too: a pass-through there would reach a service around the allow-list.
-      instancePorts: () => [...[...this.supervisors.values()].flatMap((supervisor) => supervisor.ports()), ...[...this.published.values()].map((entry) => entry.port)],
+      // Published ports and stand-ins too: a pass-through there would reach a service around the allow-list.
+      instancePorts: () => [
+        ...[...this.supervisors.values()].flatMap((supervisor) => supervisor.ports()),
+        ...[...this.published.values()].map((entry) => entry.port),
+        ...(this.standIns?.ports() ?? []),
+      ],
     };
+  }
+
+  /** The stub servers by service name (journal, mappings). */
+  private stubs(): ReadonlyMap<string, StubServer> {
+    return this.standIns?.stubs() ?? new Map();
+  }
+
+  private stubOf(name: string): StubServer {
+    const service = requireService(this.config, name);
+    const stub = this.stubs().get(service.name);
+    if (stub === undefined) {
+      const stubs = [...this.config.services.values()].filter((candidate) => candidate.kind === 'stub').map((candidate) => candidate.name);
+      throw new EmulatorError('usage', `"${name}" is not a stub service (it is a ${service.kind} service). Stub services: ${stubs.join(', ') || 'none'}.`);
+    }
+    return stub;
   }
 
   /** A supervisor for a service (not started), with its own egress port on the proxy and its published port. */
@@ -333,25 +378,38 @@ class Session {
       const service = next.services.get(name);
       if (service) logger.info(`config: ${name} may now call ${service.allow.size === 0 ? 'nothing' : [...service.allow].join(', ')}`);
     }
+    const standIns = this.standIns ?? unstarted();
+    const remove = async (name: string): Promise<void> => {
+      await this.supervisors.get(name)?.stop();
+      this.supervisors.delete(name);
+      await this.published.get(name)?.stop();
+      this.published.delete(name);
+      await proxy.closeEgress(name);
+      await standIns.remove(name);
+    };
+    const add = async (service: ServiceConfig): Promise<void> => {
+      const started = isStandIn(service) ? standIns.start(standInSpec(service, next)) : this.supervise(service, proxy).then((supervisor) => supervisor.start());
+      await started.catch((error: unknown) => logger.serviceEvent(service.name, `did not start: ${errorForLog(error)}`, 'error'));
+    };
     await Promise.allSettled([
       ...changes.removed.map(async (name) => {
         logger.info(`config: ${name} removed`);
-        await this.supervisors.get(name)?.stop();
-        this.supervisors.delete(name);
-        await this.published.get(name)?.stop();
-        this.published.delete(name);
-        await proxy.closeEgress(name);
+        await remove(name);
       }),
       ...changes.added.map(async (name) => {
         const service = next.services.get(name);
         logger.info(`config: ${name} added`);
-        if (service === undefined || !isRunnable(service)) return;
-        const supervisor = await this.supervise(service, proxy);
-        await supervisor.start().catch((error: unknown) => logger.serviceEvent(name, `did not start: ${errorForLog(error)}`, 'error'));
+        if (service !== undefined) await add(service);
       }),
       ...changes.changed.map(async (name) => {
         const service = next.services.get(name);
-        if (service !== undefined && isRunnable(service)) await this.supervisors.get(name)?.reload('config changed', service);
+        if (service === undefined) return;
+        const supervisor = this.supervisors.get(name);
+        if (isStandIn(service) && standIns.has(name)) return void (await standIns.replace(standInSpec(service, next)));
+        if (isRunnable(service) && supervisor !== undefined) return void (await supervisor.reload('config changed', service));
+        // It changed kind (ran here, now answered elsewhere, or the other way): replace it.
+        await remove(name);
+        await add(service);
       }),
     ]);
   }
@@ -368,6 +426,7 @@ interface AdminState {
   history: CallTrace;
   supervisors: Map<string, ServiceSupervisor>;
   published: Map<string, PublishedPort>;
+  standIns: StandIns | undefined;
 }
 
 /** `/_emulator/*` on the host's proxy port: what the CLI's `call` and tools read. */
@@ -383,7 +442,7 @@ function serveAdmin(req: IncomingMessage, res: ServerResponse, state: AdminState
         id: service.id,
         runtime: service.kind,
         allow: [...service.allow],
-        url: state.published.get(service.name)?.url ?? null,
+        url: state.published.get(service.name)?.url ?? standInUrl(state.standIns, service.name),
         instanceUrl: state.supervisors.get(service.name)?.url() ?? null,
       })),
     };
@@ -396,4 +455,9 @@ function serveAdmin(req: IncomingMessage, res: ServerResponse, state: AdminState
   }
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(`${JSON.stringify(body, null, 2)}\n`);
+}
+
+function standInUrl(standIns: StandIns | undefined, name: string): string | null {
+  const standIn = standIns?.get(name);
+  return standIn === undefined ? null : `http://${standIn.host}:${standIn.port}`;
 }

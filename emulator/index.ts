@@ -10,6 +10,11 @@ export type {
   ProcessServiceConfig,
   DockerServiceConfig,
   DockerSettings,
+  RemoteServiceConfig,
+  StubServiceConfig,
+  RemoteTarget,
+  TlsSettings,
+  LoadBalancerSettings,
   WatchSetting,
   HostPort,
   RuntimeKind,
@@ -19,3 +24,4 @@ export { EmulatorError, type UserErrorCode, type SystemErrorCode } from './error
 export type { Logger, CallRecord } from './logging/logger.js';
 export { PROXY_ERRORS, type ProxyErrorCode } from './calls/errors.js';
 export type { ComponentInfo } from './components/components.js';
+export type { JournalEntry as StubRequest } from './targets/stub/server.js';

@@ -82,7 +82,7 @@ describe('config validation', () => {
   });
 
   test('missing command and docker, missing dir, invalid JSON, no file', (t) => {
-    assert.match(configError(t, { services: { a: { dir: ECHO_DIR } } }), /has neither "command" nor "docker"/);
+    assert.match(configError(t, { services: { a: { dir: ECHO_DIR } } }), /has none of "command", "docker", "url", "targets" or "stub"/);
     assert.match(configError(t, { services: { a: echoService({ dir: 'nope' }) } }), /services\.a\.dir .*directory .*nope does not exist/);
     const syntax = configError(t, '{ "services": { "a": { "command": "x" } ', 'config_syntax');
     assert.match(syntax, /emulator\.config\.json:1:\d+: invalid JSON/);
@@ -153,7 +153,7 @@ describe('config validation', () => {
     const schema = JSON.parse(readFileSync(new URL('../emulator/config.schema.json', import.meta.url), 'utf8'));
     assert.equal(schema.additionalProperties, false);
     const service = schema.properties.services.additionalProperties;
-    assert.deepEqual(Object.keys(service.properties).sort(), ['allow', 'command', 'dir', 'docker', 'env', 'envFile', 'healthcheck', 'id', 'port', 'publishedPort', 'replicas', 'startTimeout', 'watch']);
+    assert.deepEqual(Object.keys(service.properties).sort(), ['allow', 'command', 'dir', 'docker', 'env', 'envFile', 'healthcheck', 'id', 'loadBalancer', 'port', 'publishedPort', 'replicas', 'startTimeout', 'stub', 'targets', 'tls', 'url', 'watch']);
     assert.equal(service.additionalProperties, false);
   });
 });

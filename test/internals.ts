@@ -13,3 +13,5 @@ export { parseProxyV1 } from '../dist/proxy/proxy-protocol.js';
 export { startHotReload } from '../dist/watch/hot-reload.js';
 export type { CallDetails } from '../dist/calls/record.js';
 export type { AttemptOutcome, CallPolicies, PolicyOutcome } from '../dist/calls/types.js';
+export { startStub, type StubServer } from '../dist/targets/stub/server.js';
+export { startRemoteRelay, describeRemoteError, type RemoteOptions } from '../dist/targets/remote.js';

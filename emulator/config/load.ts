@@ -91,7 +91,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       problems.push({ path: at('dir'), message: `directory ${dir} does not exist.`, fix: 'Point "dir" at the service’s folder, relative to the config file.' });
     }
 
-    const kind = serviceKind(entry, name, options, problems);
+    const kind = serviceKind(entry, name, options, problems, root);
     const allow = new Set<string>();
     (entry.allow ?? []).forEach((target, index) => {
       const targetName = idByName.has(target) ? target : nameById.get(target);
@@ -154,7 +154,8 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       env,
       allow,
       allowLine: source.lineOf(entry.allow === undefined ? at() : at('allow')),
-      watch: entry.watch === undefined || entry.watch === true ? { kind: 'default' } : entry.watch === false ? { kind: 'off' } : { kind: 'globs', globs: entry.watch },
+      // A stand-in has no files of its own to reload (a stub watches its mapping files itself).
+      watch: isStandInKind(kind.kind) ? { kind: 'off' } : entry.watch === undefined || entry.watch === true ? { kind: 'default' } : entry.watch === false ? { kind: 'off' } : { kind: 'globs', globs: entry.watch },
       healthcheck: entry.healthcheck ?? DEFAULTS.healthcheck,
       replicas,
       startTimeoutMs: (entry.startTimeout ?? DEFAULTS.startTimeoutSeconds) * 1000,
@@ -203,12 +204,32 @@ type CommonField = 'name' | 'id' | 'dir' | 'env' | 'allow' | 'allowLine' | 'watc
 
 /**
  * Which kind a service entry is, from the keys it has: `command` → process, `docker` →
- * docker (also with `command` when `runtime` is docker). A new kind adds its key here.
- * Undefined (with a problem) when the entry names no way to run.
+ * docker (also with `command` when `runtime` is docker), `url`/`targets`/`stub` → answered
+ * by a stand-in (standInKind). A new kind adds its key here.
+ * Undefined (with a problem) when the entry names no way to run, or two.
  */
-function serviceKind(entry: ServiceEntry, name: string, options: LoadOptions, problems: Problem[]): KindFields | undefined {
+function serviceKind(entry: ServiceEntry, name: string, options: LoadOptions, problems: Problem[], root: string): KindFields | undefined {
   const at = (...rest: JsonPath): JsonPath => ['services', name, ...rest];
   const { command, docker } = entry;
+  const elsewhere = STAND_IN_KEYS.filter((key) => entry[key] !== undefined);
+  const here = (['command', 'docker'] as const).filter((key) => entry[key] !== undefined);
+  if (elsewhere.length > 0 && here.length > 0) {
+    problems.push({
+      path: at(),
+      atKey: true,
+      message: `has both "${here[0]}" and "${elsewhere[0]}": a service either runs here (command, docker) or is answered elsewhere (url, targets, stub), never both.`,
+      fix: `Keep "${here[0]}" to run it, or "${elsewhere[0]}" to have it answered without running it.`,
+    });
+    return undefined;
+  }
+  if (elsewhere.length > 1) {
+    problems.push({ path: at(elsewhere[1]!), atKey: true, message: `has both "${elsewhere[0]}" and "${elsewhere[1]}".`, fix: 'Keep one of url, targets, stub.' });
+    return undefined;
+  }
+  if (elsewhere.length === 1) return standInKind(entry, elsewhere[0]!, at, problems, root);
+  if (entry.tls !== undefined) {
+    problems.push({ path: at('tls'), atKey: true, message: '"tls" applies to "url", "targets" and "stub" { "record" } services only.', fix: 'Remove it: a service that runs here is called over plain HTTP, as on the platform.' });
+  }
   if (docker?.image !== undefined && docker.dockerfile !== undefined) {
     problems.push({ path: at('docker'), message: 'has both "image" and "dockerfile".', fix: 'Keep one: "image" to run an existing image, "dockerfile" to build `dir`.' });
   }
@@ -223,10 +244,94 @@ function serviceKind(entry: ServiceEntry, name: string, options: LoadOptions, pr
   problems.push({
     path: at(),
     atKey: true,
-    message: 'has neither "command" nor "docker", so there is nothing to run.',
-    fix: 'Add "command": "node server.js" (process runtime) or "docker": { "dockerfile": "Dockerfile" }.',
+    message: 'has none of "command", "docker", "url", "targets" or "stub", so nothing runs or answers it.',
+    fix: 'Add "command": "node server.js" (process runtime), "docker": { "dockerfile": "Dockerfile" }, "url": "https://…" (a server elsewhere) or "stub": "stubs/<name>" (WireMock mappings).',
   });
   return undefined;
+}
+
+const STAND_IN_KEYS = ['url', 'targets', 'stub'] as const;
+const isStandInKind = (kind: string): boolean => (STAND_IN_KEYS as readonly string[]).includes(kind);
+/** Keys that shape a running instance, so mean nothing for a service that does not run here. */
+const RUN_ONLY_KEYS = ['port', 'replicas', 'env', 'envFile', 'watch', 'startTimeout', 'dir'] as const;
+
+/** `url`, `targets`, `stub`: what their stand-in needs (emulator/targets), every URL and path checked. */
+function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], at: (...rest: JsonPath) => JsonPath, problems: Problem[], root: string): KindFields | undefined {
+  const before = problems.length;
+  if (entry.allow !== undefined && entry.allow.length > 0) {
+    problems.push({
+      path: at('allow'),
+      message: `a "${key}" service does not run here, so it calls nobody.`,
+      fix: 'Remove "allow" from it; the services that call it list it in their own "allow".',
+    });
+  }
+  for (const runOnly of RUN_ONLY_KEYS) {
+    if (entry[runOnly] === undefined) continue;
+    const replicas = runOnly === 'replicas' ? ` (a "${key}" service has one stand-in; ${key === 'stub' ? 'it needs no more' : 'list several servers in "targets" to spread calls'})` : '';
+    problems.push({ path: at(runOnly), atKey: true, message: `"${runOnly}" has no meaning for a "${key}" service: it does not run here${replicas}.`, fix: 'Remove it.' });
+  }
+  if (entry.healthcheck !== undefined && key === 'stub') {
+    problems.push({ path: at('healthcheck'), atKey: true, message: 'a "stub" service is always healthy: nothing to probe.', fix: 'Remove it.' });
+  }
+  if (entry.loadBalancer !== undefined && key === 'stub') {
+    problems.push({ path: at('loadBalancer'), atKey: true, message: 'a "stub" service has nothing to balance.', fix: 'Remove it.' });
+  }
+  const tls = { ca: undefined as string | undefined, insecure: entry.tls?.insecure ?? false };
+  if (entry.tls?.ca !== undefined) {
+    tls.ca = path.resolve(root, entry.tls.ca);
+    if (!existsSync(tls.ca)) problems.push({ path: at('tls', 'ca'), message: `file ${tls.ca} does not exist.`, fix: 'Point it at the PEM file of the CA that signed the server’s certificate, relative to the config file.' });
+  }
+  const checkUrl = (value: string, where: JsonPath): string => {
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+      problems.push({ path: where, message: `"${value}" is not an http:// or https:// URL.`, fix: 'Write the base URL of the server, e.g. "https://orders.dev.example.com/api".' });
+    } else if (url.search !== '' || url.hash !== '') {
+      problems.push({ path: where, message: `"${value}" has a query or fragment; a base URL is a scheme, host, port and path, and each call's path and query are appended.`, fix: 'Remove what follows "?" or "#".' });
+    } else if (url.username !== '' || url.password !== '') {
+      problems.push({ path: where, message: `"${value}" has credentials in it, which would be written in logs and never sent as they are.`, fix: 'Remove them; a caller sends its own Authorization header, which passes through.' });
+    }
+    return value;
+  };
+  const loadBalancer = {
+    algorithm: entry.loadBalancer?.algorithm ?? 'round-robin',
+    maxFailures: entry.loadBalancer?.maxFailures ?? 0,
+    unhealthyStatus: entry.loadBalancer?.unhealthyStatus ?? [],
+  } as const;
+
+  if (key === 'stub') {
+    const stub = typeof entry.stub === 'string' ? { dir: entry.stub, record: undefined } : entry.stub!;
+    const stubAt = typeof entry.stub === 'string' ? at('stub') : at('stub', 'dir');
+    const stubDir = path.resolve(root, stub.dir);
+    // Record mode creates it (it is where recordings go); without record there would be nothing to answer from.
+    if (stub.record === undefined && !isDirectory(stubDir)) {
+      problems.push({ path: stubAt, message: `directory ${stubDir} does not exist.`, fix: 'Create it with a mappings/ folder of WireMock mapping files, or fix the path (relative to the config file).' });
+    }
+    if (stub.record !== undefined) checkUrl(stub.record, at('stub', 'record'));
+    else if (entry.tls !== undefined) problems.push({ path: at('tls'), atKey: true, message: '"tls" on a "stub" service applies to its "record" URL, and it has none.', fix: 'Remove "tls", or add "record".' });
+    if (problems.length > before) return undefined;
+    return { kind: 'stub', stubDir, record: stub.record, tls };
+  }
+
+  let targets: { url: string; weight: number; fallback: boolean }[];
+  if (key === 'url') {
+    targets = [{ url: checkUrl(entry.url!, at('url')), weight: 1, fallback: false }];
+  } else {
+    const list = entry.targets!;
+    targets = list.map((target, index) => ({ url: checkUrl(target.url, at('targets', index, 'url')), weight: target.weight ?? 1, fallback: target.fallback ?? false }));
+    const fallbacks = list.flatMap((target, index) => (target.fallback ? [index] : []));
+    if (fallbacks.length > 1) problems.push({ path: at('targets', fallbacks[1]!, 'fallback'), message: `only one target can be the fallback (targets[${fallbacks[0]}] is already).`, fix: 'Keep "fallback": true on one target.' });
+    if (fallbacks.length === list.length) problems.push({ path: at('targets'), message: 'has only a fallback target, which gets calls only when another target is out of the rotation.', fix: 'Add a target without "fallback", or use "url".' });
+    if (entry.loadBalancer?.algorithm !== 'weighted' && list.some((target) => target.weight !== undefined)) {
+      problems.push({ path: at('loadBalancer'), atKey: entry.loadBalancer !== undefined, message: 'targets have weights, but the load balancer does not use them.', fix: 'Set "loadBalancer": { "algorithm": "weighted" }, or remove the weights.' });
+    }
+  }
+  if (problems.length > before) return undefined;
+  return { kind: key, targets, tls, probe: entry.healthcheck, loadBalancer };
 }
 
 /** EMULATOR_WATCH_POLLING=1/0 overrides watchOptions.polling (e.g. only on a WSL machine). */

@@ -52,6 +52,47 @@ export const serviceSchema = z
       ),
     healthcheck: z.string().startsWith('/').optional().describe('Liveness path probed with GET; 200 and 404 count as alive. Default /v1/ping.'),
     replicas: z.number().int().min(1).max(16).optional().describe('Number of instances; calls are spread round-robin. Default 1.'),
+    url: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Answered by a server that does not run here: inner calls go to this http(s) base URL (path appended, Host set to its host). Instead of command/docker.'),
+    targets: z
+      .array(
+        z.strictObject({
+          url: z.string().min(1).describe('http(s) base URL of one server.'),
+          weight: z.number().int().min(1).max(1000).optional().describe('Share of calls under loadBalancer.algorithm "weighted". Default 1.'),
+          fallback: z.boolean().optional().describe('Gets calls only when no other target is in the rotation. At most one.'),
+        }),
+      )
+      .min(1)
+      .optional()
+      .describe('Answered by several servers that do not run here, behind the load balancer. Instead of command/docker.'),
+    stub: z
+      .union([
+        z.string().min(1),
+        z.strictObject({
+          dir: z.string().min(1).describe('Folder with mappings/ and __files/, relative to the config file.'),
+          record: z.string().min(1).optional().describe('Record mode: unmatched requests go to this http(s) URL and are saved as mappings.'),
+        }),
+      ])
+      .optional()
+      .describe('Answered by the emulator from WireMock-format mapping files in this folder (relative to the config file). Instead of command/docker.'),
+    tls: z
+      .strictObject({
+        ca: z.string().min(1).optional().describe('PEM file (relative to the config file) with the CA that signed the remote server’s certificate.'),
+        insecure: z.boolean().optional().describe('Accept any certificate. Default false.'),
+      })
+      .optional()
+      .describe('TLS to the servers of a url, targets or stub { record } service.'),
+    loadBalancer: z
+      .strictObject({
+        algorithm: z.enum(['round-robin', 'least-connections', 'weighted']).optional().describe('Default round-robin; weighted uses the targets’ weights.'),
+        maxFailures: z.number().int().min(0).max(1000).optional().describe('Failures in a row that take a target out of the rotation until its health check passes. Default 0: never.'),
+        unhealthyStatus: z.array(z.number().int().min(100).max(599)).optional().describe('Response statuses that count as failures.'),
+      })
+      .optional()
+      .describe('How calls are spread over targets (or replicas).'),
     startTimeout: z
       .number()
       .positive()

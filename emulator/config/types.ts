@@ -67,12 +67,61 @@ export interface DockerServiceConfig extends ServiceBase {
   readonly port: number;
 }
 
+/** TLS to servers that do not run here. */
+export interface TlsSettings {
+  /** Absolute path of a PEM file with the CA(s) to trust besides Node's roots. */
+  readonly ca: string | undefined;
+  /** Accept any certificate. */
+  readonly insecure: boolean;
+}
+
+/** One server of a `url` or `targets` service. */
+export interface RemoteTarget {
+  /** Absolute http(s) URL; its path is the base that a call's path is appended to. */
+  readonly url: string;
+  readonly weight: number;
+  readonly fallback: boolean;
+}
+
+export interface LoadBalancerSettings {
+  readonly algorithm: 'round-robin' | 'least-connections' | 'weighted';
+  readonly maxFailures: number;
+  readonly unhealthyStatus: readonly number[];
+}
+
+/** `url` (one target) or `targets`: answered by remote servers through a relay on loopback. */
+export interface RemoteServiceConfig extends ServiceBase {
+  readonly kind: 'url' | 'targets';
+  readonly targets: readonly RemoteTarget[];
+  readonly tls: TlsSettings;
+  /** The `healthcheck` the config gives explicitly: each target is probed with it. Undefined: none is probed. */
+  readonly probe: string | undefined;
+  readonly loadBalancer: LoadBalancerSettings;
+}
+
+/** `stub`: answered from WireMock-format mapping files. */
+export interface StubServiceConfig extends ServiceBase {
+  readonly kind: 'stub';
+  /** Absolute folder with `mappings/` and `__files/`. */
+  readonly stubDir: string;
+  /** Record mode: unmatched requests go to this URL and are saved as mappings. */
+  readonly record: string | undefined;
+  readonly tls: TlsSettings;
+}
+
+/** The kinds that do not run here: an in-process stand-in answers them (emulator/targets). */
+export type StandInService = RemoteServiceConfig | StubServiceConfig;
+
+export function isStandIn(service: ServiceConfig): service is StandInService {
+  return service.kind === 'url' || service.kind === 'targets' || service.kind === 'stub';
+}
+
 /**
  * One service, by kind. A new kind adds a member here, a branch in `serviceKind`
  * (config/load.ts), and whatever runs or answers it; `switch (service.kind)` then fails
  * to compile wherever it is not handled yet.
  */
-export type ServiceConfig = ProcessServiceConfig | DockerServiceConfig;
+export type ServiceConfig = ProcessServiceConfig | DockerServiceConfig | RemoteServiceConfig | StubServiceConfig;
 export type ServiceKind = ServiceConfig['kind'];
 
 /** The kinds that run instances under a supervisor. */

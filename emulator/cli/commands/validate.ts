@@ -2,6 +2,7 @@ import pc from 'picocolors';
 import type { ServiceConfig } from '../../config/types.js';
 import { RUNTIME_OPTION, type Command } from '../command.js';
 import { configFromFlags } from '../shared.js';
+import { MappingStore } from '../../targets/stub/store.js';
 
 export const validateCommand: Command = {
   summary: 'Check the config file and report every problem in it',
@@ -10,6 +11,12 @@ export const validateCommand: Command = {
   async run(values) {
     const config = configFromFlags(values);
     const services = [...config.services.values()];
+    // Stub mapping files are part of the config: the same check `up` makes before it starts.
+    const broken = services.flatMap((service) => (service.kind === 'stub' ? new MappingStore(service.stubDir).loadAll().map((problems) => problems.format()) : []));
+    if (broken.length > 0) {
+      console.error(`${pc.red('✖')} ${broken.length === 1 ? 'A stub mapping file does' : `${broken.length} stub mapping files do`} not load:\n${broken.join('\n')}`);
+      return 1;
+    }
     console.log(`${pc.green('✔')} ${config.file} is valid: ${services.length} service${services.length === 1 ? '' : 's'}`);
     for (const service of services) {
       const runs = describeRun(service);
@@ -27,5 +34,11 @@ function describeRun(service: ServiceConfig): string {
       return `process: ${service.command}`;
     case 'docker':
       return `docker: ${service.docker.image ?? service.docker.dockerfile}`;
+    case 'url':
+      return `url: ${service.targets[0]!.url}`;
+    case 'targets':
+      return `targets: ${service.targets.map((target) => target.url).join(', ')}`;
+    case 'stub':
+      return `stub: ${service.stubDir}${service.record === undefined ? '' : `, recording from ${service.record}`}`;
   }
 }

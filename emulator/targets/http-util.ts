@@ -1,0 +1,81 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * Small HTTP helpers shared by the in-process stand-ins (url/targets relays and stubs).
+ * They sit below the proxy, so they keep their own copy of the hop-by-hop list
+ * instead of importing the proxy's.
+ */
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'transfer-encoding']);
+
+/** Raw headers (name, value, …) without hop-by-hop ones and those `Connection` names; order and case kept. */
+export function endToEnd(raw: readonly string[], drop: ReadonlySet<string> = new Set()): string[] {
+  const named = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') for (const token of raw[i + 1]!.split(',')) named.add(token.trim().toLowerCase());
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named.has(lower) || drop.has(lower)) continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+/** The error codes these stand-ins answer with, beside the proxy's own. */
+export type StandInErrorCode = 'upstream_error' | 'upstream_timeout' | 'no_healthy_target' | 'stub_not_matched' | 'stub_error';
+
+const STATUS: Record<StandInErrorCode, number> = {
+  upstream_error: 502,
+  upstream_timeout: 504,
+  no_healthy_target: 503,
+  stub_not_matched: 404,
+  stub_error: 500,
+};
+
+/**
+ * `from`/`to` of an inner call, read from its `Host` (`{from}-{to}.inner-call…`): the
+ * stand-in knows its own id, so the caller is what is left of the first label.
+ */
+export function innerCallParties(host: string | undefined, ownId: string): { from: string | null; to: string } {
+  const label = (host ?? '').split('.')[0] ?? '';
+  const suffix = `-${ownId}`;
+  return { from: label.endsWith(suffix) && label.length > suffix.length ? label.slice(0, -suffix.length) : null, to: ownId };
+}
+
+/** The proxy's error shape (`{"error", "message", "from", "to"}` plus `X-Emulator-Error`), so callers handle one format. */
+export function sendError(req: IncomingMessage, res: ServerResponse, ownId: string, code: StandInErrorCode, message: string, extra: Record<string, unknown> = {}): void {
+  if (res.headersSent) return void res.destroy();
+  const { from, to } = innerCallParties(req.headers.host, ownId);
+  const body = `${JSON.stringify({ error: code, message, from, to, ...extra })}\n`;
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-emulator-error': code,
+    'cache-control': 'no-store',
+  };
+  if (code === 'no_healthy_target') headers['retry-after'] = 1;
+  res.writeHead(STATUS[code], headers);
+  res.end(body);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Reads a whole body, up to `limit` bytes; resolves undefined when it is larger. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  // Most stubbed calls are GETs: nothing to wait for (Node discards the empty stream itself).
+  if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return Promise.resolve(EMPTY);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) over = true;
+      if (!over) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(over ? undefined : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
