@@ -187,7 +187,7 @@ class Session {
     }
 
     // 2. The routing proxy (the host's entry on proxy.port, plus one egress port per
-    //    service, added in step 5) and DNS (inner-call names → the proxy; the rest upstream).
+    //    service, added in step 4) and DNS (inner-call names → the proxy; the rest upstream).
     const proxy = await startProxy({
       host: config.proxy.host,
       port: options.proxyPort ?? 0,

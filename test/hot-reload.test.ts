@@ -258,6 +258,7 @@ describe('live config reload', () => {
     write('{ "services": { "caller": { "comand": "node server.js" } } }');
     const index = await waitForEvent(logger, /the new config is invalid; the running config stays in place/, from);
     assert.match(logger.events[index]!, /unknown key "comand"\. Did you mean "command"\?/);
+    assert.match(logger.events[index]!, /\nFix: Edit the config as shown above/, 'a logged error keeps its fix');
     assert.equal((await version(emu)).status, 403, 'old routing still in force');
     assert.equal((await innerCall(emu, 'caller', 'other', '/')).status, 403);
 
