@@ -193,7 +193,7 @@ class Session {
       port: options.proxyPort ?? 0,
       directory: this.directory(),
       logger,
-      admin: (req, res) => serveStubAdmin(req, res, () => this.stubs()) || serveAdmin(req, res, { config: this.config, history: this.trace, supervisors: this.supervisors, published: this.published, standIns: this.standIns }),
+      admin: (req, res) => serveStubAdmin(req, res, () => this.stubs()) || serveAdmin(req, res, { config: this.config, history: this.trace, supervisors: this.supervisors, published: this.published, standIns: this.standIns, components: this.components.list }),
     });
     this.cleanups.push(() => proxy.stop());
     const standIns = new StandIns(logger, (host, port) => proxy.whenIdle(host, port, this.config.proxy.callTimeoutMs));
@@ -422,6 +422,7 @@ function unstarted(): never {
 
 
 interface AdminState {
+  components: readonly ComponentInfo[];
   config: EmulatorConfig;
   history: CallTrace;
   supervisors: Map<string, ServiceSupervisor>;
@@ -445,6 +446,8 @@ function serveAdmin(req: IncomingMessage, res: ServerResponse, state: AdminState
         url: state.published.get(service.name)?.url ?? standInUrl(state.standIns, service.name),
         instanceUrl: state.supervisors.get(service.name)?.url() ?? null,
       })),
+      // Where the databases are; the password stays in the services' environment and the testing API.
+      components: state.components.map(({ name, runtime, address, containerAddress, username, database }) => ({ name, runtime, address, containerAddress: containerAddress ?? null, username, database: database ?? null })),
     };
   } else if (path === '/_emulator/calls') {
     body = state.history.list();

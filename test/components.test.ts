@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { startEmulator, type Emulator } from '../dist/index.js';
 import { EmulatorError } from '../dist/errors.js';
+import { freePort } from './internals.js';
 import { CLI, echoService, processesWith, recordingLogger, REPO, request, run, sleep, startProcess, tempDir, waitGone, writeConfig } from './helpers.js';
 
 /**
@@ -68,6 +69,11 @@ describe('components as local processes', () => {
       client.disconnect();
       assert.ok(logger.events.some((line) => /^\[mysql\] ran schema\.sql/.test(line)), logger.events.join('\n'));
       assert.ok(logger.events.some((line) => /^\[redis\] ready in \d+ ms at 127\.0\.0\.1:\d+/.test(line)));
+      const info = (await request(emu.proxyUrl, { path: '/_emulator/info' })).json<{ components: unknown[] }>();
+      assert.deepEqual(info.components, [
+        { name: 'redis', runtime: 'process', address: redis.address, containerAddress: null, username: 'default', database: null },
+        { name: 'mysql', runtime: 'process', address: db.address, containerAddress: null, username: 'app', database: 'notes' },
+      ]);
 
       // Kill redis-server: it comes back on the same address; the service keeps running.
       const [redisPid] = await processesWith(path.join(dataDir, 'redis'));
@@ -223,15 +229,21 @@ describe('components: errors', () => {
   test('a server left running by a killed `up` is stopped by the next start, not run twice', async (t) => {
     const folder = tempDir(t);
     const marker = `DYC_ORPHAN_${process.pid}`;
-    const configFile = writeConfig(t, { services: { api: echoService({ env: { [marker]: '1' } }) }, components: { redis: {} } }, folder);
+    const ports = { proxy: { port: await freePort() }, dns: { port: await freePort() } };
+    const configFile = writeConfig(t, { services: { api: echoService({ env: { [marker]: '1' } }) }, components: { redis: {} }, ...ports }, folder);
     const up = startProcess(t, process.execPath, [CLI, 'up', '--no-watch', '--config', configFile]);
-    await up.waitFor(/The service is healthy/, 60_000);
+    await up.waitFor(/healthy in \d+ ms/, 60_000);
     up.child.kill('SIGKILL'); // no chance to stop anything
     await up.exited;
     const redisDir = path.join(folder, '.emulator/data/redis');
     const [orphan] = await processesWith(redisDir);
     assert.ok(orphan, 'redis-server outlived the killed emulator');
-    for (const pid of await processesWith(marker)) process.kill(pid, 'SIGKILL'); // the service is not ours to test here
+    // The service's process group outlived the emulator too: not ours to test here.
+    const killLeftovers = async (): Promise<void> => {
+      for (const pid of await processesWith(marker)) process.kill(pid, 'SIGKILL');
+    };
+    t.after(killLeftovers);
+    await killLeftovers();
 
     const logger = recordingLogger();
     const emu = await startEmulator({ config: configFile, logger });
