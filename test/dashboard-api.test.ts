@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import http from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
 import supertest from 'supertest';
@@ -111,7 +112,8 @@ describe('dashboard admin API', () => {
       ['orders', 'healthy', 'process', 0],
     ]);
     const orders = services[1]!;
-    assert.equal(`http://127.0.0.1:${orders.replicas[0]!.port}`, emu.url('orders'));
+    const info = (await api.get('/_emulator/info').expect(200)).body as { services: { name: string; instanceUrl: string }[] };
+    assert.equal(`http://127.0.0.1:${orders.replicas[0]!.port}`, info.services.find((service) => service.name === 'orders')!.instanceUrl);
     assert.ok(orders.replicas[0]!.pid > 0);
     assert.equal(orders.replicas[0]!.health.path, '/v1/ping');
     assert.ok(Date.now() - orders.replicas[0]!.health.at < 60_000);
@@ -198,6 +200,30 @@ describe('dashboard admin API', () => {
     const found = await api.get('/_emulator/logs?source=emulator&q=HEALTHY').expect(200);
     assert.ok(found.body.lines.length >= 1);
     assert.ok(found.body.lines.every((line: { text: string }) => /healthy/i.test(line.text)));
+  });
+
+  test('stubs view: each stub’s journal and unmatched requests; the stubs’ own admin endpoints still answer', async (t) => {
+    const dir = tempDir(t);
+    mkdirSync(path.join(dir, 'stubs/payments/mappings'), { recursive: true });
+    writeFileSync(path.join(dir, 'stubs/payments/mappings/pay.json'), JSON.stringify({ request: { method: 'GET', url: '/paid' }, response: { status: 200, body: 'ok' } }));
+    writeFileSync(
+      path.join(dir, 'emulator.config.json'),
+      JSON.stringify({ services: { gateway: { dir: ECHO_DIR, command: 'node server.js', allow: ['payments'] }, payments: { stub: 'stubs/payments' } } }),
+    );
+    const emu = await startEmulator({ config: path.join(dir, 'emulator.config.json'), dashboard: true });
+    t.after(() => emu.stop());
+    await emu.request('gateway', 'payments').get('/paid').expect(200);
+    await emu.request('gateway', 'payments').get('/unpaid').expect(404);
+    const api = supertest(emu.dashboardUrl!);
+    const view = (await api.get('/_emulator/views/stubs').expect(200)).body;
+    assert.equal(view.configured, true);
+    assert.deepEqual(
+      view.stubs.map((stub: { name: string; mappings: number; journal: unknown[]; unmatched: { url: string }[] }) => [stub.name, stub.mappings, stub.journal.length, stub.unmatched.map((entry) => entry.url)]),
+      [['payments', 1, 2, ['/unpaid']]],
+    );
+    const own = await api.get('/_emulator/stubs/payments/requests?unmatched=1').expect(200);
+    assert.equal(own.body.length, 1);
+    await api.get('/_emulator/stubs').set('host', 'evil.example').expect(403);
   });
 
   test('policies and stubs views say "not configured" until those features provide data', async (t) => {
