@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { LoadOptions } from './config/load.js';
 import { isRunnable, isStandIn, withPortsInUse, type EmulatorConfig, type RunnableService, type RuntimeKind, type ServiceConfig } from './config/types.js';
@@ -24,6 +23,11 @@ import { serveStubAdmin } from './targets/admin.js';
 import { standInSpec } from './targets/stand-in.js';
 import { StandIns } from './targets/stand-ins.js';
 import type { JournalEntry, StubServer } from './targets/stub/server.js';
+import { EMULATOR_SOURCE, LogBuffer } from './logging/log-buffer.js';
+import { createAdminApp, type AdminApp } from './dashboard/app.js';
+import { callObserver } from './dashboard/details.js';
+import { stubsView } from './dashboard/views.js';
+import { startDashboard, type DashboardServer } from './dashboard/server.js';
 
 /**
  * `config` (a file path, default `emulator.config.json` in the working directory, or
@@ -58,6 +62,11 @@ export interface StartOptions extends ConfigSourceOptions {
    * Default false here (tests want a fixed world); `emulator up` turns it on.
    */
   watch?: boolean;
+  /**
+   * Serves the web dashboard on 127.0.0.1: true for a free port, or `{ port }`.
+   * Default false here; `emulator up` turns it on (`dashboard.port`, default 8070).
+   */
+  dashboard?: boolean | { port?: number };
 }
 
 export interface Emulator {
@@ -68,6 +77,8 @@ export interface Emulator {
   readonly config: EmulatorConfig;
   /** `http://127.0.0.1:port` of the routing proxy: use as HTTP_PROXY, or send Host: {from}-{to}.inner-call... */
   readonly proxyUrl: string;
+  /** `http://127.0.0.1:port` of the web dashboard, when it was asked for. */
+  readonly dashboardUrl: string | undefined;
   /** Where the DNS server listens (UDP and TCP). */
   readonly dns: { readonly host: string; readonly port: number };
   /**
@@ -144,9 +155,14 @@ class Session {
   /** The config in force, as loaded (the file's ports; `handle().config` reports the ports in use). */
   private config: EmulatorConfig;
   private readonly loadOptions: LoadOptions;
-  /** The caller's logger, with every call also kept for `calls()`. */
+  /** The caller's logger, with every call also kept for `calls()` and every line for the dashboard. */
   private readonly logger: Logger;
   private readonly trace = new CallTrace(CALL_HISTORY);
+  private readonly logs = new LogBuffer();
+  /** The admin API and the dashboard: one express app, on the proxy's main port and on its own (step 2). */
+  private readonly admin: AdminApp;
+  private proxy: ProxyServer | undefined;
+  private dashboard: DashboardServer | undefined;
   private readonly supervisors = new Map<string, ServiceSupervisor>();
   /** Each service's stable address, forwarding to its current instance. */
   private readonly published = new Map<string, PublishedPort>();
@@ -163,13 +179,34 @@ class Session {
 
   constructor(private readonly options: StartOptions) {
     const logger = options.logger ?? silentLogger;
+    const logs = this.logs;
     this.logger = {
-      ...logger,
+      info: (message) => {
+        logs.push(EMULATOR_SOURCE, 'info', message);
+        logger.info(message);
+      },
+      warn: (message) => {
+        logs.push(EMULATOR_SOURCE, 'warn', message);
+        logger.warn(message);
+      },
+      error: (message) => {
+        logs.push(EMULATOR_SOURCE, 'error', message);
+        logger.error(message);
+      },
+      service: (name, line, stream) => {
+        logs.push(name, stream, line);
+        logger.service(name, line, stream);
+      },
+      serviceEvent: (name, message, level) => {
+        logs.push(name, level, message);
+        logger.serviceEvent(name, message, level);
+      },
       call: (record) => {
         this.trace.push(record);
         logger.call(record);
       },
     };
+    this.admin = this.adminApp();
     this.loadOptions = options.runtime === undefined ? {} : { runtime: options.runtime };
     this.config = resolveConfig(options, this.loadOptions);
     for (const warning of this.config.warnings) this.logger.warn(warning);
@@ -193,11 +230,20 @@ class Session {
       port: options.proxyPort ?? 0,
       directory: this.directory(),
       logger,
-      admin: (req, res) => serveStubAdmin(req, res, () => this.stubs()) || serveAdmin(req, res, { config: this.config, history: this.trace, supervisors: this.supervisors, published: this.published, standIns: this.standIns, components: this.components.list }),
+      admin: this.admin.handler,
     });
+    this.proxy = proxy;
     this.cleanups.push(() => proxy.stop());
     const standIns = new StandIns(logger, (host, port) => proxy.whenIdle(host, port, this.config.proxy.callTimeoutMs));
     this.standIns = standIns;
+    this.cleanups.push(async () => this.admin.stop());
+    if (options.dashboard !== undefined && options.dashboard !== false) {
+      const port = options.dashboard === true ? 0 : (options.dashboard.port ?? 0);
+      const dashboard = await startDashboard({ app: this.admin, host: config.proxy.host, port, logger });
+      this.dashboard = dashboard;
+      this.cleanups.push(() => dashboard.stop());
+      logger.info(`Dashboard ${dashboard.url} (the services are starting)`);
+    }
     const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
     const startDns = (port: number): Promise<DnsServer> => startDnsServer({ host: config.dns.host, port, answerV4: config.proxy.host, upstream: dnsUpstream, logger });
     const dns = await startDns(options.dnsPort ?? 0).catch(async (error: unknown) => {
@@ -267,6 +313,7 @@ class Session {
         return reported();
       },
       proxyUrl: proxy.url,
+      dashboardUrl: this.dashboard?.url,
       dns: { host: dns.host, port: dns.port },
       url: (name) => {
         const standIn = this.standIns?.get(requireService(this.config, name).name);
@@ -303,6 +350,7 @@ class Session {
         ...[...this.published.values()].map((entry) => entry.port),
         ...(this.standIns?.ports() ?? []),
       ],
+      protectedPorts: () => (this.dashboard ? [[this.dashboard.port, "the emulator's dashboard"]] : []),
     };
   }
 
@@ -319,6 +367,29 @@ class Session {
       throw new EmulatorError('usage', `"${name}" is not a stub service (it is a ${service.kind} service). Stub services: ${stubs.join(', ') || 'none'}.`);
     }
     return stub;
+  }
+
+  /** What the dashboard and the admin API read and change. */
+  private adminApp(): AdminApp {
+    return createAdminApp({
+      config: () => this.config,
+      info: () => adminInfo(this.config, this.supervisors, this.published, this.standIns, this.components.list),
+      extraAdmin: (req, res) => serveStubAdmin(req, res, () => this.stubs()),
+      stubs: () => stubsView(this.stubs()),
+      proxyUrl: () => this.proxy?.url ?? '',
+      services: () => [...this.supervisors.values()].map((supervisor) => supervisor.snapshot()),
+      restart: (name) => this.supervisors.get(name)?.reload('restart asked for on the dashboard') ?? Promise.resolve(false),
+      calls: this.trace,
+      capture: (sink) => {
+        if (this.proxy) this.proxy.calls.observer = callObserver(sink);
+      },
+      logs: this.logs,
+      reloadConfig: async () => {
+        // As hot reload does: the file again, with the start options' overrides.
+        await this.applyConfig(resolveConfig({ ...this.options, config: this.config.file }, this.loadOptions), this.proxy ?? unstarted());
+        return this.config;
+      },
+    });
   }
 
   /** A supervisor for a service (not started), with its own egress port on the proxy and its published port. */
@@ -420,44 +491,28 @@ function unstarted(): never {
   throw new EmulatorError('internal', 'The emulator session was used before it started.');
 }
 
-
-interface AdminState {
-  components: readonly ComponentInfo[];
-  config: EmulatorConfig;
-  history: CallTrace;
-  supervisors: Map<string, ServiceSupervisor>;
-  published: Map<string, PublishedPort>;
-  standIns: StandIns | undefined;
-}
-
-/** `/_emulator/*` on the host's proxy port: what the CLI's `call` and tools read. */
-function serveAdmin(req: IncomingMessage, res: ServerResponse, state: AdminState): void {
-  const path = (req.url ?? '').split('?')[0];
-  let body: unknown;
-  if (path === '/_emulator/info') {
-    body = {
-      emulator: 'dyc-emulator',
-      config: state.config.file,
-      services: [...state.config.services.values()].map((service) => ({
-        name: service.name,
-        id: service.id,
-        runtime: service.kind,
-        allow: [...service.allow],
-        url: state.published.get(service.name)?.url ?? standInUrl(state.standIns, service.name),
-        instanceUrl: state.supervisors.get(service.name)?.url() ?? null,
-      })),
-      // Where the databases are; the password stays in the services' environment and the testing API.
-      components: state.components.map(({ name, runtime, address, containerAddress, username, database }) => ({ name, runtime, address, containerAddress: containerAddress ?? null, username, database: database ?? null })),
-    };
-  } else if (path === '/_emulator/calls') {
-    body = state.history.list();
-  } else {
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(`${JSON.stringify({ error: 'not_found', message: 'Admin endpoints: /_emulator/info, /_emulator/calls' })}\n`);
-    return;
-  }
-  res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(`${JSON.stringify(body, null, 2)}\n`);
+/** The body of GET /_emulator/info: what the CLI's `call` and tools read. */
+function adminInfo(
+  config: EmulatorConfig,
+  supervisors: Map<string, ServiceSupervisor>,
+  published: Map<string, PublishedPort>,
+  standIns: StandIns | undefined,
+  components: readonly ComponentInfo[],
+): unknown {
+  return {
+    emulator: 'dyc-emulator',
+    config: config.file,
+    services: [...config.services.values()].map((service) => ({
+      name: service.name,
+      id: service.id,
+      runtime: service.kind,
+      allow: [...service.allow],
+      url: published.get(service.name)?.url ?? standInUrl(standIns, service.name),
+      instanceUrl: supervisors.get(service.name)?.url() ?? null,
+    })),
+    // Where the databases are; the password stays in the services' environment and the testing API.
+    components: components.map(({ name, runtime, address, containerAddress, username, database }) => ({ name, runtime, address, containerAddress: containerAddress ?? null, username, database: database ?? null })),
+  };
 }
 
 function standInUrl(standIns: StandIns | undefined, name: string): string | null {

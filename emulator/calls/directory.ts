@@ -12,4 +12,6 @@ export interface ServiceDirectory {
   callerByAddress?(address: string): string | undefined;
   /** Ports on this machine where service instances listen: a pass-through to them would skip the allow-list. */
   instancePorts?(): Iterable<number>;
+  /** Other ports of the emulator on this machine the proxy must not relay to (the dashboard), with what they are. */
+  protectedPorts?(): Iterable<[number, string]>;
 }

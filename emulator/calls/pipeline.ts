@@ -66,7 +66,9 @@ export class CallPipeline {
   /** Step 3: the call starts (in-flight count, clock, details when observed). `key` is `host:port` of the instance. */
   begin(source: CallSource, request: CallRequest, plan: CallPlan, key: string | undefined, started = performance.now()): Call {
     if (key !== undefined) this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
-    return new Call(this, source, request, plan, key, started, this.observer === undefined ? undefined : new CallDetailsBuilder(started));
+    // An observer may take only some calls (the dashboard takes a bounded number a second).
+    const observed = this.observer !== undefined && (this.observer.wants?.() ?? true);
+    return new Call(this, source, request, plan, key, started, observed ? new CallDetailsBuilder(started) : undefined);
   }
 
   /** A request the emulator answered itself (routing error, 503, bad request): its one record. */

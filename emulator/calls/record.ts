@@ -33,26 +33,31 @@ export interface CallDetails {
 }
 
 export interface CallObserver {
+  /** Asked as a call begins: false skips copying this call's details (sampling). Absent: every call. */
+  wants?(): boolean;
   onCall(details: CallDetails): void;
 }
 
-/** A body copied up to CAPTURE_BYTES into one buffer allocated on first use. */
+/**
+ * A body copied up to CAPTURE_BYTES, chunk by chunk: a 13-byte body costs a 13-byte copy,
+ * not a 64 KB buffer (two of those per call made the allocator the proxy's bottleneck).
+ */
 class BodyCapture {
-  private buffer: Buffer | undefined;
+  private readonly chunks: Buffer[] = [];
   private length = 0;
   total = 0;
 
   add(chunk: Uint8Array): void {
     this.total += chunk.length;
     if (this.length >= CAPTURE_BYTES) return;
-    this.buffer ??= Buffer.allocUnsafe(CAPTURE_BYTES);
     const take = Math.min(chunk.length, CAPTURE_BYTES - this.length);
-    this.buffer.set(take === chunk.length ? chunk : chunk.subarray(0, take), this.length);
+    this.chunks.push(Buffer.from(take === chunk.length ? chunk : chunk.subarray(0, take)));
     this.length += take;
   }
 
   done(): CapturedBody {
-    return { bytes: this.buffer === undefined ? Buffer.alloc(0) : Buffer.from(this.buffer.subarray(0, this.length)), total: this.total, truncated: this.total > this.length };
+    const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
+    return { bytes, total: this.total, truncated: this.total > this.length };
   }
 }
 

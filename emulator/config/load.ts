@@ -188,6 +188,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     cloudEnv: data.cloudEnv ?? 'DEV',
     proxy: { host: DEFAULTS.listenHost, port: proxyPort, callTimeoutMs: (data.proxy?.callTimeout ?? DEFAULTS.callTimeoutSeconds) * 1000 },
     dns: { host: DEFAULTS.listenHost, port: dnsPort, portSet: data.dns?.port !== undefined, upstream },
+    dashboard: data.dashboard === false ? false : { host: DEFAULTS.listenHost, port: data.dashboard?.port ?? DEFAULTS.dashboardPort },
     watchOptions: {
       polling: pollingFromEnv() ?? data.watchOptions?.polling ?? false,
       interval: data.watchOptions?.interval ?? DEFAULTS.pollIntervalMs,

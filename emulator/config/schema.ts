@@ -121,6 +121,15 @@ export const configSchema = z
       })
       .optional()
       .describe('How hot reload watches files.'),
+    dashboard: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          port: port.optional().describe('Port of the dashboard on 127.0.0.1 (a free one if it is taken). Default 8070.'),
+        }),
+      ])
+      .optional()
+      .describe('The web dashboard `emulator up` serves (services, calls, access, logs); false turns it off, as --no-dashboard does.'),
     dns: z
       .strictObject({
         port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 8053; when unset and 8053 is in use, `up` takes a free port and says so.'),

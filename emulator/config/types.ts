@@ -146,6 +146,8 @@ export interface EmulatorConfig {
    * `portSet`: the file names `dns.port` (otherwise `up` may take another port when the default is in use).
    */
   readonly dns: { readonly host: string; readonly port: number; readonly portSet: boolean; readonly upstream: readonly HostPort[] };
+  /** The web dashboard of `emulator up`, or false when the config turns it off. */
+  readonly dashboard: { readonly host: string; readonly port: number } | false;
   readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
   /** Databases started before the services (SPEC "Components"). */
   readonly components: ComponentsConfig;
@@ -165,6 +167,7 @@ export const DEFAULTS = {
   // Not 5353: that is mDNS, held by avahi (Linux desktops) and mDNSResponder (macOS).
   // 8053 sits beside the proxy's 8080 and outside Linux's ephemeral range (32768-60999).
   dnsPort: 8053,
+  dashboardPort: 8070,
   callTimeoutSeconds: 60,
   healthcheck: '/v1/ping',
   startTimeoutSeconds: 30,

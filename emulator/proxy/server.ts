@@ -86,6 +86,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
       for (const [name, egressServer] of egress) own.set((egressServer.address() as net.AddressInfo | null)?.port ?? -1, `the egress port of service "${name}"`);
       for (const routerServer of routerServers) own.set((routerServer.address() as net.AddressInfo | null)?.port ?? -1, "the docker router's listener");
       for (const instancePort of directory.instancePorts?.() ?? []) if (!own.has(instancePort)) own.set(instancePort, 'a service instance');
+      for (const [protectedPort, what] of directory.protectedPorts?.() ?? []) own.set(protectedPort, what);
       return own;
     },
     track(socket) {

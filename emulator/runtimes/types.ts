@@ -13,6 +13,10 @@ export interface Instance {
   /** Where the proxy and the health probe reach it. */
   readonly host: string;
   readonly port: number;
+  /** The process group leader (process runtime), for the dashboard. */
+  readonly pid?: number;
+  /** The container's id (docker runtime), for the dashboard. */
+  readonly containerId?: string;
   /** Settles when the instance has exited, for whatever reason. */
   readonly exited: Promise<ExitStatus>;
   /** The last lines it wrote, for error messages. */

@@ -17,6 +17,34 @@ type ReplicaState =
   | { kind: 'failed'; reason: string }
   | { kind: 'stopped' };
 
+/** What the dashboard shows of a service (SPEC: Dashboard → Services). */
+export type ServiceState = 'starting' | 'healthy' | 'restarting' | 'crashed' | 'failed' | 'stopped';
+
+export interface ReplicaSnapshot {
+  readonly label: string;
+  readonly state: ServiceState;
+  readonly pid?: number;
+  readonly containerId?: string;
+  readonly host?: string;
+  readonly port?: number;
+  /** Epoch ms since when it has been healthy. */
+  readonly since?: number;
+  /** Why it crashed or failed. */
+  readonly reason?: string;
+  /** Epoch ms of the next restart of a crashed replica. */
+  readonly restartAt?: number;
+  /** The health check that let it serve (answered 200 or 404): path, epoch ms. */
+  readonly health?: { readonly path: string; readonly at: number };
+}
+
+export interface ServiceSnapshot {
+  readonly name: string;
+  readonly state: ServiceState;
+  /** Restarts after a crash plus reloads (file changes, config edits, restarts asked for). */
+  readonly restarts: number;
+  readonly replicas: readonly ReplicaSnapshot[];
+}
+
 export interface SupervisorOptions {
   runtime: Runtime;
   logger: Logger;
@@ -44,6 +72,10 @@ export class ServiceSupervisor {
   private hold: { promise: Promise<void>; release: () => void } | undefined;
   /** Woken whenever a replica's state changes (see `ready`). */
   private readonly waiters = new Set<() => void>();
+  private restarts = 0;
+  /** Set once the first start succeeded: a replica starting after that is restarting. */
+  private running = false;
+  private readonly health = new WeakMap<Instance, { path: string; at: number }>();
 
   constructor(
     private service: RunnableService,
@@ -68,6 +100,7 @@ export class ServiceSupervisor {
       throw failure.reason;
     }
     results.forEach((result, index) => this.setReady(index, (result as PromiseFulfilledResult<Instance>).value));
+    this.running = true;
     const published = this.options.publishedUrl?.();
     const where = published === undefined ? `port ${this.ports().join(', ')}` : `${published}, instance port ${this.ports().join(', ')}`;
     this.options.logger.serviceEvent(this.service.name, `ready in ${Math.round(performance.now() - started)} ms (${where})`, 'info');
@@ -151,6 +184,42 @@ export class ServiceSupervisor {
     return this.replicas.flatMap((state) => (state.kind === 'ready' ? [state.instance.port] : []));
   }
 
+  /** The state of the service and of each replica, for the dashboard. */
+  snapshot(): ServiceSnapshot {
+    const label = (index: number): string => (this.replicas.length > 1 ? `${this.service.name}#${index + 1}` : this.service.name);
+    const replicas = this.replicas.map((state, index): ReplicaSnapshot => {
+      switch (state.kind) {
+        case 'ready': {
+          const { instance } = state;
+          return {
+            label: instance.label,
+            state: 'healthy',
+            pid: instance.pid,
+            containerId: instance.containerId,
+            host: instance.host,
+            port: instance.port,
+            since: state.since,
+            health: this.health.get(instance),
+          };
+        }
+        case 'starting':
+          return { label: label(index), state: this.running ? 'restarting' : 'starting' };
+        case 'crashed':
+          return { label: label(index), state: 'crashed', reason: state.reason, restartAt: state.restartAt };
+        case 'failed':
+          return { label: label(index), state: 'failed', reason: state.reason };
+        default:
+          return { label: label(index), state: 'stopped' };
+      }
+    });
+    // The worst replica speaks for the service; a reload in progress shows as restarting.
+    const order: ServiceState[] = ['failed', 'crashed', 'restarting', 'starting', 'stopped', 'healthy'];
+    let state: ServiceState = replicas.length === 0 ? 'stopped' : order.find((candidate) => replicas.some((replica) => replica.state === candidate))!;
+    if (this.stopped) state = 'stopped';
+    else if (this.reloading && state === 'healthy') state = 'restarting';
+    return { name: this.service.name, state, restarts: this.restarts, replicas };
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     for (const state of this.replicas) if (state.kind === 'crashed') clearTimeout(state.timer);
@@ -182,6 +251,8 @@ export class ServiceSupervisor {
     this.replicas = fresh.map(() => ({ kind: 'starting' }));
     this.backoff = fresh.map(() => BACKOFF_START_MS);
     fresh.forEach((instance, index) => this.setReady(index, instance));
+    this.restarts++;
+    this.running = true;
     logger.serviceEvent(service.name, `reloaded in ${Math.round(performance.now() - started)} ms (${reason})`, 'info');
 
     // Retire the old ones once the calls they are serving have finished.
@@ -263,6 +334,7 @@ export class ServiceSupervisor {
     try {
       if (this.stopped) throw new EmulatorError('service_start_failed', `${service.name} was stopped while starting.`);
       await waitHealthy(instance, service, signal, (message) => this.options.logger.serviceEvent(instance.label, message, 'warn'));
+      this.health.set(instance, { path: service.healthcheck, at: Date.now() });
       return instance;
     } catch (error) {
       await instance.stop();
@@ -294,6 +366,7 @@ export class ServiceSupervisor {
     const timer = setTimeout(() => {
       // A reload replaced this replica set meanwhile: nothing to restart.
       if (this.stopped || this.replicas !== replicas) return;
+      this.restarts++;
       this.replicas[index] = { kind: 'starting' };
       this.startInstance(this.service, index).then(
         (instance) => {

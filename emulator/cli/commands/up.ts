@@ -15,6 +15,7 @@ export const upCommand: Command = {
   options: {
     ...RUNTIME_OPTION,
     'no-watch': { type: 'boolean', description: 'do not reload services when their files change, nor apply config edits' },
+    'no-dashboard': { type: 'boolean', description: 'do not serve the web dashboard (default http://127.0.0.1:8070, dashboard.port)' },
   },
   async run(values) {
     const config = configFromFlags(values);
@@ -26,6 +27,7 @@ export const upCommand: Command = {
       logger.info(`${signal}: stopping… (press Ctrl-C again to kill at once)`);
       abort.abort(new Error(`interrupted by ${signal}`));
     });
+    const dashboard = config.dashboard === false || values['no-dashboard'] === true ? false : { port: config.dashboard.port };
     let emulator: Emulator;
     try {
       emulator = await startEmulator({
@@ -37,6 +39,7 @@ export const upCommand: Command = {
         logger,
         signal: abort.signal,
         watch: values['no-watch'] !== true,
+        dashboard,
       });
     } catch (error) {
       if (stopRequested) return stopped;
@@ -47,6 +50,7 @@ export const upCommand: Command = {
     if (pair) {
       logger.info(`Try: ${pc.cyan(`curl -x ${emulator.proxyUrl} ${emulator.innerCallUrl(pair[0], pair[1], '/v1/ping')}`)}  ·  routes: npx emulator routes`);
     }
+    if (emulator.dashboardUrl) logger.info(`Dashboard: ${pc.cyan(emulator.dashboardUrl)}`);
     if (values['no-watch'] !== true) logger.info(`Watching ${config.services.size} services and ${path.basename(config.file)} for changes (--no-watch turns it off).`);
     if (stopRequested) {
       await emulator.stop();

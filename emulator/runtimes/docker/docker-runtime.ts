@@ -282,6 +282,10 @@ class DockerInstance implements Instance {
     this.host = engine.publishedHost;
   }
 
+  get containerId(): string {
+    return this.container.id;
+  }
+
   /** Streams the container's stdout/stderr as `[label]` lines; resolves `whenLine` on the first line matching it. */
   async attachLogs(whenLine?: RegExp): Promise<{ sawLine: Promise<void> }> {
     const stream = await this.container.attach({ stream: true, stdout: true, stderr: true });

@@ -114,7 +114,7 @@ class ProcessInstance implements Instance {
     readonly port: number,
     private readonly service: ProcessServiceConfig,
     child: ChildProcess,
-    private readonly pid: number,
+    readonly pid: number,
     context: StartContext,
     private readonly ended: () => void,
   ) {
