@@ -4,6 +4,8 @@
 // test/remote-services.test.ts runs the same through the whole emulator.
 
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { startRemoteRelay, describeRemoteError, type RemoteOptions } from './internals.js';
 import { recordingLogger, request, sleep } from './helpers.js';
@@ -181,6 +183,38 @@ test('targets with an explicit healthcheck: a failing probe takes a target out, 
   assert.equal(none.status, 503);
   assert.equal(none.headers['x-emulator-error'], 'no_healthy_target');
   assert.match(none.json<{ message: string }>().message, /No target of "orders" is in the rotation: http:\/\/127\.0\.0\.1:\d+\/ \(GET \/health → status 503\), http:\/\/127\.0\.0\.1:\d+\/ \(GET \/health → connection refused/);
+});
+
+test('url: a WebSocket-style upgrade passes through the relay as bytes (base path and Host as for requests)', async (t) => {
+  // The remote answers any upgrade with 101 and then echoes bytes in upper case.
+  const remote = http.createServer((_req, res) => res.end('not an upgrade'));
+  const open = new Set<net.Socket>();
+  remote.on('upgrade', (req, socket: net.Socket) => {
+    open.add(socket);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Path: ${req.url}\r\nX-Host: ${req.headers.host}\r\n\r\n`);
+    socket.on('data', (chunk: Buffer) => socket.write(chunk.toString().toUpperCase()));
+  });
+  await new Promise<void>((resolve) => remote.listen(0, '127.0.0.1', resolve));
+  const port = (remote.address() as net.AddressInfo).port;
+  t.after(() => {
+    for (const socket of open) socket.destroy();
+    remote.close();
+  });
+  const relay = await relayFor(t, { targets: one(`http://127.0.0.1:${port}/ws`) });
+  const socket = net.connect(relay.port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  socket.write('GET /feed HTTP/1.1\r\nHost: gateway-orders.inner-call.dyc.ivolces.com\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+  await until(() => received.includes('\r\n\r\n'), 'the 101');
+  assert.match(received, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+  assert.match(received, new RegExp(`X-Path: /ws/feed\r\nX-Host: 127\\.0\\.0\\.1:${port}`));
+  socket.write('hello');
+  await until(() => received.endsWith('HELLO'), 'the echo');
+  // Stopping the relay closes the upgraded connection too (it is outside the http server's bookkeeping).
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  await relay.stop();
+  await closed;
 });
 
 async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { startEmulator } from '../dist/index.js';
-import { echoService, innerCall, recordingLogger, request, sleep, tempDir, writeConfig } from './helpers.js';
+import { CLI, echoService, innerCall, recordingLogger, request, run, sleep, tempDir, writeConfig } from './helpers.js';
 import { makePki, remoteServer } from './tls-helpers.js';
 
 /** Writes a config into a temp dir (with a stub folder if asked) and starts an emulator on it. */
@@ -240,4 +240,18 @@ test('a config edit replaces the stand-in without touching the other services', 
     await sleep(100);
   }
   assert.ok(!emu.logger.events.some((line) => line.startsWith('[gateway] reloading')), 'the gateway was not restarted');
+});
+
+test('emulator validate checks stub mapping files too', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(path.join(dir, 'stubs/pay/mappings'), { recursive: true });
+  writeFileSync(path.join(dir, 'stubs/pay/mappings/a.json'), '{\n  "request": { "urlPath": "/a", "formParameters": {} },\n  "response": { "status": 200 }\n}\n');
+  const file = writeConfig(t, { services: { gateway: echoService({ allow: ['pay'] }), pay: { stub: 'stubs/pay' } } }, dir);
+  const bad = await run(process.execPath, [CLI, 'validate', '--config', file]);
+  assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+  assert.match(bad.stderr, /A stub mapping file does not load:\n.*mappings\/a\.json request\.formParameters \(line 2\): "formParameters" \(form parameter matching\) is a WireMock feature that dyc-emulator does not support/);
+  writeFileSync(path.join(dir, 'stubs/pay/mappings/a.json'), '{ "request": { "urlPath": "/a" }, "response": { "status": 200 } }');
+  const good = await run(process.execPath, [CLI, 'validate', '--config', file]);
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  assert.match(good.stdout, /pay \(id pay\) stub: .*stubs\/pay; calls nothing/);
 });

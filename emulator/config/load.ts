@@ -254,7 +254,7 @@ function serviceKind(entry: ServiceEntry, name: string, options: LoadOptions, pr
 const STAND_IN_KEYS = ['url', 'targets', 'stub'] as const;
 const isStandInKind = (kind: string): boolean => (STAND_IN_KEYS as readonly string[]).includes(kind);
 /** Keys that shape a running instance, so mean nothing for a service that does not run here. */
-const RUN_ONLY_KEYS = ['port', 'replicas', 'env', 'envFile', 'watch', 'startTimeout', 'dir'] as const;
+const RUN_ONLY_KEYS = ['port', 'publishedPort', 'replicas', 'env', 'envFile', 'watch', 'startTimeout', 'dir'] as const;
 
 /** `url`, `targets`, `stub`: what their stand-in needs (emulator/targets), every URL and path checked. */
 function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], at: (...rest: JsonPath) => JsonPath, problems: Problem[], root: string): KindFields | undefined {

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import tls from 'node:tls';
 import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { closeServer, listen } from '../util/net.js';
-import { endToEnd, sendError } from './http-util.js';
+import { endToEnd, innerCallParties, sendError } from './http-util.js';
 import { minimalBalancer, type Algorithm, type BalancerFactory, type BalancerSlot, type CallOutcome } from './rotation.js';
 
 /**
@@ -200,7 +201,52 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
     if (changed) refreshMembers();
   }
 
+  /**
+   * WebSocket and other upgrades: the request head goes to the target as sent (Host
+   * replaced), then bytes pass both ways until either side closes.
+   */
+  function upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    // Upgraded connections leave the http server's bookkeeping: stop() closes them itself.
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+    const slot = balancer.pick();
+    if (slot === undefined) return void socket.end(rawError(req, 'no_healthy_target', `No target of "${options.name}" is in the rotation.`));
+    const target = slot.target;
+    const port = Number(target.url.port || (target.secure ? 443 : 80));
+    const host = target.url.hostname.replace(/^\[|\]$/g, '');
+    const upstream = target.secure ? tls.connect({ host, port, servername: target.url.hostname, ca, rejectUnauthorized: !options.tls.insecure }) : net.connect({ host, port });
+    let connected = false;
+    upstream.once(target.secure ? 'secureConnect' : 'connect', () => {
+      connected = true;
+      balancer.done(slot, { kind: 'none' });
+      const lines = [`${req.method} ${target.basePath}${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() !== 'host') lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      lines.push(`Host: ${target.url.host}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (connected) return void socket.destroy();
+      balancer.done(slot, { kind: 'failure', reason: 'connect-failure' });
+      socket.end(rawError(req, 'upstream_error', `${options.name} (${target.url.href}): ${describeRemoteError(error, target.url, options)}`));
+    });
+    socket.once('close', () => upstream.destroy());
+    upstream.once('close', () => socket.destroy());
+  }
+
+  function rawError(req: IncomingMessage, code: 'upstream_error' | 'no_healthy_target', message: string): string {
+    const { from, to } = innerCallParties(req.headers.host, options.id);
+    const body = `${JSON.stringify({ error: code, message, from, to })}\n`;
+    const status = code === 'upstream_error' ? '502 Bad Gateway' : '503 Service Unavailable';
+    return `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Emulator-Error: ${code}\r\nConnection: close\r\n\r\n${body}`;
+  }
+
+  const upgraded = new Set<Socket>();
   const server = http.createServer(handle);
+  server.on('upgrade', upgrade);
   server.keepAliveTimeout = 65_000; // longer than the proxy's idle pool time, so it never reuses a closing connection
   server.requestTimeout = 0;
   await listen(server, 0, '127.0.0.1', `The relay of service "${options.name}"`);
@@ -237,6 +283,7 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
         stopped = true;
         for (const timer of timers) clearTimeout(timer);
         balancer.stop();
+        for (const socket of upgraded) socket.destroy();
         await closeServer(server);
         agents.http.destroy();
         agents.https.destroy();
