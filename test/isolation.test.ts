@@ -248,3 +248,51 @@ describe('timeouts', () => {
     }
   });
 });
+
+describe('every refused request is logged, with what probably happened', () => {
+  test('a Host that is not an inner-call name on an egress port: the message names the likely cause, and a call line', async (t) => {
+    const target = await goodTarget(t);
+    const logger = recordingLogger();
+    const { egress, ways } = await entries(t, { ports: { a: target, b: target, c: target }, logger });
+    // A gateway relaying its incoming request with got: Host is the gateway's own public name.
+    const reply = await rawExchange(egress, get('gateway.example.com', '/orders?id=1'));
+    assert.equal(statusOf(reply.text), 400, reply.text);
+    assert.equal(errorOf(reply.text), 'bad_inner_call_host');
+    const { message } = JSON.parse(bodyOf(reply.text)) as { message: string };
+    assert.match(message, /service "a" \(id a\)/);
+    assert.match(message, /copied the Host of the request it received/);
+    assert.match(message, /http:\/\/a-\{toId\}\.inner-call\.dyc\.ivolces\.com/);
+    assert.deepEqual(
+      logger.calls.map((call) => [call.from, call.host, call.path, call.status, call.error]),
+      [['a', 'gateway.example.com', '/orders?id=1', 400, 'bad_inner_call_host']],
+    );
+    // The same through the docker router (a container).
+    const router = ways[2]!;
+    assert.equal(statusOf((await rawExchange(router.port, router.preamble + get('gateway.example.com'))).text), 400);
+    assert.equal(logger.calls.length, 2);
+  });
+
+  test('raw UTF-8 in an absolute-form target, headers too large, a head too slow: JSON answers and call lines', async (t) => {
+    const target = await goodTarget(t);
+    const logger = recordingLogger();
+    const { egress } = await entries(t, { ports: { a: target, b: target, c: target }, logger, headersTimeoutMs: 500 });
+    const utf8 = await rawExchange(egress, Buffer.concat([Buffer.from(`GET http://${AB}/`), Buffer.from('订单', 'utf8'), Buffer.from(` HTTP/1.1\r\nHost: ${AB}\r\n\r\n`)]));
+    assert.equal(statusOf(utf8.text), 400, utf8.text);
+    assert.equal(errorOf(utf8.text), 'bad_request');
+    assert.match(JSON.parse(bodyOf(utf8.text)).message, /percent-encode/);
+    const big = await rawExchange(egress, get(AB, '/x', `X-Big: ${'x'.repeat(20_000)}\r\n`));
+    assert.equal(statusOf(big.text), 431);
+    assert.equal(errorOf(big.text), 'headers_too_large');
+    const slow = await rawExchange(egress, `GET /x HTTP/1.1\r\nHost: ${AB}\r\n`, 3000);
+    assert.equal(statusOf(slow.text), 408);
+    assert.equal(errorOf(slow.text), 'request_timeout');
+    assert.deepEqual(
+      logger.calls.map((call) => [call.from, call.status, call.error]),
+      [
+        ['a', 400, 'bad_request'],
+        ['a', 431, 'headers_too_large'],
+        ['a', 408, 'request_timeout'],
+      ],
+    );
+  });
+});

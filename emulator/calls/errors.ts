@@ -7,6 +7,10 @@ export const PROXY_ERRORS = {
   /** A request no proxy may guess at: an empty host, a missing or repeated Host (RFC 9112 §3.2). */
   bad_request: 400,
   https_not_supported: 400,
+  /** The request head did not arrive within the header timeout (30 s from its first byte). */
+  request_timeout: 408,
+  /** Request headers over 16 KB. */
+  headers_too_large: 431,
   service_unavailable: 503,
   upstream_error: 502,
   upstream_timeout: 504,
@@ -89,4 +93,49 @@ export function upstreamError(code: 'upstream_error' | 'upstream_timeout', from:
 /** The words of a call timeout. */
 export function timeoutReason(timeoutMs: number): string {
   return `no response within ${timeoutMs / 1000} s of sending the request (proxy.callTimeout).`;
+}
+
+/** The answers to requests that never became a call (no head in time, a head too large, one that does not parse). */
+export function unreadableRequestError(code: 'request_timeout' | 'headers_too_large' | 'bad_request', from: string | null, detail?: { parserCode?: string; line?: string }): ProxyErrorDetails {
+  switch (code) {
+    case 'request_timeout':
+      return { code, message: 'The request head did not arrive within 30 s of its first byte (the header timeout); the proxy closed the connection.', from, to: null, close: true };
+    case 'headers_too_large':
+      return { code, message: 'The request headers are larger than 16 KB, the limit of the proxy (as of Node\'s HTTP server). Send fewer or shorter headers (large cookies or tokens usually).', from, to: null, close: true };
+    case 'bad_request': {
+      const line = detail?.line === undefined ? '' : ` (${JSON.stringify(detail.line)})`;
+      const hint =
+        detail?.parserCode === 'HPE_INVALID_URL' || /[^\x21-\x7e]/.test(detail?.line?.split(' ')[1] ?? '')
+          ? ' The request target has characters HTTP does not allow unencoded (raw UTF-8, spaces): percent-encode the URL (encodeURI in JavaScript, urllib.parse.quote in Python, url.PathEscape in Go).'
+          : ' It is not HTTP/1.x as the proxy reads it (a TLS handshake to a plain HTTP port, or a malformed request line or header).';
+      return { code, message: `The request could not be parsed${detail?.parserCode === undefined ? '' : ` (${detail.parserCode})`}${line}.${hint}`, from, to: null, close: true };
+    }
+  }
+}
+
+/**
+ * A Host that is not an inner-call name reached a service's egress port (or the docker
+ * router): usually a client that relays a request copied its incoming Host.
+ */
+export function notInnerCallHostError(host: string, caller: { name: string; id: string } | undefined, mainUrl: string): ProxyErrorDetails {
+  const what = host === '' ? 'The request has no host' : `"${host}" is not an inner-call host`;
+  if (caller === undefined) {
+    return {
+      code: 'bad_inner_call_host',
+      message:
+        `${what}. This is the dyc-emulator proxy: send calls with Host: {fromId}-{toId}.inner-call.dyc.ivolces.com, ` +
+        `or use it as an HTTP proxy (curl -x ${mainUrl} http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path).`,
+      from: null,
+      to: null,
+    };
+  }
+  return {
+    code: 'bad_inner_call_host',
+    message:
+      `${what}, and service "${caller.name}" (id ${caller.id}) sent it to its HTTP_PROXY as an ordinary request. ` +
+      'A client probably copied the Host of the request it received while relaying it (got, http-proxy, req.pipe(...) in a gateway). ' +
+      `Drop the incoming host header when you relay, and call the target by its inner-call URL: http://${caller.id}-{toId}.inner-call.dyc.ivolces.com/path.`,
+    from: caller.id,
+    to: null,
+  };
 }

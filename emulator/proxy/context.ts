@@ -39,13 +39,17 @@ export class SocketRegistry {
     return this.source(socket).via === 'router';
   }
 
-  /** The head of the request on `socket` began at `since` (performance.now()): answer 408 if it is not complete within the header timeout. */
-  armHeadDeadline(socket: Socket, since: number): void {
+  /**
+   * The head of the request on `socket` began at `since` (performance.now()): answer 408
+   * (and log it through `refused`) if it is not complete within the header timeout.
+   */
+  armHeadDeadline(socket: Socket, since: number, refused: (socket: Socket) => string): void {
     const timer = setTimeout(
       () => {
         this.headDeadlines.delete(socket);
+        const response = refused(socket);
         if (!socket.writable) return void socket.destroy();
-        socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
+        socket.end(response, () => socket.destroy());
       },
       Math.max(0, this.headersTimeoutMs - (performance.now() - since)),
     );

@@ -7,6 +7,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { ServiceDirectory } from '../calls/directory.js';
+import { rawErrorResponse, unreadableRequestError } from '../calls/errors.js';
 import { CallPipeline } from '../calls/pipeline.js';
 import type { CallPolicies } from '../calls/types.js';
 import type { UpstreamPicker } from '../calls/upstream.js';
@@ -75,6 +76,14 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: 'lifo', timeout: 60_000 });
   const fastPath = new FastPath({ pipeline, headersTimeoutMs, keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 65_000 });
 
+  /** A head the slow path did not get in time: logged, and the answer to write. */
+  const timedOut = (socket: Socket): string => {
+    const source = sockets.callSource(socket, pipeline.config());
+    const error = unreadableRequestError('request_timeout', source.caller?.id ?? null);
+    pipeline.refused(source, { host: '', method: '', path: '' }, error);
+    return rawErrorResponse(error);
+  };
+
   const context: ProxyContext = {
     pipeline,
     sockets,
@@ -121,15 +130,20 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
       });
       fastPath.serve(socket, sockets.source(socket), (handed, headSince) => {
         slowPath!.call(server, handed);
-        if (headSince !== undefined) sockets.armHeadDeadline(handed, headSince);
+        if (headSince !== undefined) sockets.armHeadDeadline(handed, headSince, timedOut);
       });
     });
     server.maxHeadersCount = 0; // no limit: Node would drop headers past the 1000th without a word
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    // Node could not read a request: the proxy's JSON answer, and a call line that says why.
+    server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
+      const code = error.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'bad_request';
+      const line = error.rawPacket?.toString('latin1', 0, Math.min(error.rawPacket.length, 200)).split('\r\n')[0] ?? '';
+      const source = sockets.callSource(socket, pipeline.config());
+      const refusal = unreadableRequestError(code, source.caller?.id ?? null, { parserCode: error.code, line: line === '' ? undefined : line });
+      const [method = '', path = ''] = line.split(' ');
+      pipeline.refused(source, { host: '', method: /^[A-Z]{1,20}$/.test(method) ? method : '', path: path.slice(0, 200) }, refusal);
       if (!socket.writable) return socket.destroy();
-      const status =
-        error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(rawErrorResponse(refusal));
     });
     return server;
   }

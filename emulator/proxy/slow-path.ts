@@ -6,7 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { describeSocketError, hostLinesMessage, PROXY_ERRORS, timeoutReason, unavailableError, upstreamError, type ProxyErrorCode, type ProxyErrorDetails } from '../calls/errors.js';
+import { describeSocketError, hostLinesMessage, notInnerCallHostError, PROXY_ERRORS, timeoutReason, unavailableError, upstreamError, type ProxyErrorCode, type ProxyErrorDetails } from '../calls/errors.js';
 import { faultStatus, injectFault } from '../calls/faults.js';
 import type { CallDetailsBuilder } from '../calls/record.js';
 import { compileShaping, shapeRawHeaders } from '../calls/shaping.js';
@@ -58,7 +58,14 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
   if (hostLines > 1 || (hostLines === 0 && req.httpVersion === '1.1')) return badRequest(hostLinesMessage(hostLines), req.headers.host ?? '');
   const target = requestTarget(req);
   if (target === undefined) {
-    sendProxyError(res, { code: 'bad_inner_call_host', message: `Cannot route request target "${req.url}".`, from: caller?.id ?? null, to: null });
+    const error: ProxyErrorDetails = {
+      code: 'bad_inner_call_host',
+      message: `Cannot route request target "${req.url}": the proxy takes origin-form (/path) or http:// URLs (https:// goes through CONNECT).`,
+      from: caller?.id ?? null,
+      to: null,
+    };
+    sendProxyError(res, error);
+    pipeline.refused(source, { host: req.headers.host ?? '', method, path: req.url ?? '' }, error, {}, started, arrived);
     return;
   }
   if (target.absolute && splitAuthority(target.host, 80)[0] === '') {
@@ -73,14 +80,9 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
     } else if (isMain && target.path.startsWith(ADMIN_PREFIX) && context.admin) {
       context.admin(req, res);
     } else {
-      sendProxyError(res, {
-        code: 'bad_inner_call_host',
-        message:
-          `"${target.host}" is not an inner-call host. This is the dyc-emulator proxy: send calls with Host: {fromId}-{toId}.inner-call.dyc.ivolces.com, ` +
-          `or use it as an HTTP proxy (curl -x ${context.mainUrl()} http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path).`,
-        from: caller?.id ?? null,
-        to: null,
-      });
+      const error = notInnerCallHostError(target.host, caller, context.mainUrl());
+      sendProxyError(res, error);
+      pipeline.refused(source, request, error, {}, started, arrived);
     }
     return;
   }

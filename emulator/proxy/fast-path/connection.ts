@@ -11,7 +11,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig } from '../../config/types.js';
-import { describeSocketError, hostLinesMessage, PROXY_ERRORS, rawErrorResponse, timeoutReason, unavailableError, upstreamError, type CallError, type ProxyErrorCode } from '../../calls/errors.js';
+import { describeSocketError, hostLinesMessage, PROXY_ERRORS, rawErrorResponse, timeoutReason, unavailableError, unreadableRequestError, upstreamError, type CallError, type ProxyErrorCode } from '../../calls/errors.js';
 import { faultStatus, injectFault } from '../../calls/faults.js';
 import type { Call, CallPipeline, DecisionMemo } from '../../calls/pipeline.js';
 import { compileShaping, shapeHead } from '../../calls/shaping.js';
@@ -138,7 +138,7 @@ class ClientConnection {
     if (pending === undefined) return;
     const end = pending.indexOf(HEAD_END);
     if (end === -1 || end + 4 > MAX_REQUEST_HEAD) {
-      if (end !== -1 || pending.length > MAX_REQUEST_HEAD) return this.refuse('431 Request Header Fields Too Large');
+      if (end !== -1 || pending.length > MAX_REQUEST_HEAD) return this.refuse('headers_too_large');
       if (!mayBecomeRequestHead(pending)) return this.handOff(); // TLS, garbage: Node's server answers at once
       // Slowloris: the whole head must arrive within headersTimeout of its first byte.
       this.headSince ??= performance.now();
@@ -213,7 +213,7 @@ class ClientConnection {
   checkTimeouts(now: number): void {
     if (this.exchange !== undefined) this.exchange.checkTimeout(now);
     else if (this.headSince !== undefined) {
-      if (now - this.headSince >= this.context.headersTimeoutMs) this.refuse('408 Request Timeout');
+      if (now - this.headSince >= this.context.headersTimeoutMs) this.refuse('request_timeout');
     } else if (now - this.idleSince >= this.context.keepAliveTimeoutMs) this.socket.destroy();
   }
 
@@ -252,8 +252,15 @@ class ClientConnection {
     this.context.pipeline.refused(source, head, error);
   }
 
-  private refuse(status: string): void {
-    this.close(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  /** A head too large or too slow: the proxy's answer, logged; the connection closes. */
+  private refuse(code: 'headers_too_large' | 'request_timeout'): void {
+    const { pipeline } = this.context;
+    const source = this.sourceOf(pipeline.config());
+    const line = this.pending === undefined ? '' : this.pending.toString('latin1', 0, Math.min(this.pending.length, 200)).split('\r\n')[0]!;
+    const [method = '', path = ''] = line.split(' ');
+    const error = unreadableRequestError(code, source.caller?.id ?? null);
+    this.close(rawErrorResponse(error));
+    pipeline.refused(source, { host: '', method, path }, error);
   }
 
   /** Node's http server takes the socket over, unread bytes first. */
