@@ -114,6 +114,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     server.headersTimeout = headersTimeoutMs;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(context, req, res, isMain));
+    // Expect: 100-continue is the target's to answer (slow path): Node must not send its own 100.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handleRequest(context, req, res, isMain));
     server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => handleConnect(context, req, socket, head, (inside) => tunnelServer.emit('connection', inside)));
     // Every connection starts on the fast path (./fast-path/connection.ts); Node's own
     // connection listener is its slow path, for the requests the fast path leaves.

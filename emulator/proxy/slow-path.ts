@@ -16,6 +16,8 @@ import { endToEndHeaders } from './headers.js';
 import { destination, loopError, splitAuthority } from './pass-through.js';
 
 const ADMIN_PREFIX = '/_emulator/';
+/** How long a request with `Expect: 100-continue` waits for the target's answer before its body is sent anyway (curl's default). */
+const EXPECT_TIMEOUT_MS = 1000;
 
 export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): void {
   if (res.headersSent) {
@@ -184,6 +186,7 @@ function forward(
   details?.requestRawHeaders(headers);
   if (details !== undefined) req.on('data', (chunk: Buffer) => details.requestBody.add(chunk));
   const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
+  const expectContinue = !bodyless && /^\s*100-continue\s*$/i.test(req.headers.expect ?? '');
   let errorCode: ProxyErrorCode | undefined;
   let finished = false;
   const done = (): void => {
@@ -260,7 +263,28 @@ function forward(
       if (!res.writableFinished) upstreamReq.destroy();
     });
     if (bodyless) upstreamReq.end();
-    else req.pipe(upstreamReq);
+    else if (!expectContinue) req.pipe(upstreamReq);
+    else {
+      // Expect: 100-continue goes to the target, which decides: its 100 is relayed and the
+      // body follows; its final answer (413, 401) is relayed and the body is never sent.
+      // A target that ignores Expect gets the body after 1 s anyway, as curl does.
+      let sending = false;
+      const send = (): void => {
+        if (sending || responded) return;
+        sending = true;
+        clearTimeout(fallback);
+        if (!res.headersSent) res.writeContinue();
+        req.pipe(upstreamReq);
+      };
+      const fallback = setTimeout(send, EXPECT_TIMEOUT_MS);
+      upstreamReq.once('continue', send);
+      upstreamReq.once('response', () => {
+        clearTimeout(fallback);
+        // The body the client may still send is not read: the connection cannot carry another request.
+        if (!sending && !res.headersSent) res.shouldKeepAlive = false;
+      });
+      res.once('close', () => clearTimeout(fallback));
+    }
   };
   attempt(true);
 }
