@@ -9,6 +9,7 @@ import type { CallPipeline } from '../calls/pipeline.js';
 import type { CallSource } from '../calls/types.js';
 import type { EmulatorConfig } from '../config/types.js';
 import type { ConnectionSource } from './fast-path/connection.js';
+import type { OutboundProxies } from './outbound.js';
 
 /** Per-socket facts, keyed weakly: a socket forgotten by everyone else is forgotten here. */
 export class SocketRegistry {
@@ -80,6 +81,8 @@ export interface ProxyContext {
   ownPorts(): Map<number, string>;
   /** Upstream sockets of tunnels, destroyed on stop. */
   track(socket: Socket): void;
+  /** The user's own proxy for hosts outside the emulator (HTTP_PROXY, NO_PROXY). */
+  readonly outbound: OutboundProxies;
   /** Serves `/_emulator/*` on the main port only. */
   readonly admin: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 }

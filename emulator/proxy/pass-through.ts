@@ -2,7 +2,7 @@
 // proxy set): where they may go. The loop guard refuses this proxy's own ports and the
 // service instances, decided on the address that will be connected to.
 
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { ProxyErrorDetails } from '../calls/errors.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { ProxyContext } from './context.js';
@@ -19,7 +19,10 @@ export type Destination = { kind: 'ok'; address: string } | { kind: 'refused'; w
  * (relayed by the docker router) may not reach the host's loopback at all: it could
  * not by itself. The caller connects to the address returned, not to the name again.
  */
-export async function destination(context: ProxyContext, host: string, port: number, socket: Socket): Promise<Destination> {
+export async function destination(context: ProxyContext, host: string, port: number, socket: Socket, chained = false): Promise<Destination> {
+  // Through the user's own proxy a name is that proxy's to resolve (behind a corporate
+  // proxy, local DNS often cannot): only addresses and localhost names are checked here.
+  if (chained && net.isIP(host) === 0 && !/(^|\.)localhost\.?$/i.test(host)) return { kind: 'ok', address: host };
   let address: string;
   try {
     address = await resolveAddress(host);

@@ -15,6 +15,7 @@ import type { Logger } from '../logging/logger.js';
 import { closeServer, listen } from '../util/net.js';
 import { SocketRegistry, type ProxyContext } from './context.js';
 import { FastPath, type ConnectionSource } from './fast-path/connection.js';
+import { outboundProxies } from './outbound.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { handleRequest } from './slow-path.js';
 import { handleConnect } from './tunnel.js';
@@ -37,6 +38,11 @@ export interface ProxyOptions {
   picker?: UpstreamPicker;
   /** Call policies (timeouts, shaping, faults, retries); default none. */
   policies?: CallPolicies;
+  /**
+   * Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read for pass-through and CONNECT to
+   * hosts outside the emulator (the user's own proxy is chained); default `process.env`.
+   */
+  outboundEnv?: NodeJS.ProcessEnv;
 }
 
 export interface ProxyServer {
@@ -89,6 +95,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     sockets,
     agent,
     admin: options.admin,
+    outbound: outboundProxies(options.outboundEnv ?? process.env),
     mainUrl: () => mainUrl,
     ownPorts() {
       const own = new Map<number, string>([[handle.port, "the emulator's proxy port"]]);

@@ -140,7 +140,8 @@ function passThrough(context: ProxyContext, req: IncomingMessage, res: ServerRes
   const [host, port] = splitAuthority(request.host, 80);
   const caller = source.caller;
   const done = (status: number, error: ProxyErrorCode | undefined): void => void pipeline.recordOther(source, request, status, error, started, arrived);
-  void destination(context, host, port, req.socket).then((verdict) => {
+  const chain = context.outbound('http', host, port);
+  void destination(context, host, port, req.socket, chain !== undefined).then((verdict) => {
     if (verdict.kind === 'unresolved') {
       sendProxyError(res, { code: 'upstream_error', message: `${request.host}: ${describeSocketError(verdict.error)}`, from: caller?.id ?? null, to: null });
       return done(res.statusCode, 'upstream_error');
@@ -149,12 +150,17 @@ function passThrough(context: ProxyContext, req: IncomingMessage, res: ServerRes
       sendProxyError(res, loopError(request.host, verdict.what, caller));
       return done(res.statusCode, 'inner_call_denied');
     }
-    forward(context, req, res, { host: verdict.address, port, path: request.path, method: request.method, hostHeader: request.host }, {
+    // Through the user's own proxy: the absolute URL, as any client behind it would send.
+    const to =
+      chain === undefined
+        ? { host: verdict.address, port, path: request.path, method: request.method, hostHeader: request.host }
+        : { host: chain.host, port: chain.port, path: `http://${request.host}${request.path}`, method: request.method, hostHeader: request.host, proxyAuthorization: chain.authorization };
+    forward(context, req, res, to, {
       timeoutMs: pipeline.config().proxy.callTimeoutMs,
       shape: undefined,
       details: undefined,
       retries: undefined,
-      error: (code, reason) => ({ code, message: `${request.host}: ${reason}`, from: caller?.id ?? null, to: null }),
+      error: (code, reason) => ({ code, message: `${request.host}${chain === undefined ? '' : ` (through ${chain.label})`}: ${reason}`, from: caller?.id ?? null, to: null }),
       done,
     });
   });
@@ -175,12 +181,13 @@ function forward(
   context: ProxyContext,
   req: IncomingMessage,
   res: ServerResponse,
-  to: { host: string; port: number; path: string; method: string; hostHeader: string },
+  to: { host: string; port: number; path: string; method: string; hostHeader: string; proxyAuthorization?: string | undefined },
   call: Forwarding,
 ): void {
   let headers = endToEndHeaders(req.rawHeaders);
   // The target's Host is the request target's authority (RFC 9112 §3.2.2), whatever the client wrote beside an absolute URL.
   setHeader(headers, 'host', 'Host', to.hostHeader);
+  if (to.proxyAuthorization !== undefined) headers.push('Proxy-Authorization', to.proxyAuthorization);
   if (call.shape !== undefined) headers = call.shape(headers);
   const { details } = call;
   details?.requestRawHeaders(headers);

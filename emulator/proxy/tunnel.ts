@@ -9,6 +9,7 @@ import { describeSocketError, hostLinesMessage, rawErrorResponse, type ProxyErro
 import type { CallRequest } from '../calls/types.js';
 import type { ProxyContext } from './context.js';
 import { innerCallLabel } from '../inner-call/index.js';
+import type { OutboundProxy } from './outbound.js';
 import { destination, loopError, splitAuthority } from './pass-through.js';
 import { countHeader } from './slow-path.js';
 
@@ -62,32 +63,73 @@ export function handleConnect(context: ProxyContext, req: IncomingMessage, socke
     return refuse(error, { from: from?.name, to: to?.name });
   }
 
-  // Any other host: an ordinary tunnel, to the address the loop guard checked.
+  // Any other host: an ordinary tunnel, to the address the loop guard checked, or through
+  // the user's own proxy (HTTPS_PROXY, NO_PROXY) when there is one.
+  const chain = context.outbound('https', host, port);
   socket.pause();
-  void destination(context, host, port, socket).then((verdict) => {
-    if (verdict.kind === 'ok') return tunnel(verdict.address);
+  void destination(context, host, port, socket, chain !== undefined).then((verdict) => {
+    if (verdict.kind === 'ok') return chain === undefined ? tunnel(verdict.address) : chained(chain);
     refuse(
       verdict.kind === 'refused'
         ? loopError(authority, verdict.what, caller)
         : { code: 'upstream_error', message: `${authority}: ${describeSocketError(verdict.error)}`, from: caller?.id ?? null, to: null },
     );
   });
-  const tunnel = (address: string): void => {
+  const failed = (upstream: Socket, message: string): void => {
+    upstream.destroy();
+    if (!socket.writable) return void socket.destroy();
+    socket.end(rawErrorResponse({ code: 'upstream_error', message, from: caller?.id ?? null, to: null }));
+  };
+  const relay = (upstream: Socket, rest: Buffer | undefined): void => {
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (rest !== undefined && rest.length > 0) socket.write(rest);
+    if (head.length > 0) upstream.write(head);
     socket.resume();
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+  };
+  const tunnel = (address: string): void => {
     const upstream = net.connect({ host: address, port });
     context.track(upstream);
-    upstream.once('connect', () => {
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(socket);
-      socket.pipe(upstream);
-    });
+    upstream.once('connect', () => relay(upstream, undefined));
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (!socket.writable || upstream.readyState === 'open') return socket.destroy();
-      socket.end(rawErrorResponse({ code: 'upstream_error', message: `${authority}: ${describeSocketError(error)}`, from: caller?.id ?? null, to: null }));
+      failed(upstream, `${authority}: ${describeSocketError(error)}`);
     });
     socket.once('close', () => upstream.destroy());
   };
+  /** CONNECT through the user's proxy: its 200 opens our tunnel; any other answer goes back to the client as it is. */
+  const chained = (proxy: OutboundProxy): void => {
+    const upstream = net.connect({ host: proxy.host, port: proxy.port });
+    context.track(upstream);
+    socket.once('close', () => upstream.destroy());
+    let answer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      answer = Buffer.concat([answer, chunk]);
+      const end = answer.indexOf('\r\n\r\n');
+      if (end === -1) {
+        if (answer.length > 16 * 1024) failed(upstream, `${authority}: the proxy ${proxy.label} sent an answer too large to be an HTTP head`);
+        return;
+      }
+      upstream.off('data', onData);
+      upstream.pause();
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(answer.toString('latin1', 0, Math.min(end, 64)))?.[1] ?? 0);
+      if (status === 200) {
+        relay(upstream, answer.subarray(end + 4));
+        upstream.resume();
+      } else {
+        // The user's proxy refused (407, 403, 502): the client sees its answer, as without the emulator.
+        socket.end(answer);
+        upstream.destroy();
+      }
+    };
+    upstream.on('data', onData);
+    upstream.once('connect', () => {
+      upstream.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${proxy.authorization === undefined ? '' : `Proxy-Authorization: ${proxy.authorization}\r\n`}\r\n`);
+    });
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (!socket.writable || upstream.readyState === 'open') return socket.destroy();
+      failed(upstream, `${authority} through ${proxy.label}: ${describeSocketError(error)}`);
+    });
+  };
 }
-
-
