@@ -7,6 +7,8 @@ export const PROXY_ERRORS = {
   /** A request no proxy may guess at: an empty host, a missing or repeated Host (RFC 9112 §3.2). */
   bad_request: 400,
   https_not_supported: 400,
+  /** WebSocket (or another Upgrade) to an inner-call name: the platform's inner calls are plain HTTP. */
+  upgrade_not_supported: 400,
   /** The request head did not arrive within the header timeout (30 s from its first byte). */
   request_timeout: 408,
   /** Request headers over 16 KB. */
@@ -137,5 +139,21 @@ export function notInnerCallHostError(host: string, caller: { name: string; id: 
       `Drop the incoming host header when you relay, and call the target by its inner-call URL: http://${caller.id}-{toId}.inner-call.dyc.ivolces.com/path.`,
     from: caller.id,
     to: null,
+  };
+}
+
+/** An Upgrade (WebSocket) request: refused, as the platform does not relay upgrades between services. */
+export function upgradeError(protocol: string, inner: boolean, from: string | null, to: string | null): ProxyErrorDetails {
+  const what = protocol === '' ? 'an Upgrade' : `"${protocol}"`;
+  return {
+    code: 'upgrade_not_supported',
+    message: inner
+      ? `Inner calls carry plain HTTP only: the platform does not relay ${what} between services (服务间调用只支持HTTP协议). ` +
+        'WebSocket with the mini-program ends at the platform\'s gateway, which calls your service over HTTP (X-tt-event-type: connect, disconnect, uplink); ' +
+        'services push messages with HTTP POSTs to ws-push.dyc.ivolces.com. Between services, use plain HTTP calls.'
+      : `The proxy does not relay ${what} as a forward proxy. For wss:// the client should tunnel with CONNECT, which the proxy relays.`,
+    from,
+    to,
+    close: true,
   };
 }

@@ -18,7 +18,7 @@ import { FastPath, type ConnectionSource } from './fast-path/connection.js';
 import { outboundProxies } from './outbound.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { handleRequest } from './slow-path.js';
-import { handleConnect } from './tunnel.js';
+import { handleConnect, handleUpgrade } from './tunnel.js';
 
 export type { Availability, ServiceDirectory } from '../calls/directory.js';
 
@@ -121,6 +121,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     server.headersTimeout = headersTimeoutMs;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(context, req, res, isMain));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket) => handleUpgrade(context, req, socket));
     // Expect: 100-continue is the target's to answer (slow path): Node must not send its own 100.
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handleRequest(context, req, res, isMain));
     server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => handleConnect(context, req, socket, head, (inside) => tunnelServer.emit('connection', inside)));

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { describeSocketError, hostLinesMessage, rawErrorResponse, type ProxyErrorDetails } from '../calls/errors.js';
+import { describeSocketError, hostLinesMessage, rawErrorResponse, upgradeError, type ProxyErrorDetails } from '../calls/errors.js';
 import type { CallRequest } from '../calls/types.js';
 import type { ProxyContext } from './context.js';
 import { innerCallLabel } from '../inner-call/index.js';
@@ -132,4 +132,31 @@ export function handleConnect(context: ProxyContext, req: IncomingMessage, socke
       failed(upstream, `${authority} through ${proxy.label}: ${describeSocketError(error)}`);
     });
   };
+}
+
+/**
+ * Node's server 'upgrade' handler (WebSocket and other upgrades, on both paths: the fast
+ * path hands them over). The allow-list and caller identity apply first, so a denied pair
+ * gets its 403; an allowed one gets `upgrade_not_supported`, as the platform relays plain
+ * HTTP only between services. Logged either way.
+ */
+export function handleUpgrade(context: ProxyContext, req: IncomingMessage, socket: Socket): void {
+  const { pipeline, sockets } = context;
+  const started = performance.now();
+  const arrived = Date.now();
+  sockets.headArrived(socket);
+  socket.on('error', () => socket.destroy());
+  const source = sockets.callSource(socket, pipeline.config());
+  const url = req.url ?? '/';
+  const absolute = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);
+  const request: CallRequest = { host: absolute ? absolute[1]! : (req.headers.host ?? ''), method: req.method ?? 'GET', path: absolute ? absolute[2] || '/' : url };
+  const decision = pipeline.decide(source, request);
+  const protocol = String(req.headers.upgrade ?? '');
+  const error =
+    decision.kind === 'refuse'
+      ? { ...decision.error, close: true }
+      : upgradeError(protocol, decision.kind === 'call', source.caller?.id ?? (decision.kind === 'call' ? decision.plan.from.id : null), decision.kind === 'call' ? decision.plan.to.id : null);
+  const names = decision.kind === 'call' ? { from: decision.plan.from.name, to: decision.plan.to.name } : decision.kind === 'refuse' ? { from: decision.from?.name, to: decision.to?.name } : {};
+  socket.end(rawErrorResponse(error));
+  pipeline.refused(source, request, error, names, started, arrived);
 }
