@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { recordingLogger, sleep } from './helpers.js';
-import { errorOf, goodTarget, listenOn, LOCAL, proxyFor, rawExchange, statusOf } from './proxy-helpers.js';
+import { errorOf, get, goodTarget, listenOn, LOCAL, proxyFor, rawExchange, statusOf } from './proxy-helpers.js';
 
 const AB = 'a-b.inner-call.dyc.ivolces.com';
 const ROUTER_LINE = 'PROXY TCP4 172.30.0.5 172.30.0.2 40000 80\r\n';
