@@ -10,6 +10,7 @@ export { innerCallLabel, splitLabel, INNER_CALL_DOMAINS } from '../dist/inner-ca
 export { startDnsServer } from '../dist/dns/server.js';
 export { startProxy, type ProxyOptions, type ProxyServer } from '../dist/proxy/server.js';
 export { parseProxyV1 } from '../dist/proxy/proxy-protocol.js';
+export { outboundProxies } from '../dist/proxy/outbound.js';
 export { startHotReload } from '../dist/watch/hot-reload.js';
 export type { CallDetails } from '../dist/calls/record.js';
 export type { AttemptOutcome, CallPolicies, PolicyOutcome } from '../dist/calls/types.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import { outboundProxies } from '../dist/proxy/outbound.js';
+import { outboundProxies } from './internals.js';
 import { errorOf, get, goodTarget, listenOn, LOCAL, proxyFor, rawExchange, statusOf } from './proxy-helpers.js';
 
 /** A forward proxy that records what it was asked and answers for every host itself; `auth` is required when set. */
