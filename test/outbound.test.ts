@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import { outboundProxies } from './internals.js';
+import { freePort, outboundProxies } from './internals.js';
 import { errorOf, get, goodTarget, listenOn, LOCAL, proxyFor, rawExchange, statusOf } from './proxy-helpers.js';
 
 /** A forward proxy that records what it was asked and answers for every host itself; `auth` is required when set. */
@@ -65,6 +65,15 @@ describe("the user's own proxy", () => {
     assert.equal(errorOf(loop.text), 'inner_call_denied');
 
     assert.deepEqual(corp.seen, ['GET http://open.douyin.test/api?x=1 host=open.douyin.test', 'CONNECT open.douyin.test:443', 'CONNECT blocked.example.test:443']);
+  });
+
+  test('HTTP_PROXY naming the emulator itself is not chained to (no request goes round in a circle)', async (t) => {
+    const port = await freePort();
+    const direct = await goodTarget(t, 'direct');
+    const proxy = await proxyFor(t, { a: 0, b: 0, c: 0 }, { port, outboundEnv: { HTTP_PROXY: `http://localhost:${port}` } });
+    const reply = await rawExchange(proxy.port, `GET http://127.0.0.1:${direct}/d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 3000);
+    assert.equal(reply.timedOut, false);
+    assert.match(reply.text, /direct \/d$/);
   });
 
   test('NO_PROXY rules: exact host, domain suffix, port, *', () => {

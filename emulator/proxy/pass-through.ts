@@ -6,6 +6,7 @@ import net, { type Socket } from 'node:net';
 import type { ProxyErrorDetails } from '../calls/errors.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { ProxyContext } from './context.js';
+import type { OutboundProxy } from './outbound.js';
 import { isLocalAddress, isLoopbackAddress, resolveAddress } from '../util/addresses.js';
 
 export type Destination = { kind: 'ok'; address: string } | { kind: 'refused'; what: string } | { kind: 'unresolved'; error: NodeJS.ErrnoException };
@@ -33,6 +34,18 @@ export async function destination(context: ProxyContext, host: string, port: num
   if (what !== undefined && isLocalAddress(address)) return { kind: 'refused', what };
   if (context.sockets.viaRouter(socket) && isLoopbackAddress(address)) return { kind: 'refused', what: "on the host's loopback, which a container cannot reach by itself" };
   return { kind: 'ok', address };
+}
+
+/**
+ * The user's proxy for host:port, unless that "proxy" is this emulator itself (HTTP_PROXY
+ * exported in the shell that runs `emulator up` on the same port): chaining to it would
+ * send each request round in a circle.
+ */
+export function outboundFor(context: ProxyContext, scheme: 'http' | 'https', host: string, port: number): OutboundProxy | undefined {
+  const chain = context.outbound(scheme, host, port);
+  if (chain === undefined) return undefined;
+  const local = /^localhost\.?$/i.test(chain.host) || isLocalAddress(chain.host);
+  return local && context.ownPorts().has(chain.port) ? undefined : chain;
 }
 
 export function loopError(authority: string, what: string, caller: ServiceConfig | undefined): ProxyErrorDetails {

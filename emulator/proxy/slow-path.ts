@@ -13,7 +13,7 @@ import { compileShaping, shapeRawHeaders } from '../calls/shaping.js';
 import type { AttemptOutcome, CallRequest, CallSource } from '../calls/types.js';
 import type { ProxyContext } from './context.js';
 import { endToEndHeaders } from './headers.js';
-import { destination, loopError, splitAuthority } from './pass-through.js';
+import { destination, loopError, outboundFor, splitAuthority } from './pass-through.js';
 
 const ADMIN_PREFIX = '/_emulator/';
 /** How long a request with `Expect: 100-continue` waits for the target's answer before its body is sent anyway (curl's default). */
@@ -140,7 +140,7 @@ function passThrough(context: ProxyContext, req: IncomingMessage, res: ServerRes
   const [host, port] = splitAuthority(request.host, 80);
   const caller = source.caller;
   const done = (status: number, error: ProxyErrorCode | undefined): void => void pipeline.recordOther(source, request, status, error, started, arrived);
-  const chain = context.outbound('http', host, port);
+  const chain = outboundFor(context, 'http', host, port);
   void destination(context, host, port, req.socket, chain !== undefined).then((verdict) => {
     if (verdict.kind === 'unresolved') {
       sendProxyError(res, { code: 'upstream_error', message: `${request.host}: ${describeSocketError(verdict.error)}`, from: caller?.id ?? null, to: null });

@@ -10,7 +10,7 @@ import type { CallRequest } from '../calls/types.js';
 import type { ProxyContext } from './context.js';
 import { innerCallLabel } from '../inner-call/index.js';
 import type { OutboundProxy } from './outbound.js';
-import { destination, loopError, splitAuthority } from './pass-through.js';
+import { destination, loopError, outboundFor, splitAuthority } from './pass-through.js';
 import { countHeader } from './slow-path.js';
 
 /**
@@ -65,7 +65,7 @@ export function handleConnect(context: ProxyContext, req: IncomingMessage, socke
 
   // Any other host: an ordinary tunnel, to the address the loop guard checked, or through
   // the user's own proxy (HTTPS_PROXY, NO_PROXY) when there is one.
-  const chain = context.outbound('https', host, port);
+  const chain = outboundFor(context, 'https', host, port);
   socket.pause();
   void destination(context, host, port, socket, chain !== undefined).then((verdict) => {
     if (verdict.kind === 'ok') return chain === undefined ? tunnel(verdict.address) : chained(chain);
