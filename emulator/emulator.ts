@@ -26,7 +26,7 @@ import type { JournalEntry, StubServer } from './targets/stub/server.js';
 import { EMULATOR_SOURCE, LogBuffer } from './logging/log-buffer.js';
 import { createAdminApp, type AdminApp } from './dashboard/app.js';
 import { callObserver } from './dashboard/details.js';
-import { stubsView } from './dashboard/views.js';
+import { extraRows, stubsView } from './dashboard/views.js';
 import { startDashboard, type DashboardServer } from './dashboard/server.js';
 
 /**
@@ -377,7 +377,10 @@ class Session {
       extraAdmin: (req, res) => serveStubAdmin(req, res, () => this.stubs()),
       stubs: () => stubsView(this.stubs()),
       proxyUrl: () => this.proxy?.url ?? '',
-      services: () => [...this.supervisors.values()].map((supervisor) => supervisor.snapshot()),
+      services: () => [
+        ...[...this.supervisors.values()].map((supervisor) => supervisor.snapshot()),
+        ...extraRows(this.config, (name) => this.standIns?.get(name), this.components.list),
+      ],
       restart: (name) => this.supervisors.get(name)?.reload('restart asked for on the dashboard') ?? Promise.resolve(false),
       calls: this.trace,
       capture: (sink) => {

@@ -221,6 +221,11 @@ describe('dashboard admin API', () => {
       view.stubs.map((stub: { name: string; mappings: number; journal: unknown[]; unmatched: { url: string }[] }) => [stub.name, stub.mappings, stub.journal.length, stub.unmatched.map((entry) => entry.url)]),
       [['payments', 1, 2, ['/unpaid']]],
     );
+    const services = (await api.get('/_emulator/services').expect(200)).body as { name: string; runtime: string; state: string }[];
+    assert.deepEqual(services.map((service) => [service.name, service.runtime, service.state]), [
+      ['gateway', 'process', 'healthy'],
+      ['payments', 'stub', 'healthy'],
+    ]);
     const own = await api.get('/_emulator/stubs/payments/requests?unmatched=1').expect(200);
     assert.equal(own.body.length, 1);
     await api.get('/_emulator/stubs').set('host', 'evil.example').expect(403);

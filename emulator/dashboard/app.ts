@@ -84,7 +84,7 @@ export function createAdminApp(source: DashboardSource): AdminApp {
         return {
           ...snapshot,
           id: service?.id,
-          runtime: service?.kind,
+          runtime: snapshot.runtime ?? service?.kind,
           healthcheck: service?.healthcheck,
           logs: source.logs.tail(snapshot.name, LOG_LINES_PER_SERVICE),
         };

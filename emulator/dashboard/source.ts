@@ -37,7 +37,8 @@ export interface DashboardSource {
   extraAdmin?(req: IncomingMessage, res: ServerResponse): boolean;
   /** `http://127.0.0.1:port` of the routing proxy: replays go through it, acting as the call's `from`. */
   proxyUrl(): string;
-  services(): ServiceSnapshot[];
+  /** Supervised services, then rows for stand-ins and components (with their `runtime`). */
+  services(): (ServiceSnapshot & { readonly runtime?: string })[];
   /** Zero-downtime restart of one service (new instances, then the old ones stop); false if it did not take. */
   restart(name: string): Promise<boolean>;
   readonly calls: CallTrace;

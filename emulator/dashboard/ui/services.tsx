@@ -114,9 +114,11 @@ export function ServicesView({ version }: { version: number }) {
                 </a>
               </td>
               <td>
-                <button type="button" onClick={() => restart(service.name)} disabled={busy[service.name]} data-restart={service.name}>
-                  {busy[service.name] ? 'Restarting…' : 'Restart'}
-                </button>
+                {(service.runtime === 'process' || service.runtime === 'docker') && (
+                  <button type="button" onClick={() => restart(service.name)} disabled={busy[service.name]} data-restart={service.name}>
+                    {busy[service.name] ? 'Restarting…' : 'Restart'}
+                  </button>
+                )}
               </td>
             </tr>
           ))}
