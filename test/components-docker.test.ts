@@ -100,6 +100,7 @@ describe('components in docker', () => {
       const docker = new Docker();
       const [container] = await docker.listContainers({ filters: { label: [`dyc-emulator.pid=${process.pid}`, 'dyc-emulator.role=component'] } });
       assert.ok(container, 'the component container is labelled with the session');
+      await sleep(2_500); // the append-only file has a write within a second, two when fsync is slow
       await docker.getContainer(container.Id).kill();
       const deadline = Date.now() + 60_000;
       while (!logger.events.includes('[redis] restarted') && Date.now() < deadline) await sleep(100);

@@ -79,6 +79,8 @@ describe('components as local processes', () => {
       const [redisPid] = await processesWith(path.join(dataDir, 'redis'));
       assert.ok(redisPid, 'redis-server runs with the data folder on its command line');
       const serviceUrl = emu.url('notes');
+      // Redis's append-only file has a write within a second, two when fsync is slow (a loaded machine).
+      await sleep(2_500);
       process.kill(redisPid, 'SIGKILL');
       const deadline = Date.now() + 15_000;
       while (!logger.events.some((line) => line === '[redis] restarted') && Date.now() < deadline) await sleep(50);
@@ -178,7 +180,8 @@ console.log(JSON.stringify({ rows: rows.map((r) => r.text), created }));
 
 describe('components: errors', () => {
   test('neither the binary nor docker: the error names both fixes, and nothing starts', async (t) => {
-    const configFile = writeConfig(t, { services: { api: echoService() }, components: { redis: {} } });
+    const ports = { proxy: { port: await freePort() }, dns: { port: await freePort() } };
+    const configFile = writeConfig(t, { services: { api: echoService() }, components: { redis: {} }, ...ports });
     const result = await run(process.execPath, [CLI, 'up', '--no-watch', '--config', configFile], {
       env: { PATH: path.join(path.dirname(configFile), 'empty-bin'), DOCKER_HOST: `unix://${path.join(path.dirname(configFile), 'no-docker.sock')}` },
     });

@@ -237,7 +237,19 @@ class ComponentSupervisor {
         await pullIfMissing(this.p.session!, { image: component.image, name: this.name, logger: this.logger }, `\`docker pull ${component.image}\` where a registry is reachable, set components.${this.name}.image to an image you have, or install the server (${driver.install}) to run it as a process.`);
       }
       if (fresh) writeMeta(this.dataDir, this.name, this.p.identity);
-      await this.launch(signal, fresh);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.launch(signal, fresh);
+          break;
+        } catch (error) {
+          // A free port chosen a moment ago can be taken before the server binds it (a busy
+          // machine): another one, at the first start only (later the address is in services' env).
+          const raced = component.port === undefined && attempt < 3 && this.server?.recentLogs().some((line) => /address already in use/i.test(line));
+          if (!raced) throw error;
+          await this.server?.stop();
+          this.port = await freePort();
+        }
+      }
     } catch (error) {
       await this.server?.stop();
       // A new data folder whose set-up failed would be "not new" next time, and its init would never run.
