@@ -234,11 +234,16 @@ describe('components: errors', () => {
     const marker = `DYC_ORPHAN_${process.pid}`;
     const ports = { proxy: { port: await freePort() }, dns: { port: await freePort() } };
     const configFile = writeConfig(t, { services: { api: echoService({ env: { [marker]: '1' } }) }, components: { redis: {} }, ...ports }, folder);
+    const redisDir = path.join(folder, '.emulator/data/redis');
+    // If this test fails half-way, the server the killed emulator leaves must not outlive it
+    // (once its folder is deleted, redis-server ignores SIGTERM: its final save fails).
+    t.after(async () => {
+      for (const pid of await processesWith(redisDir)) process.kill(pid, 'SIGKILL');
+    });
     const up = startProcess(t, process.execPath, [CLI, 'up', '--no-watch', '--config', configFile]);
     await up.waitFor(/healthy in \d+ ms/, 60_000);
     up.child.kill('SIGKILL'); // no chance to stop anything
     await up.exited;
-    const redisDir = path.join(folder, '.emulator/data/redis');
     const [orphan] = await processesWith(redisDir);
     assert.ok(orphan, 'redis-server outlived the killed emulator');
     // The service's process group outlived the emulator too: not ours to test here.
