@@ -16,3 +16,5 @@ export type { CallDetails } from '../dist/calls/record.js';
 export type { AttemptOutcome, CallPolicies, PolicyOutcome } from '../dist/calls/types.js';
 export { startStub, type StubServer } from '../dist/targets/stub/server.js';
 export { startRemoteRelay, describeRemoteError, type RemoteOptions } from '../dist/targets/remote.js';
+export { DEFAULTS } from '../dist/config/types.js';
+export { createTerminalLogger, formatCall } from '../dist/cli/terminal-logger.js';
