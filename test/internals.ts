@@ -18,3 +18,7 @@ export { startStub, type StubServer } from '../dist/targets/stub/server.js';
 export { startRemoteRelay, describeRemoteError, type RemoteOptions } from '../dist/targets/remote.js';
 export { DEFAULTS } from '../dist/config/types.js';
 export { createTerminalLogger, formatCall } from '../dist/cli/terminal-logger.js';
+export { editAllow } from '../dist/dashboard/access.js';
+export { CallDetailStore } from '../dist/dashboard/details.js';
+export { CallTrace } from '../dist/logging/call-trace.js';
+export { LogBuffer } from '../dist/logging/log-buffer.js';
