@@ -7,9 +7,8 @@ import { after, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { startEmulator, type Emulator } from '../dist/index.js';
-import { EmulatorError } from '../dist/errors.js';
-import { freePort } from './internals.js';
 import { CLI, echoService, processesWith, recordingLogger, REPO, request, run, sleep, startProcess, tempDir, waitGone, writeConfig } from './helpers.js';
+import { EmulatorError, freePort } from './internals.js';
 
 /**
  * Real redis-server and mariadbd (or mysqld) as processes. One data folder is shared by the

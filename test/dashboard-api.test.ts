@@ -5,12 +5,8 @@ import http from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
 import supertest from 'supertest';
 import { startEmulator, type Emulator } from '../dist/index.js';
-import { editAllow } from '../dist/dashboard/access.js';
-import { CallTrace } from '../dist/logging/call-trace.js';
-import { LogBuffer } from '../dist/logging/log-buffer.js';
-import { CallDetailStore } from '../dist/dashboard/details.js';
-import { freePort } from '../dist/util/net.js';
 import { CLI, ECHO_DIR, innerCall, request, sleep, startProcess, tempDir } from './helpers.js';
+import { editAllow, CallTrace, LogBuffer, CallDetailStore, freePort } from './internals.js';
 
 /** A config file with comments: gateway may call orders, orders may call nobody. */
 const CONFIG = `{

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULTS } from '../dist/config/types.js';
-import { freePort } from '../dist/util/net.js';
 import { CLI, echoService, run, startProcess, writeConfig } from './helpers.js';
+import { DEFAULTS, freePort } from './internals.js';
 
 /** Holds a UDP port the way avahi holds 5353 (0.0.0.0, SO_REUSEADDR); resolves once bound or found taken already. */
 async function holdUdp(t: import('node:test').TestContext, port: number): Promise<void> {

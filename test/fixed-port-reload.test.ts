@@ -3,8 +3,8 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { freePort } from '../dist/util/net.js';
 import { echoService, emulatorFor, innerCall, recordingLogger, sleep, tempDir } from './helpers.js';
+import { freePort } from './internals.js';
 
 /** A service that insists on one port (read from PORT, which the config fixes) and names its version. */
 function serverSource(version: string, broken = false): string {

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { EmulatorError } from '../dist/errors.js';
-import { freePort } from '../dist/util/net.js';
 import { echoService, emulatorFor, innerCall, recordingLogger, request, tempDir, writeConfig } from './helpers.js';
 import { startEmulator } from '../dist/index.js';
+import { EmulatorError, freePort } from './internals.js';
 
 /** Starts a config that must fail; returns the error and what the logger saw. */
 async function failedStart(t: import('node:test').TestContext, services: Record<string, unknown>): Promise<{ error: EmulatorError; events: string[] }> {

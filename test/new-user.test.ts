@@ -6,9 +6,8 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stripVTControlCharacters } from 'node:util';
 import { describe, test } from 'node:test';
-import { createTerminalLogger, formatCall } from '../dist/cli/terminal-logger.js';
-import { freePort } from '../dist/util/net.js';
 import { CLI, echoService, emulatorFor, recordingLogger, run, sleep, startProcess, tempDir, writeConfig } from './helpers.js';
+import { createTerminalLogger, formatCall, freePort } from './internals.js';
 
 const plain = (text: string): string => stripVTControlCharacters(text);
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { freePort } from '../dist/util/net.js';
 import { CLI, echoService, emulatorFor, recordingLogger, request, run, sleep, startProcess, tempDir, writeConfig } from './helpers.js';
+import { freePort } from './internals.js';
 
 function serverSource(version: string): string {
   return `const http = require('node:http');
