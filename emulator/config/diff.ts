@@ -30,6 +30,7 @@ export function diffConfigs(before: EmulatorConfig, after: EmulatorConfig): Conf
   if (before.dns.port !== after.dns.port) changes.needsRestart.push('dns.port');
   if (JSON.stringify(before.components) !== JSON.stringify(after.components)) changes.needsRestart.push('components');
   if (JSON.stringify(before.dns.upstream) !== JSON.stringify(after.dns.upstream)) changes.needsRestart.push('dns.upstream');
+  if (before.entry.port !== after.entry.port) changes.needsRestart.push('entry.port');
   return changes;
 }
 

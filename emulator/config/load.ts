@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { EmulatorError } from '../errors.js';
 import { didYouMean, quoteList } from '../util/strings.js';
 import { COMPONENT_KEYS, componentFormatMessage, resolveComponents } from './components.js';
+import { resolveEntry } from './entry.js';
 import { parseEnvFile } from './envfile.js';
 import { configSchema, serviceSchema, SERVICE_ID_PATTERN, type ConfigFile, type ServiceEntry } from './schema.js';
 import { DEFAULTS, type EmulatorConfig, type HostPort, type RuntimeKind, type ServiceConfig } from './types.js';
@@ -172,6 +173,10 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     }
   }
   const upstream: HostPort[] = [];
+  const entry = resolveEntry(data.entry, idByName, source.file, problems);
+  for (const [port, owner] of [[proxyPort, 'proxy.port'], [dnsPort, 'dns.port'], ...[...fixedPorts].map(([p, name]) => [p, `services.${name}.port`] as const)] as const) {
+    if (port === entry.port) problems.push({ path: ['entry', 'port'], message: `port ${port} is also ${owner}.`, fix: 'Give the entry a port of its own (default 8090).' });
+  }
   (data.dns?.upstream ?? []).forEach((server, index) => {
     const parsed = parseHostPort(server, 53);
     if (parsed === undefined) {
@@ -189,6 +194,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     proxy: { host: DEFAULTS.listenHost, port: proxyPort, callTimeoutMs: (data.proxy?.callTimeout ?? DEFAULTS.callTimeoutSeconds) * 1000 },
     dns: { host: DEFAULTS.listenHost, port: dnsPort, portSet: data.dns?.port !== undefined, upstream },
     dashboard: data.dashboard === false ? false : { host: DEFAULTS.listenHost, port: data.dashboard?.port ?? DEFAULTS.dashboardPort },
+    entry,
     watchOptions: {
       polling: pollingFromEnv() ?? data.watchOptions?.polling ?? false,
       interval: data.watchOptions?.interval ?? DEFAULTS.pollIntervalMs,
@@ -410,6 +416,9 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
         return [{ path: issuePath, atKey: true, message: 'service names may contain letters, digits, "_", "." and "-", starting with a letter or digit.' }];
       }
       if (where[0] === 'components') return [{ path: issuePath, message: `${describeValue(issue.input, false)} ${componentFormatMessage(String(last))}` }];
+      if (where.length === 3 && where[0] === 'entry' && where[1] === 'users') {
+        return [{ path: issuePath, atKey: true, message: 'user names may contain letters, digits, "_", "." and "-", starting with a letter or digit (they are sent as X-Emulator-User).' }];
+      }
       if (last === 'healthcheck') return [{ path: issuePath, message: 'must be a path starting with "/", e.g. "/v1/ping".' }];
       return [{ path: issuePath, message: `has the wrong format (${issue.format}).` }];
     }
@@ -432,6 +441,7 @@ function knownKeysAt(where: string[]): string[] {
   if (where[0] === 'proxy') return ['port', 'callTimeout'];
   if (where[0] === 'dns') return ['port', 'upstream'];
   if (where[0] === 'components') return where.length === 1 ? COMPONENT_KEYS.top : where[1] === 'redis' ? COMPONENT_KEYS.redis : COMPONENT_KEYS.mysql;
+  if (where[0] === 'entry') return where.length === 3 && where[1] === 'users' ? ['openid', 'unionid', 'anonymousOpenid'] : ['port', 'service', 'appId', 'envId', 'source', 'users'];
   if (where[0] === 'watchOptions') return ['polling', 'interval', 'debounce'];
   return [];
 }

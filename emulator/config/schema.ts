@@ -102,6 +102,36 @@ export const serviceSchema = z
   })
   .describe('One Douyin Cloud service of the mini-program.');
 
+const entryUserSchema = z
+  .strictObject({
+    openid: z.string().min(1).optional().describe('X-TT-OPENID: the user’s openid in this mini-program (a logged-in user).'),
+    unionid: z.string().min(1).optional().describe('X-TT-UNIONID: the user’s id across the developer’s mini-programs (logged-in users only).'),
+    anonymousOpenid: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('X-TT-ANONYMOUS-OPENID. Alone (no openid): an anonymous login, the service gets only this identity header.'),
+  })
+  .describe('A mini-program user the entry can act as: openid (logged in) or anonymousOpenid (anonymous login), or both.');
+
+export const entrySchema = z
+  .strictObject({
+    port: port.optional().describe('Port of the entry (the cloud gateway that callContainer reaches) on 127.0.0.1. Default 8090.'),
+    service: z.string().min(1).optional().describe('Service (name or id) a request goes to when it names none with X-Emulator-Service. Default: the first service.'),
+    appId: z.string().min(1).optional().describe('X-TT-APPID: the mini-program’s AppID. Default "tt0000000000000000".'),
+    envId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('X-TT-ENV: the cloud environment id (the envID passed to tt.createCloud). When set, a client that sends another envID is refused. Default: the client’s envID, else "env-local".'),
+    source: z.string().min(1).optional().describe('X-TT-SOURCE: what triggered the call (undocumented by the platform). Default "callContainer".'),
+    users: z
+      .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/), entryUserSchema)
+      .optional()
+      .describe('Users the mini-program can act as, by name; the first is the default, X-Emulator-User picks another. Default: one generated user.'),
+  })
+  .describe('The entry: requests from the mini-program (tt.createCloud().callContainer), with the caller’s identity headers.');
+
 export const configSchema = z
   .strictObject({
     $schema: z.string().optional(),
@@ -130,6 +160,7 @@ export const configSchema = z
       ])
       .optional()
       .describe('The web dashboard `emulator up` serves (services, calls, access, logs); false turns it off, as --no-dashboard does.'),
+    entry: entrySchema.optional(),
     dns: z
       .strictObject({
         port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 8053; when unset and 8053 is in use, `up` takes a free port and says so.'),
@@ -145,3 +176,4 @@ export const configSchema = z
 
 export type ConfigFile = z.infer<typeof configSchema>;
 export type ServiceEntry = z.infer<typeof serviceSchema>;
+export type EntryEntry = z.infer<typeof entrySchema>;

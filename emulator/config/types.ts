@@ -131,6 +131,30 @@ export function isRunnable(service: ServiceConfig): service is RunnableService {
   return service.kind === 'process' || service.kind === 'docker';
 }
 
+/** A mini-program user the entry acts as (`entry.users.<name>`). */
+export interface EntryUser {
+  readonly name: string;
+  readonly openid: string | undefined;
+  readonly unionid: string | undefined;
+  readonly anonymousOpenid: string | undefined;
+}
+
+/** The entry: the cloud gateway in front of the services (`entry` in the config). */
+export interface EntryConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Name of the service a request goes to when it names none. */
+  readonly service: string;
+  readonly appId: string;
+  /** Configured envId; undefined: any envID the client sends is accepted. */
+  readonly envId: string | undefined;
+  readonly source: string;
+  /** In config order; the first is the default. */
+  readonly users: ReadonlyMap<string, EntryUser>;
+  /** No users configured: the one user is generated (fixed per config file), and `up` prints it. */
+  readonly generatedUser: boolean;
+}
+
 export interface EmulatorConfig {
   /** Absolute path of the config file (`<root>/<config object>` for configs built in code). */
   readonly file: string;
@@ -148,6 +172,7 @@ export interface EmulatorConfig {
   readonly dns: { readonly host: string; readonly port: number; readonly portSet: boolean; readonly upstream: readonly HostPort[] };
   /** The web dashboard of `emulator up`, or false when the config turns it off. */
   readonly dashboard: { readonly host: string; readonly port: number } | false;
+  readonly entry: EntryConfig;
   readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
   /** Databases started before the services (SPEC "Components"). */
   readonly components: ComponentsConfig;
@@ -164,6 +189,10 @@ export function withPortsInUse(config: EmulatorConfig, ports: { proxy: number; d
 
 export const DEFAULTS = {
   proxyPort: 8080,
+  entryPort: 8090,
+  entryAppId: 'tt0000000000000000',
+  entryEnvId: 'env-local',
+  entrySource: 'callContainer',
   // Not 5353: that is mDNS, held by avahi (Linux desktops) and mDNSResponder (macOS).
   // 8053 sits beside the proxy's 8080 and outside Linux's ephemeral range (32768-60999).
   dnsPort: 8053,
