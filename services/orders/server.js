@@ -1,8 +1,9 @@
 'use strict';
-// Orders service of the demo mini-program. Its outgoing inner call (to users)
-// uses http.get from node:http, so both Node clients (fetch in the gateway,
-// node:http here) go through the emulator. Standard library only.
+// Orders service of the demo mini-program, an express app. Its outgoing inner call
+// (to users) uses http.get from node:http, so both Node clients (fetch in the
+// gateway, node:http here) go through the emulator.
 
+const express = require('express');
 const http = require('node:http');
 
 const PORT = parseInt(process.env.PORT || '8000', 10);
@@ -18,12 +19,6 @@ const ORDERS = [
 
 function log(line) {
   process.stdout.write(line + '\n');
-}
-
-function sendJson(res, status, body) {
-  const data = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
-  res.end(data);
 }
 
 // Inner call with http.get. Resolves to { status, body }, never rejects.
@@ -69,43 +64,53 @@ function innerGet(toServiceId, path, openid) {
   });
 }
 
-async function getOrder(id, openid) {
-  const order = ORDERS.find((o) => String(o.id) === id);
-  if (!order) return { status: 404, body: { error: 'order_not_found', message: `no order with id ${id}` } };
+const app = express();
+app.disable('x-powered-by');
+app.use((req, res, next) => {
+  const started = Date.now();
+  res.on('finish', () => {
+    if (req.path !== '/v1/ping') log(`${req.method} ${req.originalUrl} ${res.statusCode} ${Date.now() - started}ms`);
+  });
+  next();
+});
+app.use((req, res, next) => {
+  if (req.method === 'GET' || req.method === 'HEAD') return next();
+  res.status(405).json({ error: 'method_not_allowed', message: `${req.method} is not supported` });
+});
+
+app.get('/v1/ping', (req, res) => res.json({ ok: true }));
+
+// A user's orders (no outgoing call).
+app.get('/orders', (req, res) => {
+  const user = typeof req.query.user === 'string' ? req.query.user : null;
+  res.json({ user, orders: user === null ? ORDERS : ORDERS.filter((o) => String(o.userId) === user) });
+});
+
+// One order with its owner, asked of the users service.
+app.get('/orders/:id', async (req, res) => {
+  const openid = req.get('x-tt-openid');
+  const order = ORDERS.find((o) => String(o.id) === req.params.id);
+  if (!order) return res.status(404).json({ error: 'order_not_found', message: `no order with id ${req.params.id}` });
   const r = await innerGet(USERS_ID, `/users/${order.userId}`, openid);
   if (r.status !== 200) {
     // 502 when a network failure already made the error body; wrap anything else.
-    if (r.status === 502 && r.body && r.body.error === 'upstream call failed') return r;
-    return { status: 502, body: { error: 'upstream call failed', status: r.status, detail: r.body } };
+    if (r.status === 502 && r.body && r.body.error === 'upstream call failed') return res.status(502).json(r.body);
+    return res.status(502).json({ error: 'upstream call failed', status: r.status, detail: r.body });
   }
-  return { status: 200, body: { order, user: r.body, openid: openid || null } };
-}
+  res.json({ order, user: r.body, openid: openid || null });
+});
 
-const server = http.createServer(async (req, res) => {
-  const started = Date.now();
-  const url = new URL(req.url, 'http://localhost');
-  const path = url.pathname;
-  let result;
-  let m;
-  try {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      result = { status: 405, body: { error: 'method_not_allowed', message: `${req.method} is not supported` } };
-    } else if (path === '/v1/ping') {
-      return sendJson(res, 200, { ok: true });
-    } else if (path === '/orders') {
-      const user = url.searchParams.get('user');
-      const orders = user === null ? ORDERS : ORDERS.filter((o) => String(o.userId) === user);
-      result = { status: 200, body: { user: user === null ? null : user, orders } };
-    } else if ((m = /^\/orders\/([^/]+)$/.exec(path))) {
-      result = await getOrder(m[1], req.headers['x-tt-openid']);
-    } else {
-      result = { status: 404, body: { error: 'not_found', message: `no route for ${path}` } };
-    }
-  } catch (err) {
-    result = { status: 500, body: { error: 'internal_error', message: String((err && err.message) || err) } };
-  }
-  sendJson(res, result.status, result.body);
-  log(`${req.method} ${req.url} ${result.status} ${Date.now() - started}ms`);
+app.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route for ${req.path}` }));
+
+// eslint-disable-next-line no-unused-vars -- express tells error handlers by their four parameters
+app.use((err, req, res, next) => {
+  log(`error: ${err && err.stack ? err.stack : err}`);
+  res.status(500).json({ error: 'internal_error', message: String((err && err.message) || err) });
+});
+
+const server = app.listen(PORT, '0.0.0.0', () => {
+  log(`orders (SERVICE_ID=${SERVICE_ID}) listening on 0.0.0.0:${PORT}; users=${USERS_ID}`);
+  if (!SERVICE_ID) log('warning: SERVICE_ID is not set; inner-call URLs will be wrong');
 });
 
 function shutdown(signal) {
@@ -116,8 +121,3 @@ function shutdown(signal) {
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
-
-server.listen(PORT, '0.0.0.0', () => {
-  log(`orders (SERVICE_ID=${SERVICE_ID}) listening on 0.0.0.0:${PORT}; users=${USERS_ID}`);
-  if (!SERVICE_ID) log('warning: SERVICE_ID is not set; inner-call URLs will be wrong');
-});

@@ -16,7 +16,7 @@ import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 sys.stdout.reconfigure(line_buffering=True)
 sys.stderr.reconfigure(line_buffering=True)
@@ -26,10 +26,11 @@ SERVICE_ID = os.environ.get('SERVICE_ID')  # injected by the platform / the emul
 ORDERS_ID = os.environ.get('ORDERS_SERVICE_ID', 'orders')
 UPSTREAM_TIMEOUT_S = 30
 
+# openid: who each user is in the mini-program (the X-TT-OPENID the gateway gets for them).
 USERS = {
-    '1': {'id': 1, 'name': 'Alice'},
-    '2': {'id': 2, 'name': 'Bob'},
-    '3': {'id': 3, 'name': 'Chen'},
+    '1': {'id': 1, 'name': 'Alice', 'openid': 'o_alice'},
+    '2': {'id': 2, 'name': 'Bob', 'openid': 'o_bob'},
+    '3': {'id': 3, 'name': 'Chen', 'openid': 'o_chen'},
 }
 
 
@@ -71,9 +72,13 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def route(self):
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
         if path == '/v1/ping':
             return 200, {'ok': True}
+        if path == '/users':
+            openid = parse_qs(parts.query).get('openid', [None])[0]
+            return 200, {'users': [u for u in USERS.values() if openid is None or u['openid'] == openid]}
         m = re.match(r'^/users/([^/]+)$', path)
         if m:
             user = USERS.get(m.group(1))
