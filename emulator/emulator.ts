@@ -15,7 +15,7 @@ import { ServiceSupervisor } from './supervisor/service-supervisor.js';
 import { diffConfigs, isEmpty } from './config/diff.js';
 import { startHotReload, type HotReload } from './watch/hot-reload.js';
 import { resolveConfig, type ConfigSourceOptions } from './config/overrides.js';
-import { innerCallAgent, type InnerCallAgent } from './testing/request.js';
+import { entryAgent, innerCallAgent, type EntryAgent, type InnerCallAgent } from './testing/request.js';
 import { innerCallUrl, requireService } from './inner-call/index.js';
 import { noComponents, startComponents, type ComponentInfo, type Components } from './components/components.js';
 import type { ComponentName } from './config/components.js';
@@ -53,6 +53,8 @@ export interface StartOptions extends ConfigSourceOptions {
    * (what `emulator up` does).
    */
   publishedPorts?: 'free' | 'config';
+  /** Port of the entry (mini-program calls). Default 0: a free port (the CLI passes `entry.port`). */
+  entryPort?: number;
   /** Receives service output, events and calls. Default: silent (library code never prints). */
   logger?: Logger;
   /** Aborting it cancels a start that is still waiting for services. */
@@ -79,6 +81,15 @@ export interface Emulator {
   readonly proxyUrl: string;
   /** `http://127.0.0.1:port` of the web dashboard, when it was asked for. */
   readonly dashboardUrl: string | undefined;
+  /** `http://127.0.0.1:port` of the entry: what `callContainer` reaches (dyc-emulator/tt's entryUrl, EMULATOR_ENTRY_URL). */
+  readonly entryUrl: string;
+  /**
+   * A supertest agent acting as the mini-program: requests go through the entry to
+   * `service` (name or id; default `entry.service`) as `user` (a name in `entry.users`;
+   * default the first), with the platform's identity headers.
+   * @example await emu.entry({ user: 'alice' }).get('/api/me').expect(200)
+   */
+  entry(options?: { user?: string; service?: string }): EntryAgent;
   /** Where the DNS server listens (UDP and TCP). */
   readonly dns: { readonly host: string; readonly port: number };
   /**
@@ -145,6 +156,8 @@ export async function startEmulator(options: StartOptions = {}): Promise<Emulato
 interface Listeners {
   readonly proxy: ProxyServer;
   readonly dns: DnsServer;
+  /** The entry: the proxy's listener for mini-program calls. */
+  readonly entry: { readonly url: string; readonly port: number };
 }
 
 /**
@@ -176,6 +189,8 @@ class Session {
   /** Undone in reverse order by `stop()`. */
   private readonly cleanups: (() => Promise<void>)[] = [];
   private stopping: Promise<void> | undefined;
+  /** Where the entry listens, once step 2 opened it (for /_emulator/info). */
+  private entryUrl = '';
 
   constructor(private readonly options: StartOptions) {
     const logger = options.logger ?? silentLogger;
@@ -234,6 +249,8 @@ class Session {
     });
     this.proxy = proxy;
     this.cleanups.push(() => proxy.stop());
+    const entry = await proxy.openEntry(config.entry.host, options.entryPort ?? 0); // closed with the proxy
+    this.entryUrl = entry.url;
     const standIns = new StandIns(logger, (host, port) => proxy.whenIdle(host, port, this.config.proxy.callTimeoutMs));
     this.standIns = standIns;
     this.cleanups.push(async () => this.admin.stop());
@@ -291,7 +308,8 @@ class Session {
       });
     }
     logger.info(`${config.services.size === 1 ? 'The service is' : `All ${config.services.size} services`} healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
-    return { proxy, dns };
+    logger.info(describeEntry(config, entry.url));
+    return { proxy, dns, entry };
   }
 
   /** Stops hot reload, then services, then the listeners and the docker session. Idempotent. */
@@ -306,14 +324,16 @@ class Session {
   }
 
   /** The testing API's face of this session, once `start()` has opened its listeners. */
-  handle({ proxy, dns }: Listeners): Emulator {
-    const reported = (): EmulatorConfig => withPortsInUse(this.config, { proxy: proxy.port, dns: dns.port });
+  handle({ proxy, dns, entry }: Listeners): Emulator {
+    const reported = (): EmulatorConfig => withPortsInUse(this.config, { proxy: proxy.port, dns: dns.port, entry: entry.port });
     return {
       get config() {
         return reported();
       },
       proxyUrl: proxy.url,
       dashboardUrl: this.dashboard?.url,
+      entryUrl: entry.url,
+      entry: (entryOptions) => entryAgent(entry.url, this.config, entryOptions),
       dns: { host: dns.host, port: dns.port },
       url: (name) => {
         const standIn = this.standIns?.get(requireService(this.config, name).name);
@@ -373,7 +393,7 @@ class Session {
   private adminApp(): AdminApp {
     return createAdminApp({
       config: () => this.config,
-      info: () => adminInfo(this.config, this.supervisors, this.published, this.standIns, this.components.list),
+      info: () => adminInfo(this.config, this.supervisors, this.published, this.standIns, this.components.list, this.entryUrl),
       extraAdmin: (req, res) => serveStubAdmin(req, res, () => this.stubs()),
       stubs: () => stubsView(this.stubs()),
       proxyUrl: () => this.proxy?.url ?? '',
@@ -494,6 +514,16 @@ function unstarted(): never {
   throw new EmulatorError('internal', 'The emulator session was used before it started.');
 }
 
+/** The start-up line about the entry: where, to which service, as whom (a generated identity in full, so it can be used). */
+function describeEntry(config: EmulatorConfig, url: string): string {
+  const { entry } = config;
+  const [first] = entry.users.values();
+  const who = entry.generatedUser
+    ? `as the generated user ${first!.name} (X-TT-OPENID ${first!.openid}, X-TT-UNIONID ${first!.unionid}; set entry.users to choose)`
+    : `as ${first!.name} (users: ${[...entry.users.keys()].join(', ')}; X-Emulator-User picks one)`;
+  return `Entry ${url} (callContainer) → ${entry.service}, ${who}.`;
+}
+
 /** The body of GET /_emulator/info: what the CLI's `call` and tools read. */
 function adminInfo(
   config: EmulatorConfig,
@@ -501,10 +531,12 @@ function adminInfo(
   published: Map<string, PublishedPort>,
   standIns: StandIns | undefined,
   components: readonly ComponentInfo[],
+  entryUrl: string,
 ): unknown {
   return {
     emulator: 'dyc-emulator',
     config: config.file,
+    entry: { url: entryUrl, service: config.entry.service, users: [...config.entry.users.values()] },
     services: [...config.services.values()].map((service) => ({
       name: service.name,
       id: service.id,

@@ -1,7 +1,7 @@
 /** The public API of dyc-emulator. Everything not exported here is internal. */
 export { startEmulator, type Emulator, type StartOptions } from './emulator.js';
 export type { ConfigObject, ConfigOverrides, ConfigSourceOptions, ServiceOverride } from './config/overrides.js';
-export type { InnerCallAgent } from './testing/request.js';
+export type { EntryAgent, InnerCallAgent } from './testing/request.js';
 export { loadConfig, parseConfig, type LoadOptions } from './config/load.js';
 export type {
   EmulatorConfig,
@@ -19,6 +19,8 @@ export type {
   HostPort,
   RuntimeKind,
   CloudEnv,
+  EntryConfig,
+  EntryUser,
 } from './config/types.js';
 export { EmulatorError, type UserErrorCode, type SystemErrorCode } from './errors.js';
 export type { Logger, CallRecord } from './logging/logger.js';

@@ -4,6 +4,7 @@
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
 import { innerCallLabel, innerCallHost, serviceIndex, splitLabel, type InnerCallDomain } from '../inner-call/index.js';
 import { closestMatch, quoteList } from '../util/strings.js';
+import { decideEntry } from './entry.js';
 import type { ProxyErrorDetails } from './errors.js';
 import type { CallPlan, CallPolicies, CallRequest, CallSource, Decision } from './types.js';
 
@@ -12,6 +13,7 @@ import type { CallPlan, CallPolicies, CallRequest, CallSource, Decision } from '
  * `policies` (when active under this config) may refuse or complete the plan.
  */
 export function decide(config: EmulatorConfig, source: CallSource, request: CallRequest, policies?: CallPolicies): Decision {
+  if (source.via === 'entry') return decideEntry(config, source, request, policies);
   const route = routeInnerCall(config, request.host, source.caller);
   if (route.kind === 'not-inner-call') return route;
   if (route.kind === 'error') return { kind: 'refuse', error: route.error, from: route.from, to: route.to };

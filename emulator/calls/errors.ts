@@ -3,6 +3,10 @@ export const PROXY_ERRORS = {
   inner_call_denied: 403,
   caller_mismatch: 403,
   unknown_service: 404,
+  /** The entry: X-Emulator-User names no user of entry.users. */
+  unknown_user: 404,
+  /** The entry: the client's envID is not entry.envId. */
+  unknown_env: 404,
   bad_inner_call_host: 400,
   /** A request no proxy may guess at: an empty host, a missing or repeated Host (RFC 9112 §3.2). */
   bad_request: 400,

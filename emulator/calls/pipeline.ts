@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig } from '../config/types.js';
 import type { CallRecord } from '../logging/logger.js';
 import { decide } from './decide.js';
+import { entryMemoKey, MINI_PROGRAM } from './entry.js';
 import type { Availability, ServiceDirectory } from './directory.js';
 import { PROXY_ERRORS as STATUS_OF, type CallError, type ProxyErrorCode } from './errors.js';
 import { CallDetailsBuilder, type CallObserver } from './record.js';
@@ -50,9 +51,11 @@ export class CallPipeline {
     const config = this.options.directory.config();
     const { policies } = this.options;
     if (memo === undefined || policies?.active(config)) return decide(config, source, request, policies);
-    if (memo.host !== request.host || memo.config !== config || memo.decision === undefined) {
+    // Through the entry the decision depends on the control headers, not on Host.
+    const key = source.via === 'entry' ? entryMemoKey(request.control) : request.host;
+    if (memo.host !== key || memo.config !== config || memo.decision === undefined) {
       memo.decision = decide(config, source, request, policies);
-      memo.host = request.host;
+      memo.host = key;
       memo.config = config;
     }
     return memo.decision;
@@ -87,7 +90,7 @@ export class CallPipeline {
     names: { from?: string | undefined; to?: string | undefined } = {},
   ): CallRecord {
     return this.emit({
-      from: names.from ?? source.caller?.name,
+      from: names.from ?? source.caller?.name ?? (source.via === 'entry' ? MINI_PROGRAM : undefined),
       to: names.to,
       host: request.host,
       method: request.method,
@@ -166,6 +169,7 @@ export class Call {
     if (this.key !== undefined) this.pipeline.ended(this.key);
     const record = this.pipeline.emit({
       from: this.plan.from.name,
+      user: this.plan.from.kind === 'mini-program' ? this.plan.from.user : undefined,
       to: this.plan.to.name,
       host: this.request.host,
       method: this.request.method,

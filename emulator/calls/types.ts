@@ -12,6 +12,30 @@ export interface CallSource {
   readonly caller: ServiceConfig | undefined;
   /** The listener: the host's proxy port, a service's egress port, the docker router, the mini-program entry. */
   readonly via: 'host' | 'egress' | 'router' | 'entry';
+  /** The client's address, for the entry's X-Forwarded-For. */
+  readonly address?: string | undefined;
+}
+
+/** `from` of a call through the entry: the mini-program, acting as a user of `entry.users`. */
+export interface MiniProgramCaller {
+  readonly kind: 'mini-program';
+  readonly name: 'mini-program';
+  readonly id: 'mini-program';
+  /** The user's name in `entry.users`. */
+  readonly user: string;
+}
+
+/** Who makes a call: a service (inner calls) or the mini-program (the entry). */
+export type Caller = ServiceConfig | MiniProgramCaller;
+
+/** What a client asked of the entry, in request headers that never reach the service. */
+export interface EntryControl {
+  /** X-Emulator-Service: a service name or id. */
+  readonly service?: string;
+  /** X-Emulator-User: a name in `entry.users`. */
+  readonly user?: string;
+  /** X-Emulator-Env: the envID the client passed to createCloud (dyc-emulator/tt sends it). */
+  readonly env?: string;
 }
 
 /** What routing and policies look at. */
@@ -21,6 +45,8 @@ export interface CallRequest {
   readonly method: string;
   /** Path and query. */
   readonly path: string;
+  /** Requests through the entry: the control headers (X-Emulator-Service, -User, -Env), read by the path. */
+  readonly control?: EntryControl;
 }
 
 /**
@@ -54,7 +80,7 @@ export interface RetryRule {
 
 /** What a call will do. Shared by calls of the same caller and host while no policy applies: read-only. */
 export interface CallPlan {
-  readonly from: ServiceConfig;
+  readonly from: Caller;
   readonly to: ServiceConfig;
   /** No response head this long after the request body has been sent: 504. */
   readonly timeoutMs: number;
@@ -83,5 +109,6 @@ export interface PolicyOutcome {
 export interface CallPolicies {
   /** Whether any policy applies under this config; false keeps plans cached per caller and host. */
   active(config: EmulatorConfig): boolean;
-  plan(config: EmulatorConfig, from: ServiceConfig, to: ServiceConfig, request: CallRequest): PolicyOutcome | undefined;
+  /** `from` is the mini-program (`kind: 'mini-program'`) for calls through the entry. */
+  plan(config: EmulatorConfig, from: Caller, to: ServiceConfig, request: CallRequest): PolicyOutcome | undefined;
 }

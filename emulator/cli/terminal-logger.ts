@@ -72,7 +72,7 @@ export function shortenPath(path: string): string {
 
 /** `gateway → orders GET /api/x 200 3ms`; emulator errors in red with their code. */
 export function formatCall(record: CallRecord): string {
-  const from = record.from ?? pc.dim('?');
+  const from = record.user === undefined ? (record.from ?? pc.dim('?')) : `${record.from} (${record.user})`;
   const to = record.to ?? record.host;
   const ms = `${record.durationMs < 10 ? record.durationMs.toFixed(1) : Math.round(record.durationMs)}ms`;
   const line = `${from} → ${to} ${record.method} ${shortenPath(record.path)} ${record.status}`;

@@ -183,8 +183,8 @@ export interface EmulatorConfig {
 }
 
 /** The config with the ports a running emulator actually listens on. */
-export function withPortsInUse(config: EmulatorConfig, ports: { proxy: number; dns: number }): EmulatorConfig {
-  return { ...config, proxy: { ...config.proxy, port: ports.proxy }, dns: { ...config.dns, port: ports.dns } };
+export function withPortsInUse(config: EmulatorConfig, ports: { proxy: number; dns: number; entry: number }): EmulatorConfig {
+  return { ...config, proxy: { ...config.proxy, port: ports.proxy }, dns: { ...config.dns, port: ports.dns }, entry: { ...config.entry, port: ports.entry } };
 }
 
 export const DEFAULTS = {

@@ -5,6 +5,8 @@
 export interface CallRecord {
   /** Caller service name, or undefined when the caller id is unknown. */
   readonly from: string | undefined;
+  /** Calls through the entry (`from` = `mini-program`): the name of the user in `entry.users`. */
+  readonly user?: string | undefined;
   /** Target service name, or undefined when unknown. */
   readonly to: string | undefined;
   /** Host name as the caller wrote it. */

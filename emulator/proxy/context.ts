@@ -32,7 +32,7 @@ export class SocketRegistry {
   /** The socket's caller under `config` (service objects change with reloads). */
   callSource(socket: Socket, config: EmulatorConfig): CallSource {
     const { callerName, via } = this.source(socket);
-    return { caller: callerName === undefined ? undefined : config.services.get(callerName), via };
+    return { caller: callerName === undefined ? undefined : config.services.get(callerName), via, address: via === 'entry' ? socket.remoteAddress : undefined };
   }
 
   /** The docker router relayed it: a container behind it cannot reach the host's loopback by itself. */

@@ -19,6 +19,8 @@ import { outboundProxies } from './outbound.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { handleRequest } from './slow-path.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
+import { handleUpgrade as handleEntryUpgrade } from './upgrade.js';
+import { rawErrorResponse } from '../calls/errors.js';
 
 export type { Availability, ServiceDirectory } from '../calls/directory.js';
 
@@ -63,6 +65,12 @@ export interface ProxyServer {
    * its source address names the caller (no match: acts like the host's main port, minus admin).
    */
   openRouterListener(host: string): Promise<{ port: number; close(): Promise<void> }>;
+  /**
+   * The entry (`entry.port`): requests from the mini-program, sent to a service as a
+   * user of `entry.users` with the platform's identity headers (calls/entry.ts decides
+   * and shapes). Streams, keep-alive and WebSocket upgrades as on inner calls; 0 picks a free port.
+   */
+  openEntry(host: string, port: number): Promise<{ port: number; url: string }>;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -74,6 +82,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   const openSockets = new Set<Socket>();
   const egress = new Map<string, http.Server>();
   const routerServers = new Set<net.Server>();
+  const entryServers = new Set<http.Server>();
   /** The connections each listener accepted, so closing one (an egress port) closes them too. */
   const socketsOf = new WeakMap<net.Server, Set<Socket>>();
   const sockets = new SocketRegistry(headersTimeoutMs);
@@ -101,6 +110,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
       const own = new Map<number, string>([[handle.port, "the emulator's proxy port"]]);
       for (const [name, egressServer] of egress) own.set((egressServer.address() as net.AddressInfo | null)?.port ?? -1, `the egress port of service "${name}"`);
       for (const routerServer of routerServers) own.set((routerServer.address() as net.AddressInfo | null)?.port ?? -1, "the docker router's listener");
+      for (const entryServer of entryServers) own.set((entryServer.address() as net.AddressInfo | null)?.port ?? -1, "the emulator's entry port (mini-program calls)");
       for (const instancePort of directory.instancePorts?.() ?? []) if (!own.has(instancePort)) own.set(instancePort, 'a service instance');
       for (const [protectedPort, what] of directory.protectedPorts?.() ?? []) own.set(protectedPort, what);
       return own;
@@ -212,6 +222,23 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
         },
       };
     },
+    async openEntry(host, entryPort) {
+      const entryServer = configure(newServer(), false);
+      const source: ConnectionSource = { callerName: undefined, via: 'entry' };
+      entryServer.prependListener('connection', (socket: Socket) => sockets.setSource(socket, source));
+      entryServer.removeAllListeners('connect');
+      entryServer.on('connect', (_req: IncomingMessage, socket: Socket) => {
+        socket.on('error', () => socket.destroy());
+        socket.end(rawErrorResponse({ code: 'bad_request', message: 'The entry is not a forward proxy: send requests to it as to the service (GET /path).', from: 'mini-program', to: null }));
+      });
+      // The entry's upgrades choose service and user by the control headers (./upgrade.ts), not by Host.
+      entryServer.removeAllListeners('upgrade');
+      entryServer.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => handleEntryUpgrade(context, req, socket, head));
+      await listen(entryServer, entryPort, host, 'The entry (entry.port)');
+      entryServers.add(entryServer);
+      const bound = (entryServer.address() as net.AddressInfo).port;
+      return { port: bound, url: `http://${host}:${bound}` };
+    },
     async closeEgress(serviceName) {
       const egressServer = egress.get(serviceName);
       egress.delete(serviceName);
@@ -219,8 +246,9 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     },
     stop() {
       stopping ??= (async () => {
-        const servers = [server, ...egress.values(), ...routerServers];
+        const servers = [server, ...egress.values(), ...routerServers, ...entryServers];
         routerServers.clear();
+        entryServers.clear();
         egress.clear();
         for (const socket of openSockets) socket.destroy();
         await Promise.allSettled(servers.map(closeServer));

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { describeSocketError, hostLinesMessage, notInnerCallHostError, PROXY_ERRORS, timeoutReason, unavailableError, upstreamError, type ProxyErrorCode, type ProxyErrorDetails } from '../calls/errors.js';
 import { faultStatus, injectFault } from '../calls/faults.js';
 import type { CallDetailsBuilder } from '../calls/record.js';
+import { entryControlOfHeaders } from '../calls/entry.js';
 import { compileShaping, shapeRawHeaders } from '../calls/shaping.js';
 import type { AttemptOutcome, CallRequest, CallSource } from '../calls/types.js';
 import type { ProxyContext } from './context.js';
@@ -74,7 +75,7 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
     return badRequest(`The request target "${req.url}" has an empty host. Write the host in the URL: http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path.`, target.host);
   }
 
-  const request: CallRequest = { host: target.host, method, path: target.path };
+  const request: CallRequest = { host: target.host, method, path: target.path, ...(source.via === 'entry' ? { control: entryControlOfHeaders(req.rawHeaders) } : {}) };
   const decision = pipeline.decide(source, request);
   if (decision.kind === 'not-inner-call') {
     if (target.absolute) {

@@ -26,7 +26,12 @@ export function urlVariable(name: string): string {
 
 /** What the command finds in its environment. */
 export function execEnv(emulator: Emulator): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, EMULATOR_PROXY: emulator.proxyUrl, EMULATOR_DNS: `${emulator.dns.host}:${emulator.dns.port}` };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    EMULATOR_PROXY: emulator.proxyUrl,
+    EMULATOR_DNS: `${emulator.dns.host}:${emulator.dns.port}`,
+    EMULATOR_ENTRY_URL: emulator.entryUrl, // dyc-emulator/tt reads it
+  };
   for (const name of emulator.config.services.keys()) env[urlVariable(name)] = emulator.url(name);
   for (const component of Object.values(emulator.components)) Object.assign(env, component.env); // REDIS_ADDRESS…, as the services get them
   return env;
@@ -51,10 +56,11 @@ export const execCommand: Command = {
   summary: 'Start everything, wait until healthy, run a command against it, tear down (for CI)',
   args: '-- <command> [args...]',
   details: [
-    'The command gets EMULATOR_PROXY (the proxy URL), EMULATOR_DNS (host:port) and',
-    'EMULATOR_URL_<NAME> (each service straight) in its environment, and the components\' variables',
-    '(REDIS_ADDRESS, MYSQL_ADDRESS, … as the services get them). The proxy and the DNS server',
-    'listen on free ports (not proxy.port and dns.port), so exec can run next to `up`.',
+    'The command gets EMULATOR_PROXY (the proxy URL), EMULATOR_DNS (host:port), EMULATOR_ENTRY_URL',
+    '(the entry, for callContainer) and EMULATOR_URL_<NAME> (each service straight) in its environment,',
+    'and the components\' variables (REDIS_ADDRESS, MYSQL_ADDRESS, … as the services get them). The proxy,',
+    'the entry and the DNS server listen on free ports (not proxy.port, entry.port and dns.port), so exec',
+    'can run next to `up`.',
     'Exits with the command’s exit code (128+n if it was killed by signal n), or 1 if start-up failed.',
     'Ctrl-C (or SIGTERM) stops the command, then every service; exits 128+n.',
     'Without a terminal (CI), the command runs in its own process group, and whatever it',

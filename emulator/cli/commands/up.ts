@@ -35,6 +35,7 @@ export const upCommand: Command = {
         proxyPort: config.proxy.port,
         dnsPort: config.dns.port,
         dnsPortFallback: !config.dns.portSet,
+        entryPort: config.entry.port,
         publishedPorts: 'config',
         logger,
         signal: abort.signal,

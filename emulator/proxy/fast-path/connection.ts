@@ -14,6 +14,7 @@ import type { EmulatorConfig } from '../../config/types.js';
 import { describeSocketError, hostLinesMessage, PROXY_ERRORS, rawErrorResponse, timeoutReason, unavailableError, unreadableRequestError, upstreamError, type CallError, type ProxyErrorCode } from '../../calls/errors.js';
 import { faultStatus, injectFault } from '../../calls/faults.js';
 import type { Call, CallPipeline, DecisionMemo } from '../../calls/pipeline.js';
+import { entryControlOfHead } from '../../calls/entry.js';
 import { compileShaping, shapeHead } from '../../calls/shaping.js';
 import type { CallSource, Fault } from '../../calls/types.js';
 import { ChunkedScanner } from './chunked.js';
@@ -150,27 +151,33 @@ class ClientConnection {
     if ('problem' in head) return this.refuseHost(head);
     const { pipeline } = this.context;
     const source = this.sourceOf(pipeline.config());
-    const decision = pipeline.decide(source, head, this.memo);
+    // Through the entry, the control headers choose the service and the user.
+    const request = source.via === 'entry' ? { ...head, control: entryControlOfHead(head.forward) } : head;
+    const decision = pipeline.decide(source, request, this.memo);
     if (decision.kind === 'not-inner-call') return this.handOff();
     const rest = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
-    if (decision.kind === 'refuse') return this.answer(decision.error, head, source, decision.from?.name ?? source.caller?.name, decision.to?.name, rest);
+    if (decision.kind === 'refuse') return this.answer(decision.error, request, source, decision.from?.name ?? source.caller?.name, decision.to?.name, rest);
     const plan = decision.plan;
     const fault = plan.fault;
-    if (fault !== undefined && fault.kind !== 'delay') return this.fault(fault, pipeline.begin(source, head, plan, undefined));
-    const target = pipeline.pick(plan, head);
+    if (fault !== undefined && fault.kind !== 'delay') return this.fault(fault, pipeline.begin(source, request, plan, undefined));
+    const target = pipeline.pick(plan, request);
     // A fixed-port service restarting in place: the slow path holds the call until it is back.
     if (target.state !== 'ready' && target.until !== undefined) return this.handOff();
-    if (target.state !== 'ready') return this.answer(unavailableError(plan.from, plan.to, target.reason), head, source, plan.from.name, plan.to.name, rest);
+    if (target.state !== 'ready') return this.answer(unavailableError(plan.from, plan.to, target.reason), request, source, plan.from.name, plan.to.name, rest);
     this.pending = rest;
     const key = this.keyOf(target.host, target.port);
-    this.exchange = new Exchange(this, head, pipeline.begin(source, head, plan, key), target.host, target.port, key);
+    this.exchange = new Exchange(this, head, pipeline.begin(source, request, plan, key), target.host, target.port, key);
     this.exchange.start();
   }
 
   /** The caller as a CallSource under `config` (a reload replaces the service objects). */
   private sourceOf(config: EmulatorConfig): CallSource {
     if (config !== this.sourceConfig || this.source === undefined) {
-      this.source = { caller: this.from.callerName === undefined ? undefined : config.services.get(this.from.callerName), via: this.from.via };
+      this.source = {
+        caller: this.from.callerName === undefined ? undefined : config.services.get(this.from.callerName),
+        via: this.from.via,
+        address: this.from.via === 'entry' ? this.socket.remoteAddress : undefined,
+      };
       this.sourceConfig = config;
     }
     return this.source;
