@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -69,4 +70,20 @@ export async function fakeUpstreamDns(t: TestContext, name: string, address: str
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => socket.close(() => resolve())));
   return { port: socket.address().port, queries };
+}
+
+/**
+ * Copies npm packages and their dependencies from the repository's node_modules into
+ * `dir/node_modules`, as `npm install` in a build context leaves them, so a Dockerfile's
+ * `[ -d node_modules/x ] || npm install` needs no registry (the demo's express services).
+ */
+export function copyNodeModules(dir: string, names: string[]): void {
+  for (const name of names) {
+    const to = path.join(dir, 'node_modules', name);
+    if (existsSync(path.join(to, 'package.json'))) continue;
+    const from = path.join(REPO, 'node_modules', name);
+    cpSync(from, to, { recursive: true, dereference: true });
+    const manifest = JSON.parse(readFileSync(path.join(from, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    copyNodeModules(dir, Object.keys(manifest.dependencies ?? {}));
+  }
 }

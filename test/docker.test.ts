@@ -3,14 +3,14 @@
 // is pulled. One emulator session serves most assertions, to keep the run short.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
 import { startEmulator } from '../dist/index.js';
 import { CLI, ECHO_DIR, recordingLogger, REPO, request, run, sleep, tempDir, writeConfig } from './helpers.js';
-import { dockerService, ensureBaseImages, fakeUpstreamDns, NODE_BASE, ownedByThisProcess, PYTHON_BASE, SESSION_LABEL } from './docker-helpers.js';
+import { copyNodeModules, dockerService, ensureBaseImages, fakeUpstreamDns, NODE_BASE, ownedByThisProcess, PYTHON_BASE, SESSION_LABEL } from './docker-helpers.js';
 import { EmulatorError, freePort } from './internals.js';
 
 const docker = new Docker();
@@ -202,10 +202,15 @@ describe('docker runtime: containers with unmodified inner-call URLs', () => {
 });
 
 describe('docker runtime: the demo, from the CLI', () => {
-  /** The root config's services with the local base images as BASE_IMAGE (as a user without registry access would write). */
-  async function demoConfig(repo = REPO): Promise<Record<string, unknown>> {
+  /**
+   * The root config's services with the local base images as BASE_IMAGE (as a user without
+   * registry access would write), built from `services` with express in the Node services'
+   * build contexts (as `npm install` in each would leave it).
+   */
+  async function demoConfig(services: string): Promise<Record<string, unknown>> {
+    for (const name of ['gateway', 'orders']) copyNodeModules(path.join(services, name), ['express']);
     const service = (dir: string, base: string, extra: Record<string, unknown> = {}) => ({
-      dir: path.join(repo, 'services', dir),
+      dir: path.join(services, dir),
       command: 'false', // --runtime docker must win over command
       docker: { dockerfile: 'Dockerfile', buildArgs: { BASE_IMAGE: base } },
       ...extra,
@@ -216,20 +221,35 @@ describe('docker runtime: the demo, from the CLI', () => {
         orders: service('orders', NODE_BASE, { allow: ['users'] }),
         users: service('users', PYTHON_BASE),
       },
+      entry: { users: { bob: { openid: 'o_bob' } } },
       proxy: { port: await freePort() },
       dns: { port: await freePort(), upstream: ['127.0.0.1:9'] },
     };
   }
-  const probe = `fetch(process.env.EMULATOR_URL_GATEWAY + '/api/orders/1').then(async (r) => { console.log(r.status, await r.text()); process.exit(r.status === 200 ? 0 : 1) })`;
+  /** A copy of the demo's services, staged as above. */
+  const stagedDemo = (dir: string): string => {
+    const services = path.join(dir, 'services');
+    cpSync(path.join(REPO, 'services'), services, { recursive: true });
+    return services;
+  };
+  // An inner-call chain, then the mini-program's view through the entry (EMULATOR_ENTRY_URL) as bob.
+  const probe = `(async () => {
+    const r = await fetch(process.env.EMULATOR_URL_GATEWAY + '/api/orders/1');
+    console.log(r.status, await r.text());
+    const mine = await fetch(process.env.EMULATOR_ENTRY_URL + '/api/my/orders');
+    console.log('entry', mine.status, await mine.text());
+    process.exit(r.status === 200 && mine.status === 200 ? 0 : 1);
+  })()`;
 
   test('exec --runtime docker against DOCKER_HOST=tcp://127.0.0.1:2375: gateway (node) → orders (node) → users (python)', async (t) => {
-    const file = writeConfig(t, await demoConfig());
+    const file = writeConfig(t, await demoConfig(stagedDemo(tempDir(t))));
     const result = await run('node', [CLI, 'exec', '--runtime', 'docker', '--config', file, '--', 'node', '-e', probe], {
       env: { DOCKER_HOST: 'tcp://127.0.0.1:2375' },
       timeoutMs: 180_000,
     });
     assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
     assert.match(result.stdout, /^200 .*Alice/m);
+    assert.match(result.stdout, /^entry 200 .*"name":"Bob".*Ring light/m);
     assert.match(result.stdout + result.stderr, /Docker tcp:\/\/127\.0\.0\.1:2375/);
   });
 
@@ -252,7 +272,7 @@ describe('docker runtime: the demo, from the CLI', () => {
     // directory only root can enter (a `mktemp -d` clone is 0700).
     const copy = path.join(dir, 'dyc-emulator');
     for (const part of ['package.json', 'bin', 'dist', 'node_modules', 'services']) cpSync(path.join(REPO, part), path.join(copy, part), { recursive: true, verbatimSymlinks: true });
-    const file = writeConfig(t, await demoConfig(copy), dir);
+    const file = writeConfig(t, await demoConfig(path.join(copy, 'services')), dir);
     chmodSync(file, 0o644);
     const result = await run('runuser', ['-u', user, '--', 'node', path.join(copy, 'bin/emulator.js'), 'exec', '--runtime', 'docker', '--config', file, '--', 'node', '-e', probe], {
       env: { HOME: `/home/${user}`, DOCKER_HOST: '' },
