@@ -18,6 +18,7 @@ async function cliConfig(t: TestContext, marker: string) {
       orders: echoService({ env, command: `sh -c 'sleep 600 & exec node server.js'` }),
     },
     proxy: { port: proxyPort },
+    entry: { port: await freePort() }, // not 8090: tests run beside a developer's `up`
     dns: { port: dnsPort },
   });
   return { file, proxyPort, dnsPort };
@@ -125,7 +126,7 @@ describe('CLI', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     t.after(() => blocker.close());
     const port = (blocker.address() as net.AddressInfo).port;
-    const file = writeConfig(t, { services: { a: echoService() }, proxy: { port }, dns: { port: await freePort() } });
+    const file = writeConfig(t, { services: { a: echoService() }, proxy: { port }, dns: { port: await freePort() }, entry: { port: await freePort() } });
     const result = await emulator(['up', '--config', file]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`The routing proxy \\(proxy\\.port\\) cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`));

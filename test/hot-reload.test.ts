@@ -270,7 +270,7 @@ describe('live config reload', () => {
 
 test('emulator up reloads on save and prints it; --no-watch does not', async (t) => {
   const dir = versionedService(t);
-  const ports = { proxy: { port: await freePort() }, dns: { port: await freePort() } };
+  const ports = { proxy: { port: await freePort() }, dns: { port: await freePort() }, entry: { port: await freePort() } };
   const file = writeConfig(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js' } }, ...ports });
   const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file]);
   await up.waitFor(/Watching 2 services and emulator\.config\.json for changes/);

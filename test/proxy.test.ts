@@ -204,7 +204,7 @@ describe('routing proxy', () => {
   test('streams 200 MB up and down with bounded memory in the emulator process', async (t) => {
     // The real CLI in its own process, so its peak RSS (VmHWM) is the proxy's alone.
     const [proxyPort, dnsPort] = [await freePort(), await freePort()];
-    const file = writeConfig(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort } });
+    const file = writeConfig(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort }, entry: { port: await freePort() } });
     const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file, '--no-watch']);
     await up.waitFor(/All 2 services healthy/);
     const peakRss = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${up.child.pid}/status`, 'utf8'))![1]) / 1024;

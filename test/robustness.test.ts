@@ -92,7 +92,7 @@ describe('slow and hostile clients', () => {
 
   test('a 1 GB streamed upload passes with bounded memory in the emulator process', async (t) => {
     const [proxyPort, dnsPort] = [await freePort(), await freePort()];
-    const file = writeConfig(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort } });
+    const file = writeConfig(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort }, entry: { port: await freePort() } });
     const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file, '--no-watch']);
     await up.waitFor(/All 2 services healthy/);
     const peakRss = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${up.child.pid}/status`, 'utf8'))![1]) / 1024;
@@ -292,7 +292,7 @@ describe('security', () => {
 
   test('the proxy, egress ports and DNS listen on loopback only', async (t) => {
     const [proxyPort, dnsPort] = [await freePort(), await freePort()];
-    const file = writeConfig(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort } });
+    const file = writeConfig(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort }, entry: { port: await freePort() } });
     const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file, '--no-watch']);
     await up.waitFor(/All 2 services healthy/);
     const sockets = listeningSockets(up.child.pid!);

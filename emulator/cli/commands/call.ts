@@ -27,16 +27,19 @@ function request(options: http.RequestOptions, body?: string): Promise<Reply> {
   });
 }
 
-/** Is an emulator for this very config already serving on its proxy port? */
-async function runningEmulator(config: EmulatorConfig): Promise<boolean> {
+/** The emulator that serves this very config on its proxy port, if one does: its entry URL. */
+async function runningEmulator(config: EmulatorConfig): Promise<{ entryUrl: string | undefined } | undefined> {
   try {
     const reply = await request({ host: config.proxy.host, port: config.proxy.port, path: '/_emulator/info', timeout: 1000 });
-    const info = JSON.parse(reply.body.toString('utf8')) as { emulator?: string; config?: string };
-    return info.emulator === 'dyc-emulator' && info.config === config.file;
+    const info = JSON.parse(reply.body.toString('utf8')) as { emulator?: string; config?: string; entry?: { url?: string } };
+    return info.emulator === 'dyc-emulator' && info.config === config.file ? { entryUrl: info.entry?.url } : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
+
+/** `<from>` that means: through the entry, as the mini-program. */
+const MINI_PROGRAM = 'mini-program';
 
 export const callCommand: Command = {
   summary: 'Make an inter-service call as <from>, the way its code would, and print the reply',
@@ -45,15 +48,19 @@ export const callCommand: Command = {
     'Sends METHOD http://{fromId}-{toId}.inner-call.dyc.ivolces.com{path} through the proxy, acting as <from>',
     '(service names or ids), and prints the status line, headers and body. Denials are explained.',
     'Uses the emulator that `emulator up` runs for this config; if none runs, starts one just for the call.',
+    'With <from> = mini-program the call goes through the entry (as callContainer does) to <to>, acting',
+    'as --user (a name in entry.users; default the first), with the platform\'s X-TT-* identity headers.',
     'Exits 0 for a 2xx/3xx reply, 1 otherwise.',
     '',
-    'Example: emulator call gateway orders /orders/1 -H "X-TT-OPENID: u1"',
+    'Examples: emulator call gateway orders /orders/1 -H "X-TT-OPENID: u1"',
+    '          emulator call mini-program gateway /api/my/orders --user bob',
   ].join('\n'),
   options: {
     ...RUNTIME_OPTION,
     request: { type: 'string', short: 'X', value: '<method>', description: 'HTTP method (default: GET, or POST with --data)' },
     data: { type: 'string', short: 'd', value: '<body>', description: 'request body (Content-Type: application/json unless -H sets one)' },
     header: { type: 'string', short: 'H', multiple: true, value: '"name: value"', description: 'a request header; repeat for more' },
+    user: { type: 'string', value: '<name>', description: 'with <from> = mini-program: the user of entry.users to act as' },
   },
   async run(values, positionals) {
     const [fromArg, toArg, pathArg = '/'] = positionals;
@@ -61,10 +68,20 @@ export const callCommand: Command = {
       throw new EmulatorError('usage', 'call takes <from> <to> [path].', { fix: 'Example: npx emulator call gateway orders /orders/1' });
     }
     const config = configFromFlags(values);
-    const from = requireService(config, fromArg, 'See `npx emulator routes` for the services.');
+    const viaEntry = fromArg === MINI_PROGRAM;
+    const from = viaEntry ? undefined : requireService(config, fromArg, `See \`npx emulator routes\` for the services; "${MINI_PROGRAM}" calls through the entry.`);
     const to = requireService(config, toArg, 'See `npx emulator routes` for the services.');
+    const user = typeof values.user === 'string' ? values.user : undefined;
+    if (user !== undefined && !viaEntry) throw new EmulatorError('usage', '--user applies to calls from the mini-program only.', { fix: `Write: npx emulator call ${MINI_PROGRAM} ${toArg} ${pathArg} --user ${user}` });
+    if (user !== undefined && (config.entry.generatedUser || !config.entry.users.has(user))) {
+      throw new EmulatorError('usage', `No user named "${user}" in entry.users${config.entry.generatedUser ? ' (none are configured)' : `: ${[...config.entry.users.keys()].join(', ')}`}.`, {
+        fix: `Add "${user}": { "openid": "o_${user}" } to entry.users in ${config.file}, or pass one of its users.`,
+      });
+    }
     const path = pathArg.startsWith('/') ? pathArg : `/${pathArg}`;
-    const headers: Record<string, string> = { host: innerCallHost(from.id, to.id) };
+    const headers: Record<string, string> = viaEntry
+      ? { 'X-Emulator-Service': to.id, ...(user === undefined ? {} : { 'X-Emulator-User': user }) }
+      : { host: innerCallHost(from!.id, to.id) };
     for (const header of (values.header as string[] | undefined) ?? []) {
       const colon = header.indexOf(':');
       if (colon <= 0) throw new EmulatorError('usage', `Header "${header}" is not "name: value".`);
@@ -75,12 +92,20 @@ export const callCommand: Command = {
     const method = typeof values.request === 'string' ? values.request.toUpperCase() : body === undefined ? 'GET' : 'POST';
 
     let temporary: Emulator | undefined;
+    const running = await runningEmulator(config);
     let target = { host: config.proxy.host, port: config.proxy.port };
-    if (!(await runningEmulator(config))) {
+    let entryUrl = running?.entryUrl;
+    if (running === undefined) {
       console.error(pc.dim(`No emulator is running for ${config.file}; starting one for this call…`));
       temporary = await startEmulator({ config, proxyPort: 0, dnsPort: 0 });
       const proxyUrl = new URL(temporary.proxyUrl);
       target = { host: proxyUrl.hostname, port: Number(proxyUrl.port) };
+      entryUrl = temporary.entryUrl;
+    }
+    if (viaEntry) {
+      if (entryUrl === undefined) throw new EmulatorError('usage', 'The running emulator has no entry (it is older than this CLI).', { fix: 'Restart `npx emulator up`.' });
+      const url = new URL(entryUrl);
+      target = { host: url.hostname, port: Number(url.port) };
     }
     try {
       const reply = await request({ ...target, method, path, headers }, body);
@@ -97,7 +122,7 @@ export const callCommand: Command = {
         } catch {
           // Not our JSON: leave the body as printed.
         }
-        console.error(pc.red(`✖ The emulator answered instead of ${to.name}: ${reply.rawHeaders[code + 1]}. ${message}`));
+        console.error(pc.red(`✖ The emulator${viaEntry ? "'s entry" : ''} answered instead of ${to.name}: ${reply.rawHeaders[code + 1]}. ${message}`));
       }
       return reply.status < 400 ? 0 : 1;
     } finally {

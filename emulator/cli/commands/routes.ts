@@ -11,7 +11,8 @@ export const routesCommand: Command = {
   details: [
     'Rows are callers, columns targets: ✔ allowed, · denied (inner_call_denied). Then the inner-call URL of every allowed pair,',
     'and each service’s direct URL (its published port): the ones a running `emulator up` of this config serves,',
-    'or services.<name>.publishedPort.',
+    'or services.<name>.publishedPort; and the entry (mini-program calls): its port, default service and the users',
+    'it can act as, with their identity headers.',
   ].join('\n'),
   options: { ...RUNTIME_OPTION },
   async run(values) {
@@ -51,6 +52,7 @@ export const routesCommand: Command = {
         console.log(`${' '.repeat(first)}${pc.dim(Object.entries(component.env).map(([key, value]) => `${key}=${value}`).join(' '))}`);
       }
     }
+    printEntry(config);
     return 0;
   },
 };
@@ -75,4 +77,22 @@ function runningUrls(config: EmulatorConfig): Promise<Map<string, string> | unde
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
   });
+/** The entry: where callContainer lands, and as whom. */
+function printEntry(config: EmulatorConfig): void {
+  const { entry } = config;
+  console.log('');
+  console.log(`${pc.bold('entry')} ${pc.cyan(`http://${entry.host}:${entry.port}`)} (callContainer) → ${entry.service}; X-Emulator-Service picks another service`);
+  console.log(`  every call: X-TT-APPID ${entry.appId}, X-TT-ENV ${entry.envId ?? "(the client's envID)"}, X-TT-SOURCE ${entry.source}, X-Forwarded-For (the client)`);
+  const width = Math.max(...[...entry.users.keys()].map((name) => name.length));
+  let first = true;
+  for (const user of entry.users.values()) {
+    const identity = [
+      user.openid === undefined ? undefined : `X-TT-OPENID ${user.openid}`,
+      user.unionid === undefined ? undefined : `X-TT-UNIONID ${user.unionid}`,
+      user.anonymousOpenid === undefined ? undefined : `X-TT-ANONYMOUS-OPENID ${user.anonymousOpenid}`,
+    ].filter((part) => part !== undefined);
+    const notes = [first ? 'default' : undefined, user.openid === undefined ? 'anonymous' : undefined, entry.generatedUser ? 'generated: set entry.users to choose' : undefined].filter(Boolean);
+    console.log(`  ${first ? 'users:' : '      '} ${user.name.padEnd(width)}  ${identity.join(', ')}${notes.length > 0 ? pc.dim(`  (${notes.join(', ')})`) : ''}`);
+    first = false;
+  }
 }
