@@ -67,6 +67,8 @@ describe('entry', () => {
         'X-Forwarded-For': '6.6.6.6',
         'X-Emulator-Env': 'env-test',
         'X-Custom': 'kept',
+        'X-TTL': 'kept, not an X-TT- header',
+        'X-Emulator-Users': 'kept, not a control header',
       },
     });
     assert.equal(reply.status, 200, reply.body);
@@ -82,7 +84,9 @@ describe('entry', () => {
     });
     assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(echo.headers['x-custom'], 'kept');
-    assert.ok(!Object.keys(echo.headers).some((name) => name.startsWith('x-emulator-')), 'no control header reaches the service');
+    assert.equal(echo.headers['x-ttl'], 'kept, not an X-TT- header');
+    assert.equal(echo.headers['x-emulator-users'], 'kept, not a control header');
+    assert.ok(!Object.keys(echo.headers).some((name) => ['x-emulator-service', 'x-emulator-user', 'x-emulator-env'].includes(name)), 'no control header reaches the service');
     // The platform's casing, each header once.
     const names = echo.rawHeaders.filter((_, i) => i % 2 === 0);
     for (const name of ['X-TT-OPENID', 'X-TT-UNIONID', 'X-TT-APPID', 'X-TT-ENV', 'X-TT-SOURCE', 'X-Forwarded-For']) {
