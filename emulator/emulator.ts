@@ -468,6 +468,7 @@ class Session {
     if (isEmpty(changes)) return;
     for (const setting of changes.needsRestart) logger.warn(`${setting} changed: restart the emulator to apply it.`);
     this.config = next; // the proxy reads it on every call: allow and ids apply to the next call
+    if (changes.live.includes('entry')) logger.info(`config: entry → ${next.entry.service}, users ${[...next.entry.users.keys()].join(', ')} (applies to the next call)`);
     for (const name of changes.rerouted) {
       const service = next.services.get(name);
       if (service) logger.info(`config: ${name} may now call ${service.allow.size === 0 ? 'nothing' : [...service.allow].join(', ')}`);

@@ -2,13 +2,14 @@
 // Real services (test/fixtures/echo), the real emulator, plain HTTP and WebSocket clients.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import WebSocket from 'ws';
-import type { Emulator } from '../dist/index.js';
+import { startEmulator, type Emulator } from '../dist/index.js';
 import { EmulatorError } from '../dist/errors.js';
-import { echoService, emulatorFor, recordingLogger, request, sleep, type Reply } from './helpers.js';
+import { echoService, emulatorFor, recordingLogger, request, sleep, writeConfig, type Reply } from './helpers.js';
 
 const USERS = {
   alice: { openid: 'o_alice', unionid: 'u_alice' },
@@ -287,3 +288,23 @@ function raw(port: number, data: string): Promise<string> {
     socket.on('error', reject);
   });
 }
+
+test('entry.users edited in the file apply to the next call, without a restart', async (t) => {
+  const logger = recordingLogger();
+  const config = { services: { api: echoService() }, entry: { users: { alice: { openid: 'o_alice' } } } };
+  const file = writeConfig(t, config);
+  const emu = await startEmulator({ config: file, proxyPort: 0, dnsPort: 0, watch: true, logger });
+  t.after(() => emu.stop());
+  const carol = () => request(emu.entryUrl, { path: '/', headers: { 'X-Emulator-User': 'carol' } });
+  assert.equal((await carol()).status, 404);
+  writeFileSync(file, JSON.stringify({ ...config, entry: { users: { alice: { openid: 'o_alice' }, carol: { openid: 'o_carol' } } } }));
+  const deadline = Date.now() + 10_000;
+  while (!logger.events.some((line) => line.includes('config: entry → api, users alice, carol'))) {
+    assert.ok(Date.now() < deadline, logger.events.join('\n'));
+    await sleep(20);
+  }
+  const reply = await carol();
+  assert.equal(reply.status, 200, reply.body);
+  assert.equal(reply.json<Echo>().headers['x-tt-openid'], 'o_carol');
+  assert.ok(!logger.events.some((line) => /restarted|reloaded/.test(line)), 'no service restarted');
+});

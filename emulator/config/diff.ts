@@ -7,13 +7,15 @@ export interface ConfigChanges {
   changed: string[];
   /** Services whose `allow` (or id) changed: applied by the proxy on the next call. */
   rerouted: string[];
+  /** Settings the next call reads from the new config, with no restart (`entry`). */
+  live: string[];
   /** Settings that only a restart of the emulator applies (ports). */
   needsRestart: string[];
 }
 
 /** What a running emulator must do to move from `before` to `after`. */
 export function diffConfigs(before: EmulatorConfig, after: EmulatorConfig): ConfigChanges {
-  const changes: ConfigChanges = { added: [], removed: [], changed: [], rerouted: [], needsRestart: [] };
+  const changes: ConfigChanges = { added: [], removed: [], changed: [], rerouted: [], live: [], needsRestart: [] };
   for (const name of after.services.keys()) if (!before.services.has(name)) changes.added.push(name);
   for (const name of before.services.keys()) if (!after.services.has(name)) changes.removed.push(name);
   for (const [name, next] of after.services) {
@@ -31,6 +33,7 @@ export function diffConfigs(before: EmulatorConfig, after: EmulatorConfig): Conf
   if (JSON.stringify(before.components) !== JSON.stringify(after.components)) changes.needsRestart.push('components');
   if (JSON.stringify(before.dns.upstream) !== JSON.stringify(after.dns.upstream)) changes.needsRestart.push('dns.upstream');
   if (before.entry.port !== after.entry.port) changes.needsRestart.push('entry.port');
+  if (entryKey(before) !== entryKey(after)) changes.live.push('entry');
   return changes;
 }
 
@@ -50,4 +53,10 @@ function routeKey(service: ServiceConfig): string {
 
 export function isEmpty(changes: ConfigChanges): boolean {
   return Object.values(changes).every((list: string[]) => list.length === 0);
+}
+
+/** The entry's settings but its port: users, default service, identity values. */
+function entryKey(config: EmulatorConfig): string {
+  const { port: _port, users, ...rest } = config.entry;
+  return JSON.stringify({ ...rest, users: [...users.values()] });
 }
