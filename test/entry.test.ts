@@ -8,7 +8,7 @@ import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import WebSocket from 'ws';
 import { startEmulator, type Emulator } from '../dist/index.js';
-import { EmulatorError } from '../dist/errors.js';
+import type { EmulatorError } from '../dist/errors.js';
 import { echoService, emulatorFor, recordingLogger, request, sleep, writeConfig, type Reply } from './helpers.js';
 
 const USERS = {
@@ -171,7 +171,7 @@ describe('entry', () => {
 
   test('a WebSocket echo through the entry, with the identity on the upgrade request', async (t) => {
     const emu = await shop(t);
-    const url = emu.entryUrl.replace('http:', 'ws:') + '/ws/chat';
+    const url = `${emu.entryUrl.replace('http:', 'ws:')}/ws/chat`;
     const socket = new WebSocket(url, { headers: { 'X-Emulator-User': 'bob', 'X-Emulator-Service': 'ord-1', 'X-TT-OPENID': 'forged' } });
     t.after(() => socket.terminate());
     const messages: string[] = [];

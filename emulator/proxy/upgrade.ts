@@ -51,7 +51,7 @@ export function handleUpgrade(context: ProxyContext, req: IncomingMessage, socke
   context.track(target);
   target.setNoDelay(true);
   target.once('connect', () => {
-    target.write(text + '\r\n');
+    target.write(`${text}\r\n`);
     if (head.length > 0) target.write(head);
     socket.pipe(target);
     target.pipe(socket);
