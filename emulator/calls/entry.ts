@@ -19,7 +19,7 @@ export const MINI_PROGRAM = 'mini-program';
 const REMOVED = ['x-tt-*', 'x-forwarded-for', 'x-emulator-service', 'x-emulator-user', 'x-emulator-env'];
 
 // A control header, matched where a header line starts (sticky, case-insensitive).
-const CONTROL_LINE = /x-emulator-(service|user|env)[\t ]*:/iy;
+const CONTROL_LINE = /x-emulator-(?:service|user|env)[\t ]*:/iy;
 
 /**
  * Reads the control headers of a request head (latin1, request line to blank line, as
@@ -33,8 +33,14 @@ export function entryControlOfHead(head: string): EntryControl {
     const eol = head.indexOf('\r\n', pos);
     if ((head.charCodeAt(pos) | 0x20) === 0x78 && head.charCodeAt(pos + 1) === 0x2d && (head.charCodeAt(pos + 2) | 0x20) === 0x65) {
       CONTROL_LINE.lastIndex = pos;
-      const match = CONTROL_LINE.exec(head);
-      if (match !== null) control[match[1]!.toLowerCase() as keyof EntryControl] = head.slice(CONTROL_LINE.lastIndex, eol).trim();
+      if (CONTROL_LINE.test(head)) {
+        // The letter after "x-emulator-": s(ervice), u(ser) or e(nv). test() allocates nothing.
+        const which = head.charCodeAt(pos + 11) | 0x20;
+        const value = head.slice(CONTROL_LINE.lastIndex, eol).trim();
+        if (which === 0x73) control.service = value;
+        else if (which === 0x75) control.user = value;
+        else control.env = value;
+      }
     }
     pos = eol + 2;
   }

@@ -17,6 +17,12 @@ export interface Shaping {
 /** A Shaping prepared for repeated use (compile once per plan). */
 export interface CompiledShaping {
   readonly drop: (lowerName: string) => boolean;
+  /**
+   * First characters (lower case, as `charCode | 0x20`) a dropped name can start with;
+   * undefined: any. Lets `shapeHead` skip most lines without slicing or lower-casing
+   * their names (the entry drops only `x-…` names, on every call).
+   */
+  readonly firstChars: ReadonlySet<number> | undefined;
   /** Lines appended after the kept ones: `set` then `add`, as `Name: value\r\n`. */
   readonly appended: string;
   readonly pairs: readonly (readonly [string, string])[];
@@ -39,8 +45,10 @@ export function compileShaping(shaping: Shaping): CompiledShaping {
   // `set` drops the lines it replaces.
   for (const [name] of shaping.set ?? []) exact.add(name.toLowerCase());
   const pairs = [...(shaping.set ?? []), ...(shaping.add ?? [])];
+  const starts = [...exact, ...prefixes];
   done = {
     drop: (lower) => exact.has(lower) || prefixes.some((prefix) => lower.startsWith(prefix)),
+    firstChars: starts.some((name) => name === '') ? undefined : new Set(starts.map((name) => name.charCodeAt(0) | 0x20)),
     appended: pairs.map(([name, value]) => `${name}: ${value}\r\n`).join(''),
     pairs,
     path: shaping.path,
@@ -59,13 +67,21 @@ export function shapeHead(head: string, shaping: CompiledShaping): string {
     line = `${shaping.method ?? method} ${shaping.path ?? path} ${version}`;
   }
   let out = `${line}\r\n`;
-  for (let pos = lineEnd + 2; pos < head.length - 2; ) {
+  const { firstChars } = shaping;
+  // Kept lines are copied in runs, from `keptFrom` to the next dropped line.
+  let keptFrom = lineEnd + 2;
+  for (let pos = keptFrom; pos < head.length - 2; ) {
     const eol = head.indexOf('\r\n', pos);
-    const colon = head.indexOf(':', pos);
-    if (!shaping.drop(head.slice(pos, colon).toLowerCase())) out += head.slice(pos, eol + 2);
+    if (firstChars === undefined || firstChars.has(head.charCodeAt(pos) | 0x20)) {
+      const colon = head.indexOf(':', pos);
+      if (shaping.drop(head.slice(pos, colon).toLowerCase())) {
+        out += head.slice(keptFrom, pos);
+        keptFrom = eol + 2;
+      }
+    }
     pos = eol + 2;
   }
-  return `${out}${shaping.appended}\r\n`;
+  return `${out}${head.slice(keptFrom, head.length - 2)}${shaping.appended}\r\n`;
 }
 
 /** Applies shaping to Node's raw headers (name, value, name, value…), as the slow path sends them. */
