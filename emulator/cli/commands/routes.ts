@@ -77,6 +77,8 @@ function runningUrls(config: EmulatorConfig): Promise<Map<string, string> | unde
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
   });
+}
+
 /** The entry: where callContainer lands, and as whom. */
 function printEntry(config: EmulatorConfig): void {
   const { entry } = config;
