@@ -169,7 +169,8 @@ export class Call {
     if (this.key !== undefined) this.pipeline.ended(this.key);
     const record = this.pipeline.emit({
       from: this.plan.from.name,
-      user: this.plan.from.kind === 'mini-program' ? this.plan.from.user : undefined,
+      // Only calls through the entry have a user: other records keep their shape.
+      ...(this.plan.from.kind === 'mini-program' ? { user: this.plan.from.user } : {}),
       to: this.plan.to.name,
       host: this.request.host,
       method: this.request.method,
