@@ -20,7 +20,6 @@ import { readProxyHeader } from './proxy-protocol.js';
 import { handleRequest } from './slow-path.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
 import { handleUpgrade as handleEntryUpgrade } from './upgrade.js';
-import { rawErrorResponse } from '../calls/errors.js';
 
 export type { Availability, ServiceDirectory } from '../calls/directory.js';
 
