@@ -20,7 +20,8 @@ import { innerCallUrl, requireService } from './inner-call/index.js';
 import { noComponents, startComponents, type ComponentInfo, type Components } from './components/components.js';
 import type { ComponentName } from './config/components.js';
 import { serveStubAdmin } from './targets/admin.js';
-import { standInSpec } from './targets/stand-in.js';
+import { standInSpec, type StandInSpec } from './targets/stand-in.js';
+import { LoadBalancer } from './calls/balancer.js';
 import { StandIns } from './targets/stand-ins.js';
 import type { JournalEntry, StubServer } from './targets/stub/server.js';
 import { EMULATOR_SOURCE, LogBuffer } from './logging/log-buffer.js';
@@ -28,6 +29,12 @@ import { createAdminApp, type AdminApp } from './dashboard/app.js';
 import { callObserver } from './dashboard/details.js';
 import { extraRows, stubsView } from './dashboard/views.js';
 import { startDashboard, type DashboardServer } from './dashboard/server.js';
+import { servePoliciesAdmin } from './calls/admin.js';
+import { InstancePicker } from './calls/picker.js';
+import { PolicyEngine } from './calls/policies.js';
+import { chooseSeed } from './calls/random.js';
+import { parseRuntimePolicies } from './config/load.js';
+import type { PolicyRuleEntry } from './config/policies-schema.js';
 
 /**
  * `config` (a file path, default `emulator.config.json` in the working directory, or
@@ -122,6 +129,16 @@ export interface Emulator {
   stubRequests(name: string, filter?: { unmatched?: boolean }): JournalEntry[];
   /** Empties a stub's journal. */
   clearStubRequests(name: string): void;
+  /**
+   * Replaces the run-time call rules (checked before the config's `policies`), validated
+   * like the file's; throws EmulatorError('policies_invalid') naming the bad key and the fix.
+   * @example emu.setPolicies([{ from: 'gateway', to: 'orders', fault: { abort: 503, percent: 50 } }])
+   */
+  setPolicies(rules: PolicyRuleEntry[]): void;
+  /** Removes the run-time call rules; the config's stay. */
+  clearPolicies(): void;
+  /** The seed of the random source that decides faults (EMULATOR_SEED=seed replays a run). */
+  readonly seed: number;
   /** Stops services, proxy and DNS. Idempotent: every call returns the same promise. */
   stop(): Promise<void>;
   /** `stop()`, for `await using emu = await startEmulator()`. */
@@ -181,6 +198,12 @@ class Session {
   private readonly published = new Map<string, PublishedPort>();
   /** url, targets and stub services: an in-process stand-in each, always ready (emulator/targets). */
   private standIns: StandIns | undefined;
+  /** The fault seed: EMULATOR_SEED, policiesSeed, or new. */
+  private readonly seed: ReturnType<typeof chooseSeed>;
+  /** Call rules: the file's come with each config, run-time ones live here. */
+  private readonly policies: PolicyEngine;
+  /** One load balancer per service over its ready replicas. */
+  private readonly picker: InstancePicker;
   private readonly processes = new ProcessRuntime();
   /** Created with the proxy (its router needs a listener there); connects to an engine only when a service needs one. */
   private docker: DockerRuntime | undefined;
@@ -225,6 +248,9 @@ class Session {
     this.loadOptions = options.runtime === undefined ? {} : { runtime: options.runtime };
     this.config = resolveConfig(options, this.loadOptions);
     for (const warning of this.config.warnings) this.logger.warn(warning);
+    this.seed = chooseSeed(this.config.policiesSeed);
+    this.policies = new PolicyEngine({ seed: this.seed.seed, logger: this.logger });
+    this.picker = new InstancePicker({ logger: this.logger, source: (service) => this.supervisors.get(service.name) });
   }
 
   /** Starts everything, in numbered steps; on failure the caller `stop()`s what had started. */
@@ -245,12 +271,14 @@ class Session {
       port: options.proxyPort ?? 0,
       directory: this.directory(),
       logger,
+      policies: this.policies,
       admin: this.admin.handler,
     });
     this.proxy = proxy;
     this.cleanups.push(() => proxy.stop());
     const entry = await proxy.openEntry(config.entry.host, options.entryPort ?? 0); // closed with the proxy
     this.entryUrl = entry.url;
+    this.cleanups.push(async () => this.picker.stop());
     const standIns = new StandIns(logger, (host, port) => proxy.whenIdle(host, port, this.config.proxy.callTimeoutMs));
     this.standIns = standIns;
     this.cleanups.push(async () => this.admin.stop());
@@ -294,7 +322,7 @@ class Session {
     };
     await Promise.all([
       ...supervisors.map((supervisor) => supervisor.start(abort.signal).catch(failFast)),
-      ...[...config.services.values()].filter(isStandIn).map((service) => standIns.start(standInSpec(service, config)).catch(failFast)),
+      ...[...config.services.values()].filter(isStandIn).map((service) => standIns.start(withSharedBalancer(standInSpec(service, config))).catch(failFast)),
     ]);
 
     // 5. Hot reload, once everything runs.
@@ -309,6 +337,9 @@ class Session {
     }
     logger.info(`${config.services.size === 1 ? 'The service is' : `All ${config.services.size} services`} healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
     logger.info(describeEntry(config, entry.url));
+    const { seed } = this;
+    const rules = config.policies.length;
+    logger.info(`Fault seed ${seed.seed} (${seed.from === 'random' ? 'new this run' : `from ${seed.from}`}; EMULATOR_SEED=${seed.seed} replays it)${rules > 0 ? `; ${rules} call rule${rules === 1 ? '' : 's'} in force.` : '.'}`);
     return { proxy, dns, entry };
   }
 
@@ -349,6 +380,9 @@ class Session {
       clearCalls: () => this.trace.clear(),
       stubRequests: (name, filter) => this.stubOf(name).requests(filter),
       clearStubRequests: (name) => this.stubOf(name).clearRequests(),
+      setPolicies: (rules) => this.policies.setRuntimeRules(parseRuntimePolicies(rules, this.config)),
+      clearPolicies: () => this.policies.setRuntimeRules([]),
+      seed: this.seed.seed,
       stop: () => this.stop(),
       [Symbol.asyncDispose]: () => this.stop(),
     };
@@ -361,7 +395,7 @@ class Session {
       upstream: (service) => {
         const standIn = this.standIns?.get(service.name);
         if (standIn !== undefined) return { state: 'ready', host: standIn.host, port: standIn.port };
-        return this.supervisors.get(service.name)?.availability() ?? { state: 'unavailable', reason: 'it is not running' };
+        return this.picker.pickFor(service);
       },
       callerByAddress: (address) => this.docker?.callerByAddress(address),
       // Published ports and stand-ins too: a pass-through there would reach a service around the allow-list.
@@ -394,7 +428,11 @@ class Session {
     return createAdminApp({
       config: () => this.config,
       info: () => adminInfo(this.config, this.supervisors, this.published, this.standIns, this.components.list, this.entryUrl),
-      extraAdmin: (req, res) => serveStubAdmin(req, res, () => this.stubs()),
+      // The run-time rules (GET/PUT/DELETE /_emulator/policies) and the stubs' journals, as on the proxy port before the dashboard.
+      extraAdmin: (req, res) =>
+        servePoliciesAdmin(req, res, { policies: this.policies, config: () => this.config, onChange: (rules) => this.logger.info(`run-time call rules: ${rules.length} in force`) }) ||
+        serveStubAdmin(req, res, () => this.stubs()),
+      policies: () => ({ file: this.config.policies.map((rule) => rule.entry), runtime: this.policies.runtimeRules.map((rule) => rule.entry) }),
       stubs: () => stubsView(this.stubs()),
       proxyUrl: () => this.proxy?.url ?? '',
       services: () => [
@@ -469,6 +507,11 @@ class Session {
     for (const setting of changes.needsRestart) logger.warn(`${setting} changed: restart the emulator to apply it.`);
     this.config = next; // the proxy reads it on every call: allow and ids apply to the next call
     if (changes.live.includes('entry')) logger.info(`config: entry → ${next.entry.service}, users ${[...next.entry.users.keys()].join(', ')} (applies to the next call)`);
+    for (const what of changes.policies) {
+      // Rules and load balancers are read per call; only a new seed needs doing here.
+      if (what === 'policiesSeed' && this.seed.from !== 'EMULATOR_SEED' && next.policiesSeed !== undefined) this.policies.reseed(next.policiesSeed);
+      logger.info(what === 'policies' ? `config: ${next.policies.length} call rule${next.policies.length === 1 ? '' : 's'} in force from the file` : `config: ${what} applied`);
+    }
     for (const name of changes.rerouted) {
       const service = next.services.get(name);
       if (service) logger.info(`config: ${name} may now call ${service.allow.size === 0 ? 'nothing' : [...service.allow].join(', ')}`);
@@ -483,13 +526,14 @@ class Session {
       await standIns.remove(name);
     };
     const add = async (service: ServiceConfig): Promise<void> => {
-      const started = isStandIn(service) ? standIns.start(standInSpec(service, next)) : this.supervise(service, proxy).then((supervisor) => supervisor.start());
+      const started = isStandIn(service) ? standIns.start(withSharedBalancer(standInSpec(service, next))) : this.supervise(service, proxy).then((supervisor) => supervisor.start());
       await started.catch((error: unknown) => logger.serviceEvent(service.name, `did not start: ${errorForLog(error)}`, 'error'));
     };
     await Promise.allSettled([
       ...changes.removed.map(async (name) => {
         logger.info(`config: ${name} removed`);
         await remove(name);
+        this.picker.forget(name);
       }),
       ...changes.added.map(async (name) => {
         const service = next.services.get(name);
@@ -500,7 +544,7 @@ class Session {
         const service = next.services.get(name);
         if (service === undefined) return;
         const supervisor = this.supervisors.get(name);
-        if (isStandIn(service) && standIns.has(name)) return void (await standIns.replace(standInSpec(service, next)));
+        if (isStandIn(service) && standIns.has(name)) return void (await standIns.replace(withSharedBalancer(standInSpec(service, next))));
         if (isRunnable(service) && supervisor !== undefined) return void (await supervisor.reload('config changed', service));
         // It changed kind (ran here, now answered elsewhere, or the other way): replace it.
         await remove(name);
@@ -508,6 +552,11 @@ class Session {
       }),
     ]);
   }
+}
+
+/** `targets` and `url` stand-ins spread calls with the same load balancer as replicas (emulator/calls/balancer.ts). */
+function withSharedBalancer(spec: StandInSpec): StandInSpec {
+  return spec.kind === 'stub' ? spec : { ...spec, balancer: (options) => new LoadBalancer(options) };
 }
 
 /** Something of step 3 was used before step 3: a bug of ours. */

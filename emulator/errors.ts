@@ -7,6 +7,7 @@ export type UserErrorCode =
   | 'config_not_found'
   | 'config_syntax'
   | 'config_invalid'
+  | 'policies_invalid'
   | 'port_in_use'
   | 'service_start_failed'
   | 'service_unhealthy'

@@ -27,3 +27,5 @@ export type { Logger, CallRecord } from './logging/logger.js';
 export { PROXY_ERRORS, type ProxyErrorCode } from './calls/errors.js';
 export type { ComponentInfo } from './components/components.js';
 export type { JournalEntry as StubRequest } from './targets/stub/server.js';
+export type { PolicyRuleEntry, LoadBalancerEntry } from './config/policies-schema.js';
+export type { TryRecord } from './logging/logger.js';

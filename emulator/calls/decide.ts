@@ -25,7 +25,7 @@ export function decide(config: EmulatorConfig, source: CallSource, request: Call
   if (outcome.refuse !== undefined) return { kind: 'refuse', error: outcome.refuse, from, to };
   return {
     kind: 'call',
-    plan: { from, to, timeoutMs: outcome.timeoutMs ?? base.timeoutMs, shaping: outcome.shaping, fault: outcome.fault, retry: outcome.retry },
+    plan: { from, to, timeoutMs: outcome.timeoutMs ?? base.timeoutMs, shaping: outcome.shaping, fault: outcome.fault, retry: outcome.retry, policy: outcome.policy },
   };
 }
 export type RouteDecision =

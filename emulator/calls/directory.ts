@@ -1,7 +1,15 @@
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
-import type { Availability } from '../runtimes/types.js';
+import type { Availability as InstanceAvailability } from '../runtimes/types.js';
+import type { CallOutcome } from './balancer.js';
 
-export type { Availability };
+/**
+ * Where a call goes now, or why it cannot. A `ready` answer from a load balancer is one
+ * call in flight there until `done` says how it ended; `no_healthy_target`: instances
+ * run, but every one is out of rotation.
+ */
+export type Availability =
+  | (Extract<InstanceAvailability, { state: 'ready' }> & { done?: (outcome: CallOutcome) => void })
+  | (Exclude<InstanceAvailability, { state: 'ready' }> & { code?: 'no_healthy_target' });
 
 /** What the proxy asks the orchestrator on every call; both may change at any time (reload). */
 export interface ServiceDirectory {

@@ -20,6 +20,11 @@ export const PROXY_ERRORS = {
   service_unavailable: 503,
   upstream_error: 502,
   upstream_timeout: 504,
+  // Call policies (docs/policies.md).
+  circuit_open: 503,
+  no_healthy_target: 503,
+  /** A fault a rule injected: answered with the rule's `abort` status. */
+  fault_injected: 503,
 } as const;
 
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
@@ -35,6 +40,8 @@ export interface ProxyErrorDetails {
   retryAfter?: number;
   /** The connection closes after this answer: nothing the client sent after it is read. */
   close?: boolean;
+  /** Overrides the code's status (fault_injected answers with the rule's `abort`). */
+  status?: number;
 }
 
 export function errorBody(error: ProxyErrorDetails): string {
@@ -52,7 +59,7 @@ export type CallError = ProxyErrorDetails;
 export function rawErrorResponse(error: ProxyErrorDetails, keepAlive = false): string {
   const body = errorBody(error);
   return (
-    `HTTP/1.1 ${PROXY_ERRORS[error.code]} ${error.code}\r\n` +
+    `HTTP/1.1 ${error.status ?? PROXY_ERRORS[error.code]} ${error.code}\r\n` +
     `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `X-Emulator-Error: ${error.code}\r\nCache-Control: no-store\r\n${error.retryAfter === undefined ? '' : `Retry-After: ${error.retryAfter}\r\n`}` +
     `${keepAlive && !error.close ? '' : 'Connection: close\r\n'}\r\n${body}`
@@ -87,7 +94,8 @@ export function describeSocketError(error: NodeJS.ErrnoException): string {
 const RETRY_AFTER_SECONDS = 1;
 
 /** The 503 of a service that has no instance to take the call now. */
-export function unavailableError(from: { id: string }, to: { name: string; id: string }, reason: string): ProxyErrorDetails {
+export function unavailableError(from: { id: string }, to: { name: string; id: string }, reason: string, code: 'service_unavailable' | 'no_healthy_target' = 'service_unavailable'): ProxyErrorDetails {
+  if (code === 'no_healthy_target') return { code, message: `Service "${to.name}" (id ${to.id}) has no healthy instance: ${reason}.`, from: from.id, to: to.id, retryAfter: RETRY_AFTER_SECONDS };
   return { code: 'service_unavailable', message: `Service "${to.name}" (id ${to.id}) is not ready: ${reason}. Retry in a moment.`, from: from.id, to: to.id, retryAfter: RETRY_AFTER_SECONDS };
 }
 
@@ -97,8 +105,8 @@ export function upstreamError(code: 'upstream_error' | 'upstream_timeout', from:
 }
 
 /** The words of a call timeout. */
-export function timeoutReason(timeoutMs: number): string {
-  return `no response within ${timeoutMs / 1000} s of sending the request (proxy.callTimeout).`;
+export function timeoutReason(timeoutMs: number, rule?: string): string {
+  return `no response within ${timeoutMs / 1000} s of sending the request (${rule === undefined ? 'proxy.callTimeout' : `the timeout of call rule ${rule}`}).`;
 }
 
 /** The answers to requests that never became a call (no head in time, a head too large, one that does not parse). */

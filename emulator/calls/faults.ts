@@ -16,10 +16,10 @@ export function faultStatus(fault: Fault): number {
 export function injectFault(fault: Exclude<Fault, { kind: 'delay' }>, socket: Socket): void {
   switch (fault.kind) {
     case 'abort': {
-      const body = fault.body ?? `${JSON.stringify({ error: 'fault_abort', message: `Aborted with ${fault.status} by a fault policy.` })}\n`;
+      const body = fault.body ?? `${JSON.stringify({ error: 'fault_injected', message: `Aborted with ${fault.status} by a fault policy.` })}\n`;
       socket.end(
         `HTTP/1.1 ${fault.status} ${STATUS_CODES[fault.status] ?? 'Fault'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nX-Emulator-Fault: abort\r\nConnection: close\r\n\r\n${body}`,
+          `Content-Length: ${Buffer.byteLength(body)}\r\nX-Emulator-Fault: abort\r\nX-Emulator-Error: fault_injected\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
       );
       return;
     }

@@ -3,7 +3,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig } from '../config/types.js';
-import type { CallRecord } from '../logging/logger.js';
+import type { CallRecord, TryRecord } from '../logging/logger.js';
 import { decide } from './decide.js';
 import { entryMemoKey, MINI_PROGRAM } from './entry.js';
 import type { Availability, ServiceDirectory } from './directory.js';
@@ -137,6 +137,8 @@ export class Call {
   readonly arrived = Date.now();
   /** 1 for the first attempt. */
   attempt = 1;
+  /** Each attempt when a retry rule applies: for the record's `tries`. */
+  private tries: TryRecord[] | undefined;
   private record: CallRecord | undefined;
 
   constructor(
@@ -163,10 +165,21 @@ export class Call {
     return true;
   }
 
+  /** One attempt ended (a retry rule applies): its instance and status, or why none came. */
+  attemptEnded(upstream: string, outcome: number | string, startedAt: number, now = performance.now()): void {
+    const durationMs = roundTenth(now - startedAt);
+    (this.tries ??= []).push(typeof outcome === 'number' ? { upstream, status: outcome, durationMs } : { upstream, error: outcome, durationMs });
+  }
+
   /** Step 5: the one record of this call (idempotent: a second end returns the first record). */
   end(status: number, error?: ProxyErrorCode, now = performance.now()): CallRecord {
     if (this.record !== undefined) return this.record;
     if (this.key !== undefined) this.pipeline.ended(this.key);
+    const policy = this.plan.policy;
+    policy?.settle?.(status, error);
+    const tries = this.tries !== undefined && this.tries.length > 1 ? this.tries : undefined;
+    let actions = policy?.actions;
+    if (tries !== undefined) actions = [...(actions ?? []), `${tries.length} tries`];
     const record = this.pipeline.emit({
       from: this.plan.from.name,
       // Only calls through the entry have a user: other records keep their shape.
@@ -179,6 +192,8 @@ export class Call {
       error,
       durationMs: roundTenth(now - this.started),
       time: this.arrived,
+      ...(policy === undefined ? {} : { policy: policy.label, ...(actions !== undefined && actions.length > 0 ? { actions } : {}) }),
+      ...(tries === undefined ? {} : { tries }),
     });
     this.record = record;
     if (this.details !== undefined) this.pipeline.observer?.onCall(this.details.build(record, now));

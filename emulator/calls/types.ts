@@ -54,19 +54,22 @@ export interface CallRequest {
  * or before (delay) the call to the target.
  */
 export type Fault =
-  | { readonly kind: 'abort'; readonly status: number; readonly body?: string }
+  | { readonly kind: 'abort'; readonly status: number; readonly body?: string; readonly delayMs?: number }
   | { readonly kind: 'delay'; readonly ms: number }
   /** TCP reset of the caller's connection. */
-  | { readonly kind: 'reset' }
+  | { readonly kind: 'reset'; readonly delayMs?: number }
   /** The connection closes without a byte. */
-  | { readonly kind: 'empty' }
+  | { readonly kind: 'empty'; readonly delayMs?: number }
   /** A chunked 200 whose second chunk is malformed, then close. */
-  | { readonly kind: 'malformed-chunk' }
+  | { readonly kind: 'malformed-chunk'; readonly delayMs?: number }
   /** Random bytes (not HTTP), then close. */
-  | { readonly kind: 'random-then-close'; readonly bytes?: number };
+  | { readonly kind: 'random-then-close'; readonly bytes?: number; readonly delayMs?: number };
 
 /** How an attempt ended, for `RetryRule.retryOn`. */
-export type AttemptOutcome = { readonly kind: 'status'; readonly status: number } | { readonly kind: 'error'; readonly code: ProxyErrorCode; readonly reason: string };
+export type AttemptOutcome =
+  | { readonly kind: 'status'; readonly status: number }
+  /** `failure`: refused or unreachable before a connection (connect-failure), closed or reset after it (reset), or no head in time (timeout). */
+  | { readonly kind: 'error'; readonly code: ProxyErrorCode; readonly reason: string; readonly failure?: 'connect-failure' | 'reset' | 'timeout' };
 
 export interface RetryRule {
   /** Attempts after the first. */
@@ -76,6 +79,22 @@ export interface RetryRule {
    * request had no body to replay.
    */
   retryOn(outcome: AttemptOutcome): boolean;
+  /** Wait before the next attempt; default 0. */
+  readonly backoffMs?: number;
+  /** Request bodies up to this many bytes are kept while sent, so an attempt can send them again; default 0 (bodiless requests only). */
+  readonly keepBodyBytes?: number;
+}
+
+/** The call rule behind a plan, for the call record and the rule's own bookkeeping (a circuit breaker). */
+export interface PolicyMark {
+  /** The rule's name or place ("policies[0]"). */
+  readonly label: string;
+  /** The rule set the plan's timeout (for the words of a 504). */
+  readonly timeout?: boolean;
+  /** What it did before the call (fault, shaping), for the record. */
+  readonly actions: readonly string[];
+  /** Called once when the call ends: its status, and the error when the emulator answered. */
+  settle?(status: number, error: ProxyErrorCode | undefined): void;
 }
 
 /** What a call will do. Shared by calls of the same caller and host while no policy applies: read-only. */
@@ -87,6 +106,8 @@ export interface CallPlan {
   readonly shaping: Shaping | undefined;
   readonly fault: Fault | undefined;
   readonly retry: RetryRule | undefined;
+  /** The call rule that made this plan, if one did. */
+  readonly policy?: PolicyMark;
 }
 
 export type Decision =
@@ -103,6 +124,7 @@ export interface PolicyOutcome {
   readonly shaping?: Shaping;
   readonly fault?: Fault;
   readonly retry?: RetryRule;
+  readonly policy?: PolicyMark;
 }
 
 /** The seam the call policies fill. */

@@ -76,7 +76,16 @@ export function formatCall(record: CallRecord): string {
   const to = record.to ?? record.host;
   const ms = `${record.durationMs < 10 ? record.durationMs.toFixed(1) : Math.round(record.durationMs)}ms`;
   const line = `${from} → ${to} ${record.method} ${shortenPath(record.path)} ${record.status}`;
-  if (record.error !== undefined) return pc.red(`${line} ${pc.bold(record.error)} ${ms}`);
-  if (record.status >= 500) return `${line.slice(0, -3)}${pc.yellow(String(record.status))} ${pc.dim(ms)}`;
-  return `${line} ${pc.dim(ms)}`;
+  const policy = record.policy === undefined ? '' : ` ${pc.magenta(`[${describePolicy(record)}]`)}`;
+  if (record.error !== undefined) return pc.red(`${line} ${pc.bold(record.error)} ${ms}`) + policy;
+  if (record.status >= 500) return `${line.slice(0, -3)}${pc.yellow(String(record.status))} ${pc.dim(ms)}${policy}`;
+  return `${line} ${pc.dim(ms)}${policy}`;
+}
+
+/** `policies[0]: delay 300ms, 3 tries: 503 503 200`: the rule and what it did, each try included. */
+function describePolicy(record: CallRecord): string {
+  const actions = (record.actions ?? []).filter((action) => !/^\d+ tries$/.test(action));
+  const tries = record.tries?.map((attempt) => attempt.status ?? attempt.error).join(' ');
+  const parts = [...actions, ...(tries === undefined ? [] : [`${record.tries!.length} tries: ${tries}`])];
+  return parts.length === 0 ? record.policy! : `${record.policy}: ${parts.join(', ')}`;
 }

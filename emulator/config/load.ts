@@ -7,6 +7,8 @@ import { didYouMean, quoteList } from '../util/strings.js';
 import { COMPONENT_KEYS, componentFormatMessage, resolveComponents } from './components.js';
 import { resolveEntry } from './entry.js';
 import { parseEnvFile } from './envfile.js';
+import { keysAt, policyFieldFix, resolveLoadBalancer, resolvePolicies, type PolicyRule } from './policies.js';
+import { policiesSchema } from './policies-schema.js';
 import { configSchema, serviceSchema, SERVICE_ID_PATTERN, type ConfigFile, type ServiceEntry } from './schema.js';
 import { DEFAULTS, type EmulatorConfig, type HostPort, type RuntimeKind, type ServiceConfig } from './types.js';
 
@@ -46,7 +48,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const raw = source.parse();
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
-    source.fail(result.error.issues.flatMap((issue) => describeIssue(issue, raw)));
+    source.fail(result.error.issues.flatMap((issue) => describeIssue(issue, raw)).map((problem) => ({ ...problem, fix: problem.fix ?? policyFieldFix(problem.path) })));
   }
   return resolve(result.data, source, options);
 }
@@ -159,6 +161,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       watch: isStandInKind(kind.kind) ? { kind: 'off' } : entry.watch === undefined || entry.watch === true ? { kind: 'default' } : entry.watch === false ? { kind: 'off' } : { kind: 'globs', globs: entry.watch },
       healthcheck: entry.healthcheck ?? DEFAULTS.healthcheck,
       replicas,
+      loadBalancer: resolveLoadBalancer(entry.loadBalancer),
       startTimeoutMs: (entry.startTimeout ?? DEFAULTS.startTimeoutSeconds) * 1000,
     });
   }
@@ -185,6 +188,8 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
   });
 
   const components = resolveComponents(data.components, source.file, problems);
+  const policies = resolvePolicies(data.policies ?? [], { names: new Set(idByName.keys()), nameById }, 'file', ['policies'], problems);
+
   if (problems.length > 0) source.fail(problems);
   return {
     file: source.file,
@@ -195,6 +200,8 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     dns: { host: DEFAULTS.listenHost, port: dnsPort, portSet: data.dns?.port !== undefined, upstream },
     dashboard: data.dashboard === false ? false : { host: DEFAULTS.listenHost, port: data.dashboard?.port ?? DEFAULTS.dashboardPort },
     entry,
+    policies,
+    policiesSeed: data.policiesSeed,
     watchOptions: {
       polling: pollingFromEnv() ?? data.watchOptions?.polling ?? false,
       interval: data.watchOptions?.interval ?? DEFAULTS.pollIntervalMs,
@@ -207,7 +214,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
 
 /** The fields that only one kind of service has, with its `kind`. */
 type KindFields<S = ServiceConfig> = S extends ServiceConfig ? Omit<S, CommonField> : never;
-type CommonField = 'name' | 'id' | 'dir' | 'env' | 'allow' | 'allowLine' | 'watch' | 'healthcheck' | 'replicas' | 'startTimeoutMs' | 'publishedPort';
+type CommonField = 'name' | 'id' | 'dir' | 'env' | 'allow' | 'allowLine' | 'watch' | 'healthcheck' | 'replicas' | 'loadBalancer' | 'startTimeoutMs' | 'publishedPort';
 
 /**
  * Which kind a service entry is, from the keys it has: `command` → process, `docker` →
@@ -304,11 +311,6 @@ function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], a
     }
     return value;
   };
-  const loadBalancer = {
-    algorithm: entry.loadBalancer?.algorithm ?? 'round-robin',
-    maxFailures: entry.loadBalancer?.maxFailures ?? 0,
-    unhealthyStatus: entry.loadBalancer?.unhealthyStatus ?? [],
-  } as const;
 
   if (key === 'stub') {
     const stub = typeof entry.stub === 'string' ? { dir: entry.stub, record: undefined } : entry.stub!;
@@ -338,7 +340,29 @@ function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], a
     }
   }
   if (problems.length > before) return undefined;
-  return { kind: key, targets, tls, probe: entry.healthcheck, loadBalancer };
+  // `loadBalancer` is every service's (resolved with the common keys): replicas and targets share it.
+  return { kind: key, targets, tls, probe: entry.healthcheck };
+}
+
+/**
+ * Validates a list of run-time rules (admin API, `emu.setPolicies`) against the config
+ * in force, with the file's checks and wording. Throws EmulatorError('policies_invalid').
+ */
+export function parseRuntimePolicies(value: unknown, config: EmulatorConfig): PolicyRule[] {
+  const problems: Problem[] = [];
+  const result = policiesSchema.safeParse(value, { reportInput: true });
+  if (!result.success) {
+    const issues = result.error.issues.flatMap((issue) => describeIssue({ ...issue, path: ['policies', ...issue.path] } as z.core.$ZodIssue, { policies: value }));
+    problems.push(...issues.map((problem) => ({ ...problem, fix: problem.fix ?? policyFieldFix(problem.path) })));
+  } else {
+    const nameById = new Map([...config.services.values()].map((service) => [service.id, service.name]));
+    const rules = resolvePolicies(result.data, { names: new Set(config.services.keys()), nameById }, 'runtime', ['policies'], problems);
+    if (problems.length === 0) return rules;
+  }
+  const lines = problems.map((problem) => `  ${formatPath(problem.path.slice(1))}: ${problem.message}${problem.fix ? `\n    Fix: ${problem.fix}` : ''}`);
+  throw new EmulatorError('policies_invalid', `Invalid run-time policies (${problems.length === 1 ? '1 problem' : `${problems.length} problems`}):\n${lines.join('\n')}`, {
+    fix: 'Send a JSON list of rules shaped like the config file\'s "policies" (README: "Call policies").',
+  });
 }
 
 /** EMULATOR_WATCH_POLLING=1/0 overrides watchOptions.polling (e.g. only on a WSL machine). */
@@ -443,7 +467,7 @@ function knownKeysAt(where: string[]): string[] {
   if (where[0] === 'components') return where.length === 1 ? COMPONENT_KEYS.top : where[1] === 'redis' ? COMPONENT_KEYS.redis : COMPONENT_KEYS.mysql;
   if (where[0] === 'entry') return where.length === 3 && where[1] === 'users' ? ['openid', 'unionid', 'anonymousOpenid'] : ['port', 'service', 'appId', 'envId', 'source', 'users'];
   if (where[0] === 'watchOptions') return ['polling', 'interval', 'debounce'];
-  return [];
+  return keysAt(configSchema, where);
 }
 
 function hasPath(raw: unknown, jsonPath: JsonPath): boolean {

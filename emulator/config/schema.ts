@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { componentsSchema } from './components.js';
+import { policiesSchema, policiesSeedSchema } from './policies-schema.js';
 
 /**
  * The shape of `emulator.config.json`. This is the only place that describes it:
@@ -51,7 +52,7 @@ export const serviceSchema = z
         'Hot-reload globs relative to `dir` ("!glob" excludes; [] watches nothing). Default (or true): all of `dir` except node_modules, .git, build outputs and editor side files; a glob that names one of those folders (e.g. "build/**") watches it. false disables.',
       ),
     healthcheck: z.string().startsWith('/').optional().describe('Liveness path probed with GET; 200 and 404 count as alive. Default /v1/ping.'),
-    replicas: z.number().int().min(1).max(16).optional().describe('Number of instances; calls are spread round-robin. Default 1.'),
+    replicas: z.number().int().min(1).max(16).optional().describe('Number of instances; calls are spread by `loadBalancer` (round-robin by default). Default 1.'),
     url: z
       .string()
       .min(1)
@@ -161,6 +162,8 @@ export const configSchema = z
       .optional()
       .describe('The web dashboard `emulator up` serves (services, calls, access, logs); false turns it off, as --no-dashboard does.'),
     entry: entrySchema.optional(),
+    policies: policiesSchema.optional(),
+    policiesSeed: policiesSeedSchema.optional(),
     dns: z
       .strictObject({
         port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 8053; when unset and 8053 is in use, `up` takes a free port and says so.'),

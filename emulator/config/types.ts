@@ -1,4 +1,5 @@
 import type { ComponentsConfig } from './components.js';
+import type { LoadBalancerConfig, PolicyRule } from './policies.js';
 
 /** The resolved config: validated once by `loadConfig`; the rest of the code trusts it. */
 
@@ -41,6 +42,7 @@ interface ServiceBase {
   readonly watch: WatchSetting;
   readonly healthcheck: string;
   readonly replicas: number;
+  readonly loadBalancer: LoadBalancerConfig;
   readonly startTimeoutMs: number;
 }
 
@@ -173,6 +175,10 @@ export interface EmulatorConfig {
   /** The web dashboard of `emulator up`, or false when the config turns it off. */
   readonly dashboard: { readonly host: string; readonly port: number } | false;
   readonly entry: EntryConfig;
+  /** Call rules from the file, in order (run-time rules live in the running emulator). */
+  readonly policies: readonly PolicyRule[];
+  /** `policiesSeed`; EMULATOR_SEED wins over it when the emulator starts. */
+  readonly policiesSeed: number | undefined;
   readonly watchOptions: { readonly polling: boolean; readonly interval: number; readonly debounceMs: number };
   /** Databases started before the services (SPEC "Components"). */
   readonly components: ComponentsConfig;

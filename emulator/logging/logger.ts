@@ -19,6 +19,23 @@ export interface CallRecord {
   readonly durationMs: number;
   /** Epoch ms when the call arrived. */
   readonly time: number;
+  /** The call rule that applied (its name, or where it is: "policies[0]"). */
+  readonly policy?: string;
+  /** What the rule did: "abort 503", "delay 300ms", "reset", "circuit open", "shaped". */
+  readonly actions?: readonly string[];
+  /** Every try when there was more than one (retries), in order. */
+  readonly tries?: readonly TryRecord[];
+}
+
+/** One try of a call that a rule retried. */
+export interface TryRecord {
+  /** The instance ("host:port") it went to. */
+  readonly upstream: string;
+  /** The response status, when one came. */
+  readonly status?: number;
+  /** connect-failure, reset, timeout, when none came. */
+  readonly error?: string;
+  readonly durationMs: number;
 }
 
 export interface Logger {

@@ -34,7 +34,7 @@ export function sendProxyError(res: ServerResponse, error: ProxyErrorDetails): v
   };
   if (error.retryAfter !== undefined) headers['retry-after'] = error.retryAfter;
   if (error.close) headers.connection = 'close';
-  res.writeHead(PROXY_ERRORS[error.code], headers);
+  res.writeHead(error.status ?? PROXY_ERRORS[error.code], headers);
   res.end(body);
 }
 
@@ -100,8 +100,14 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
   const fault = plan.fault;
   if (fault !== undefined && fault.kind !== 'delay') {
     sockets.closing.add(req.socket);
-    injectFault(fault, req.socket);
-    pipeline.begin(source, request, plan, undefined, started).end(faultStatus(fault));
+    const call = pipeline.begin(source, request, plan, undefined, started);
+    const act = (): void => {
+      if (req.socket.destroyed) return void call.end(499);
+      injectFault(fault, req.socket);
+      call.end(faultStatus(fault), 'fault_injected');
+    };
+    if (fault.delayMs === undefined) act();
+    else setTimeout(act, fault.delayMs).unref();
     return;
   }
   const upstream = pipeline.pick(plan, request);
@@ -116,20 +122,34 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
     return;
   }
   if (upstream.state !== 'ready') {
-    const error = unavailableError(plan.from, plan.to, upstream.reason);
+    const error = unavailableError(plan.from, plan.to, upstream.reason, upstream.code);
     sendProxyError(res, error);
     pipeline.refused(source, request, error, { from: plan.from.name, to: plan.to.name }, started, arrived);
     return;
   }
-  const call = pipeline.begin(source, request, plan, `${upstream.host}:${upstream.port}`, started);
+  const key = `${upstream.host}:${upstream.port}`;
+  const call = pipeline.begin(source, request, plan, key, started);
+  let attemptStarted = performance.now();
+  /** One attempt ended: the load balancer's count (the first instance's), and the call's tries. */
+  const attemptEnded = (outcome: number | 'connect-failure' | 'reset' | 'timeout' | undefined): void => {
+    upstream.done?.(outcome === undefined ? { kind: 'none' } : typeof outcome === 'number' ? { kind: 'response', status: outcome } : { kind: 'failure', reason: outcome });
+    if (plan.retry !== undefined && outcome !== undefined) call.attemptEnded(key, outcome, attemptStarted);
+    attemptStarted = performance.now();
+  };
   const go = (): void =>
     forward(context, req, res, { host: upstream.host, port: upstream.port, path: plan.shaping?.path ?? target.path, method: plan.shaping?.method ?? method, hostHeader: target.host }, {
       timeoutMs: plan.timeoutMs,
       shape: plan.shaping === undefined ? undefined : (headers) => shapeRawHeaders(headers, compileShaping(plan.shaping!)),
       details: call.details,
       retries: plan.retry === undefined ? undefined : (outcome) => call.retries(outcome),
+      backoffMs: plan.retry?.backoffMs ?? 0,
+      timeoutRule: plan.policy?.timeout ? plan.policy.label : undefined,
+      attemptEnded,
       error: (code, reason) => upstreamError(code, plan.from, plan.to, reason),
-      done: (status, error) => void call.end(status, error),
+      done: (status, error) => {
+        attemptEnded(error === 'upstream_timeout' ? 'timeout' : error === 'upstream_error' && status >= 500 && status !== 499 ? 'reset' : status === 499 ? undefined : status);
+        call.end(status, error);
+      },
     });
   if (fault?.kind === 'delay') setTimeout(() => (res.destroyed ? call.end(499) : go()), fault.ms).unref();
   else go();
@@ -174,6 +194,12 @@ interface Forwarding {
   readonly details: CallDetailsBuilder | undefined;
   /** The plan's retry rule (inner calls with one only). */
   readonly retries: ((outcome: AttemptOutcome) => boolean) | undefined;
+  /** Wait before another attempt. */
+  readonly backoffMs?: number;
+  /** The call rule that set the timeout, for the words of a 504. */
+  readonly timeoutRule?: string | undefined;
+  /** An attempt that is followed by another ended (status, or why none came). */
+  attemptEnded?(outcome: number | 'connect-failure' | 'reset' | 'timeout'): void;
   error(code: 'upstream_error' | 'upstream_timeout', reason: string): ProxyErrorDetails;
   done(status: number, error: ProxyErrorCode | undefined): void;
 }
@@ -206,8 +232,11 @@ function forward(
 
   const attempt = (retry: boolean): void => {
     const upstreamReq = http.request({ host: to.host, port: to.port, method: to.method, path: to.path, headers, agent: context.agent, setHost: false });
+    let connected = false;
     upstreamReq.once('socket', (socket: Socket) => {
       socket.setNoDelay(true);
+      if (socket.connecting) socket.once('connect', () => (connected = true));
+      else connected = true;
       if (details !== undefined) (socket.connecting ? socket.once('connect', () => details.upstreamReady()) : details.upstreamReady());
     });
     // proxy.callTimeout counts from when the request has been sent (nginx's proxy_read_timeout): a long upload is not a slow target.
@@ -227,7 +256,8 @@ function forward(
       const status = upstreamRes.statusCode ?? 502;
       if (call.retries !== undefined && bodyless && call.retries({ kind: 'status', status })) {
         upstreamRes.resume();
-        return attempt(false);
+        call.attemptEnded?.(status);
+        return void setTimeout(() => (res.destroyed ? undefined : attempt(false)), call.backoffMs ?? 0);
       }
       res.sendDate = false;
       const responseHeaders = endToEndHeaders(upstreamRes.rawHeaders);
@@ -257,10 +287,12 @@ function forward(
         return;
       }
       const code = errorCode === 'upstream_timeout' ? 'upstream_timeout' : 'upstream_error';
-      const reason = code === 'upstream_timeout' ? timeoutReason(call.timeoutMs) : describeSocketError(error);
-      if (call.retries !== undefined && bodyless && !res.destroyed && call.retries({ kind: 'error', code, reason })) {
+      const reason = code === 'upstream_timeout' ? timeoutReason(call.timeoutMs, call.timeoutRule) : describeSocketError(error);
+      const failure = code === 'upstream_timeout' ? 'timeout' : error.code === 'ECONNREFUSED' || !connected ? 'connect-failure' : 'reset';
+      if (call.retries !== undefined && bodyless && !res.destroyed && call.retries({ kind: 'error', code, reason, failure })) {
         errorCode = undefined;
-        attempt(false);
+        call.attemptEnded?.(failure);
+        setTimeout(() => (res.destroyed ? undefined : attempt(false)), call.backoffMs ?? 0);
         return;
       }
       errorCode = code;

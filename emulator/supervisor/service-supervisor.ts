@@ -65,6 +65,7 @@ export class ServiceSupervisor {
   private readonly instances = new Set<Instance>();
   private backoff: number[] = [];
   private next = 0;
+  private readyList: readonly Instance[] = [];
   private stopped = false;
   private reloading: Promise<boolean> | undefined;
   private queued: { service: RunnableService; reason: string; done: Promise<boolean> } | undefined;
@@ -172,6 +173,22 @@ export class ServiceSupervisor {
         this.waiters.add(wake);
       });
     }
+  }
+
+  /**
+   * The ready instances, for a load balancer above (emulator/calls/picker.ts): the same
+   * array while none comes or goes, so a caller can tell a change by identity.
+   */
+  readyInstances(): readonly Instance[] {
+    let count = 0;
+    let same = true;
+    for (const state of this.replicas) {
+      if (state.kind !== 'ready') continue;
+      if (this.readyList[count] !== state.instance) same = false;
+      count++;
+    }
+    if (!same || count !== this.readyList.length) this.readyList = this.replicas.flatMap((state) => (state.kind === 'ready' ? [state.instance] : []));
+    return this.readyList;
   }
 
   /** Direct URL of the first ready replica (for calls from the mini-program side). */

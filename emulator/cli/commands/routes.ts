@@ -3,6 +3,8 @@ import pc from 'picocolors';
 import type { EmulatorConfig } from '../../config/types.js';
 import { describeComponents } from '../../components/components.js';
 import { innerCallUrl } from '../../inner-call/index.js';
+import { summarizeRule } from '../../calls/describe.js';
+import type { PolicyRuleEntry } from '../../config/policies-schema.js';
 import { RUNTIME_OPTION, type Command } from '../command.js';
 import { configFromFlags } from '../shared.js';
 
@@ -12,7 +14,8 @@ export const routesCommand: Command = {
     'Rows are callers, columns targets: ✔ allowed, · denied (inner_call_denied). Then the inner-call URL of every allowed pair,',
     'and each service’s direct URL (its published port): the ones a running `emulator up` of this config serves,',
     'or services.<name>.publishedPort; and the entry (mini-program calls): its port, default service and the users',
-    'it can act as, with their identity headers.',
+    'it can act as, with their identity headers. Then the call rules in the order they are checked (run-time rules first, read from a',
+    'running emulator on proxy.port) and the load balancers.',
   ].join('\n'),
   options: { ...RUNTIME_OPTION },
   async run(values) {
@@ -53,6 +56,7 @@ export const routesCommand: Command = {
       }
     }
     printEntry(config);
+    await printPolicies(config);
     return 0;
   },
 };
@@ -97,4 +101,49 @@ function printEntry(config: EmulatorConfig): void {
     console.log(`  ${first ? 'users:' : '      '} ${user.name.padEnd(width)}  ${identity.join(', ')}${notes.length > 0 ? pc.dim(`  (${notes.join(', ')})`) : ''}`);
     first = false;
   }
+}
+
+/** The call rules in force and the load balancers that are not the default. */
+async function printPolicies(config: EmulatorConfig): Promise<void> {
+  const running = await runningPolicies(config);
+  const runtime = running?.runtime ?? [];
+  const file = config.policies.map((rule) => rule.entry);
+  if (runtime.length + file.length > 0) {
+    console.log('');
+    console.log(pc.bold('Call rules (the first that matches a call applies):'));
+    runtime.forEach((rule, index) => console.log(`  ${pc.magenta(rule.name ?? `run-time rule ${index}`)}  ${summarizeRule(rule)}`));
+    file.forEach((rule, index) => console.log(`  ${pc.magenta(rule.name ?? `policies[${index}]`)}  ${summarizeRule(rule)}`));
+    if (running !== undefined) console.log(pc.dim(`  (run-time rules from the emulator on port ${config.proxy.port}; fault seed ${running.seed})`));
+  }
+  const balanced = [...config.services.values()].filter((service) => service.replicas > 1 || service.loadBalancer.maxFailures > 0);
+  if (balanced.length > 0) {
+    console.log('');
+    console.log(pc.bold('Load balancing:'));
+    for (const service of balanced) {
+      const { algorithm, maxFailures, unhealthyStatus } = service.loadBalancer;
+      const ejects = maxFailures === 0 ? 'never ejects' : `ejects after ${maxFailures} failures in a row${unhealthyStatus.length > 0 ? ` (or status ${unhealthyStatus.join(', ')})` : ''}`;
+      console.log(`  ${service.name}: ${service.replicas} replica${service.replicas === 1 ? '' : 's'}, ${algorithm}, ${ejects}`);
+    }
+  }
+}
+
+/** The rules of an emulator running with this config, if one answers on proxy.port (briefly: routes must not hang). */
+function runningPolicies(config: EmulatorConfig): Promise<{ runtime: PolicyRuleEntry[]; seed: number } | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: config.proxy.host, port: config.proxy.port, path: '/_emulator/policies', timeout: 500, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        try {
+          const parsed = JSON.parse(body) as { runtime?: PolicyRuleEntry[]; seed?: number };
+          resolve(res.statusCode === 200 && Array.isArray(parsed.runtime) ? { runtime: parsed.runtime, seed: parsed.seed ?? 0 } : undefined);
+        } catch {
+          resolve(undefined);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
 }

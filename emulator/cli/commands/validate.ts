@@ -1,4 +1,5 @@
 import pc from 'picocolors';
+import { summarizeRule } from '../../calls/describe.js';
 import type { ServiceConfig } from '../../config/types.js';
 import { RUNTIME_OPTION, type Command } from '../command.js';
 import { configFromFlags } from '../shared.js';
@@ -24,6 +25,7 @@ export const validateCommand: Command = {
       console.log(`  ${pc.bold(service.name)} (id ${service.id}) ${pc.dim(runs)}; ${allow}`);
     }
     for (const warning of config.warnings) console.error(pc.yellow(`⚠ ${warning}`));
+    for (const rule of config.policies) console.log(`  ${pc.magenta(rule.label)}  ${summarizeRule(rule.entry)}`);
     return 0;
   },
 };

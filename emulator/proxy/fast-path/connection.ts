@@ -17,6 +17,7 @@ import type { Call, CallPipeline, DecisionMemo } from '../../calls/pipeline.js';
 import { entryControlOfHead } from '../../calls/entry.js';
 import { compileShaping, shapeHead } from '../../calls/shaping.js';
 import type { CallSource, Fault } from '../../calls/types.js';
+import type { CallOutcome } from '../../calls/balancer.js';
 import { ChunkedScanner } from './chunked.js';
 import { mayBecomeRequestHead, parseRequestHead, parseResponseHead, type HostProblem, type RequestHead, type ResponseHead } from './heads.js';
 import { UpstreamPool, type UpstreamConnection, type UpstreamOwner } from './upstream-pool.js';
@@ -159,14 +160,27 @@ class ClientConnection {
     if (decision.kind === 'refuse') return this.answer(decision.error, request, source, decision.from?.name ?? source.caller?.name, decision.to?.name, rest);
     const plan = decision.plan;
     const fault = plan.fault;
-    if (fault !== undefined && fault.kind !== 'delay') return this.fault(fault, pipeline.begin(source, request, plan, undefined));
+    if (fault !== undefined && fault.kind !== 'delay') {
+      const call = pipeline.begin(source, request, plan, undefined);
+      if (fault.delayMs === undefined) return this.fault(fault, call);
+      // A delayed fault: nothing more is read meanwhile; a caller that leaves first ends the call.
+      this.done = true;
+      this.socket.pause();
+      const timer = setTimeout(() => (this.socket.destroyed ? call.end(CLIENT_CLOSED) : this.fault(fault, call)), fault.delayMs);
+      this.socket.once('close', () => {
+        if (call.ended) return;
+        clearTimeout(timer);
+        call.end(CLIENT_CLOSED);
+      });
+      return;
+    }
     const target = pipeline.pick(plan, request);
     // A fixed-port service restarting in place: the slow path holds the call until it is back.
     if (target.state !== 'ready' && target.until !== undefined) return this.handOff();
-    if (target.state !== 'ready') return this.answer(unavailableError(plan.from, plan.to, target.reason), request, source, plan.from.name, plan.to.name, rest);
+    if (target.state !== 'ready') return this.answer(unavailableError(plan.from, plan.to, target.reason, target.code), request, source, plan.from.name, plan.to.name, rest);
     this.pending = rest;
     const key = this.keyOf(target.host, target.port);
-    this.exchange = new Exchange(this, head, pipeline.begin(source, request, plan, key), target.host, target.port, key);
+    this.exchange = new Exchange(this, head, pipeline.begin(source, request, plan, key), target.host, target.port, key, target.done);
     this.exchange.start();
   }
 
@@ -204,7 +218,7 @@ class ClientConnection {
     this.pending = undefined;
     this.headSince = undefined;
     injectFault(fault, this.socket);
-    call.end(faultStatus(fault), undefined);
+    call.end(faultStatus(fault), 'fault_injected');
   }
 
   /** "host:port" of an instance, the same string while the connection calls the same one (a Map key hashed once). */
@@ -335,25 +349,53 @@ class Exchange implements UpstreamOwner {
   private overrun = false;
   private retried = false;
   private finished = false;
+  /** Why the last attempt failed before a response, for the load balancer. */
+  private failure: 'connect-failure' | 'reset' | 'timeout' | undefined;
   /** The response head must have come by then (proxy.callTimeout): armed once the request body has been sent. */
   private deadline = Infinity;
   private readonly timeoutMs: number;
   /** The method the target sees (shaping may change it): HEAD responses have no body. */
   private readonly method: string;
+  /** Body bytes sent so far, kept for another attempt (a retry rule with `keepBodyBytes`); undefined past the limit. */
+  private kept: Buffer[] | undefined;
+  private keptBytes = 0;
+  /** The TCP connection of this attempt is established (a failure before it is a connect-failure). */
+  private connected = false;
+  private attemptStarted = performance.now();
+  /** A backoff before the next attempt. */
+  private backoff: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: ClientConnection,
     private readonly head: RequestHead,
     private readonly call: Call,
-    private readonly host: string,
-    private readonly port: number,
-    private readonly key: string,
+    private host: string,
+    private port: number,
+    private key: string,
+    /** Tells the load balancer how this attempt ended. */
+    private release: ((outcome: CallOutcome) => void) | undefined,
   ) {
     this.timeoutMs = call.plan.timeoutMs;
     this.method = call.plan.shaping?.method ?? head.method;
     this.requestDone = head.framing === 'none';
     this.bodyLeft = head.length;
     this.requestChunks = head.framing === 'chunked' ? new ChunkedScanner() : undefined;
+    const keep = call.plan.retry?.keepBodyBytes ?? 0;
+    if (head.framing !== 'none' && keep > 0 && (head.framing !== 'length' || head.length <= keep)) this.kept = [];
+  }
+
+  /** Whether the whole request can be sent again: no body, or one kept in full. */
+  private get resendable(): boolean {
+    return this.head.framing === 'none' || (this.kept !== undefined && this.requestDone);
+  }
+
+  /** One attempt ended: the load balancer's count, and the call's list of tries when a retry rule applies. */
+  private endAttempt(outcome: number | 'connect-failure' | 'reset' | 'timeout' | undefined): void {
+    if (this.release !== undefined) {
+      this.release(outcome === undefined ? NO_OUTCOME : typeof outcome === 'number' ? { kind: 'response', status: outcome } : { kind: 'failure', reason: outcome });
+      this.release = undefined;
+    }
+    if (this.call.plan.retry !== undefined && outcome !== undefined) this.call.attemptEnded(this.key, outcome, this.attemptStarted);
   }
 
   private get context(): FastPathContext {
@@ -375,6 +417,7 @@ class Exchange implements UpstreamOwner {
 
   private connect(fresh: boolean): void {
     this.upstreamReady = false;
+    this.connected = false;
     this.upstream = this.client.fastPath.pool.acquire(this.host, this.port, this.key, this, fresh);
     if (!this.upstream.socket.connecting) this.onUpstreamConnect();
   }
@@ -414,6 +457,12 @@ class Exchange implements UpstreamOwner {
 
   private sendBody(body: Buffer): void {
     this.call.details?.requestBody.add(body);
+    if (this.kept !== undefined) {
+      // A client's chunk is its own buffer: kept by reference, no copy. Past the limit the body only streams.
+      this.keptBytes += body.length;
+      if (this.keptBytes > (this.call.plan.retry?.keepBodyBytes ?? 0)) this.kept = undefined;
+      else this.kept.push(body);
+    }
     if (!this.upstreamReady) {
       this.queued.push(body);
     } else if (!this.upstream!.socket.write(body, this.requestDone ? this.armDeadline : undefined)) {
@@ -424,6 +473,7 @@ class Exchange implements UpstreamOwner {
 
   onUpstreamConnect(): void {
     const socket = this.upstream!.socket;
+    this.connected = true;
     const shaping = this.call.plan.shaping;
     const head = shaping === undefined ? this.head.forward : shapeHead(this.head.forward, compileShaping(shaping));
     const details = this.call.details;
@@ -472,8 +522,8 @@ class Exchange implements UpstreamOwner {
       const parsed = parseResponseHead(buffered.toString('latin1', 0, end + 4), this.method, this.head.close);
       if (typeof parsed === 'string') return this.fail('upstream_error', `invalid response: ${parsed}`);
       const rest = buffered.subarray(end + 4);
-      if (!parsed.interim && !this.answered && this.call.plan.retry !== undefined && this.head.framing === 'none' && this.call.retries({ kind: 'status', status: parsed.status })) {
-        return this.retry(); // the plan's retry rule: this answer never reaches the caller
+      if (!parsed.interim && !this.answered && this.call.plan.retry !== undefined && this.resendable && this.call.retries({ kind: 'status', status: parsed.status })) {
+        return this.retry(parsed.status); // the plan's retry rule: this answer never reaches the caller
       }
       this.call.details?.responseHead(parsed.status, parsed.forward);
       this.answered = true;
@@ -548,28 +598,53 @@ class Exchange implements UpstreamOwner {
   onUpstreamClose(error: Error | undefined): void {
     if (this.finished) return;
     // A kept-alive connection the target closed just as we sent on it: once more on a new one, if nothing depends on it.
-    if (this.upstream!.reused && !this.answered && this.responseHead === undefined && this.head.framing === 'none' && !this.retried) {
+    if (this.upstream!.reused && !this.answered && this.responseHead === undefined && this.resendable && !this.retried) {
       this.retried = true;
+      this.queued = this.kept === undefined ? [] : [...this.kept];
       return this.connect(true);
     }
     const reason = error === undefined ? 'the connection closed before a complete response' : describeSocketError(error as NodeJS.ErrnoException);
-    this.fail('upstream_error', reason);
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    const refused = code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || !this.connected;
+    this.fail('upstream_error', reason, this.answered ? 'reset' : refused ? 'connect-failure' : 'reset');
   }
 
   checkTimeout(now: number): void {
-    if (this.response === undefined && now >= this.deadline) this.fail('upstream_timeout', timeoutReason(this.timeoutMs));
+    if (this.response === undefined && now >= this.deadline) this.fail('upstream_timeout', timeoutReason(this.timeoutMs, this.call.plan.policy?.timeout ? this.call.plan.policy.label : undefined), 'timeout');
   }
 
-  /** Another attempt on a new upstream connection (the plan's retry rule said so; nothing reached the caller). */
-  private retry(): void {
+  /**
+   * Another attempt (the plan's retry rule said so; nothing reached the caller): after
+   * the rule's backoff, on the instance the load balancer picks then, with the kept body.
+   */
+  private retry(outcome: number | 'connect-failure' | 'reset' | 'timeout'): void {
+    this.endAttempt(outcome);
     if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
+    this.upstream = undefined;
     this.responseHead = undefined;
     this.deadline = Infinity;
-    this.connect(true);
+    this.retried = false;
+    const again = (): void => {
+      this.backoff = undefined;
+      if (this.finished) return;
+      const target = this.context.pipeline.pick(this.call.plan, this.head);
+      if (target.state !== 'ready') return this.fail('upstream_error', `no instance left to try again on (${target.reason})`);
+      this.host = target.host;
+      this.port = target.port;
+      this.key = `${target.host}:${target.port}`;
+      this.release = target.done;
+      this.attemptStarted = performance.now();
+      this.queued = this.kept === undefined ? [] : [...this.kept];
+      this.connect(true);
+    };
+    const backoffMs = this.call.plan.retry?.backoffMs ?? 0;
+    if (backoffMs > 0) this.backoff = setTimeout(again, backoffMs);
+    else again();
   }
 
   onClientClose(): void {
     if (this.finished) return;
+    if (this.backoff !== undefined) clearTimeout(this.backoff);
     this.end(undefined, this.response?.status ?? CLIENT_CLOSED);
     if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
   }
@@ -582,9 +657,12 @@ class Exchange implements UpstreamOwner {
   }
 
   /** The target failed: the proxy's error if the client has seen nothing yet, else a cut connection. */
-  private fail(code: 'upstream_error' | 'upstream_timeout', message: string): void {
+  private fail(code: 'upstream_error' | 'upstream_timeout', message: string, failure?: 'connect-failure' | 'reset' | 'timeout'): void {
     if (this.finished) return;
-    if (!this.answered && this.call.plan.retry !== undefined && this.head.framing === 'none' && this.call.retries({ kind: 'error', code, reason: message })) return this.retry();
+    if (!this.answered && this.call.plan.retry !== undefined && this.resendable && this.call.retries({ kind: 'error', code, reason: message, ...(failure === undefined ? {} : { failure }) })) {
+      return this.retry(failure ?? (code === 'upstream_timeout' ? 'timeout' : 'reset'));
+    }
+    this.failure = failure ?? (code === 'upstream_timeout' ? 'timeout' : 'reset');
     this.end(code, this.answered ? this.response?.status ?? 502 : PROXY_ERRORS[code]);
     if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
     if (this.answered) return void this.client.socket.destroy();
@@ -609,10 +687,14 @@ class Exchange implements UpstreamOwner {
   private end(error: ProxyErrorCode | undefined, status: number): number {
     this.finished = true;
     const now = performance.now();
+    // The last attempt: a response (whatever came after its head), a failure, or nothing to say (the caller left).
+    this.endAttempt(this.response !== undefined ? this.response.status : this.failure);
     this.call.end(status, error, now);
     return now;
   }
 }
+
+const NO_OUTCOME: CallOutcome = { kind: 'none' };
 
 /** A head (latin1) and the body bytes that follow it, as one buffer. */
 function withHead(head: string, body: Buffer | undefined): Buffer {
