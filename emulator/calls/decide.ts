@@ -20,9 +20,15 @@ export function decide(config: EmulatorConfig, source: CallSource, request: Call
   const { from, to } = route;
   const base: CallPlan = { from, to, timeoutMs: config.proxy.callTimeoutMs, shaping: undefined, fault: undefined, retry: undefined };
   if (policies === undefined || !policies.active(config)) return { kind: 'call', plan: base };
+  return withPolicies(config, base, request, policies);
+}
+
+/** The policies' part of a decision, on a routed plan (which a connection may have cached: it is not changed). */
+export function withPolicies(config: EmulatorConfig, base: CallPlan, request: CallRequest, policies: CallPolicies): Decision {
+  const { from, to } = base;
   const outcome = policies.plan(config, from, to, request);
   if (outcome === undefined) return { kind: 'call', plan: base };
-  if (outcome.refuse !== undefined) return { kind: 'refuse', error: outcome.refuse, from, to };
+  if (outcome.refuse !== undefined) return { kind: 'refuse', error: outcome.refuse, from: from.kind === 'mini-program' ? undefined : from, to };
   return {
     kind: 'call',
     plan: { from, to, timeoutMs: outcome.timeoutMs ?? base.timeoutMs, shaping: outcome.shaping, fault: outcome.fault, retry: outcome.retry, policy: outcome.policy },

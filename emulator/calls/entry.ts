@@ -145,6 +145,7 @@ export function decideEntry(config: EmulatorConfig, source: CallSource, request:
       shaping: policyShaping === undefined ? shaping : { ...policyShaping, remove: [...REMOVED, ...(policyShaping.remove ?? [])], set: [...(policyShaping.set ?? []), ...(shaping.set ?? [])] },
       fault: outcome.fault,
       retry: outcome.retry,
+      policy: outcome.policy,
     },
   };
 }

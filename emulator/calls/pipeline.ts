@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig } from '../config/types.js';
 import type { CallRecord, TryRecord } from '../logging/logger.js';
-import { decide } from './decide.js';
+import { decide, withPolicies } from './decide.js';
 import { entryMemoKey, MINI_PROGRAM } from './entry.js';
 import type { Availability, ServiceDirectory } from './directory.js';
 import { PROXY_ERRORS as STATUS_OF, type CallError, type ProxyErrorCode } from './errors.js';
@@ -50,15 +50,19 @@ export class CallPipeline {
   decide(source: CallSource, request: CallRequest, memo?: DecisionMemo): Decision {
     const config = this.options.directory.config();
     const { policies } = this.options;
-    if (memo === undefined || policies?.active(config)) return decide(config, source, request, policies);
-    // Through the entry the decision depends on the control headers, not on Host.
+    // The entry merges a policy's shaping with its own identity headers: it decides with the policies itself.
+    if (memo === undefined || (source.via === 'entry' && policies?.active(config))) return decide(config, source, request, policies);
+    // The routing is cached per connection (through the entry, per control headers, not Host);
+    // the policies (per method, path, or call) are asked each time.
     const key = source.via === 'entry' ? entryMemoKey(request.control) : request.host;
     if (memo.host !== key || memo.config !== config || memo.decision === undefined) {
-      memo.decision = decide(config, source, request, policies);
+      memo.decision = decide(config, source, request);
       memo.host = key;
       memo.config = config;
     }
-    return memo.decision;
+    const routed = memo.decision;
+    if (routed.kind !== 'call' || policies === undefined || !policies.active(config)) return routed;
+    return withPolicies(config, routed.plan, request, policies);
   }
 
   /** Step 2. */

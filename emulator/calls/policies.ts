@@ -13,7 +13,7 @@ import { abortError, describeFault } from './fault-injection.js';
 import { SeededRandom } from './random.js';
 import { shapePath } from './request-shaping.js';
 import type { Shaping } from './shaping.js';
-import type { Caller, CallPolicies, CallRequest, Fault, PolicyOutcome, RetryRule } from './types.js';
+import type { Caller, CallPolicies, CallRequest, Fault, PolicyMark, PolicyOutcome, RetryRule } from './types.js';
 
 export { MINI_PROGRAM };
 
@@ -104,8 +104,13 @@ export class PolicyEngine implements CallPolicies {
       };
     }
     const decided = rule.fault !== undefined && this.random.chance(rule.fault.percent) ? rule.fault : undefined;
-    const actions = decided === undefined ? [] : describeFault(decided);
-    if (rule.request !== undefined) actions.push('shaped');
+    let actions: readonly string[];
+    if (decided === undefined) actions = rule.request === undefined ? NO_ACTIONS : SHAPED;
+    else {
+      const described = describeFault(decided);
+      if (rule.request !== undefined) described.push('shaped');
+      actions = described;
+    }
     let fault: Fault | undefined;
     if (decided !== undefined) {
       const delayMs = decided.delayMs > 0 ? decided.delayMs : undefined;
@@ -114,12 +119,13 @@ export class PolicyEngine implements CallPolicies {
       else if (delayMs !== undefined) fault = { kind: 'delay', ms: delayMs };
     }
     const terminal = fault !== undefined && fault.kind !== 'delay';
+    // One object per call and no spreads: this runs on every call a rule matches.
     return {
-      ...(rule.timeoutMs === undefined ? {} : { timeoutMs: rule.timeoutMs }),
-      ...(rule.request === undefined ? {} : { shaping: shapingFor(rule.request, request.path) }),
-      ...(fault === undefined ? {} : { fault }),
-      ...(rule.retry !== undefined && mayRetry(rule, request.method) ? { retry: retryRuleFor(rule.retry) } : {}),
-      policy: {
+      timeoutMs: rule.timeoutMs,
+      shaping: rule.request === undefined ? undefined : shapingFor(rule.request, request.path),
+      fault,
+      retry: rule.retry !== undefined && mayRetry(rule, request.method) ? retryRuleFor(rule.retry) : undefined,
+      policy: admission === undefined && actions.length <= 1 && decided === undefined ? markFor(rule) : {
         label: rule.label,
         timeout: rule.timeoutMs !== undefined,
         actions,
@@ -233,4 +239,15 @@ function retryRuleFor(retry: RetryPolicy): RetryRule {
     retryRules.set(retry, rule);
   }
   return rule;
+}
+
+const NO_ACTIONS: readonly string[] = Object.freeze([]);
+const SHAPED: readonly string[] = Object.freeze(['shaped']);
+const marks = new WeakMap<PolicyRule, PolicyMark>();
+
+/** The mark of a rule that does nothing different per call (no fault drawn, no breaker): made once per rule. */
+function markFor(rule: PolicyRule): PolicyMark {
+  let mark = marks.get(rule);
+  if (mark === undefined) marks.set(rule, (mark = { label: rule.label, timeout: rule.timeoutMs !== undefined, actions: rule.request === undefined ? NO_ACTIONS : SHAPED }));
+  return mark;
 }
