@@ -432,7 +432,11 @@ class Session {
       extraAdmin: (req, res) =>
         servePoliciesAdmin(req, res, { policies: this.policies, config: () => this.config, onChange: (rules) => this.logger.info(`run-time call rules: ${rules.length} in force`) }) ||
         serveStubAdmin(req, res, () => this.stubs()),
-      policies: () => ({ file: this.config.policies.map((rule) => rule.entry), runtime: this.policies.runtimeRules.map((rule) => rule.entry) }),
+      // No rule anywhere: the view says "not configured".
+      policies: () =>
+        this.config.policies.length + this.policies.runtimeRules.length === 0
+          ? undefined
+          : { file: this.config.policies.map((rule) => rule.entry), runtime: this.policies.runtimeRules.map((rule) => rule.entry) },
       stubs: () => stubsView(this.stubs()),
       proxyUrl: () => this.proxy?.url ?? '',
       services: () => [
