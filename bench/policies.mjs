@@ -59,7 +59,11 @@ async function start(name, config, dist = path.join(repo, 'dist')) {
     child.stdout.once('data', (chunk) => resolve(JSON.parse(String(chunk))));
     child.once('exit', () => reject(new Error(`emulator ${name} did not start`)));
   });
-  return { name, pid: child.pid, url: `${urls.proxy}/small`, directUrl: `${urls.target}/small`, headers: ['Host: caller-target.inner-call.dyc.ivolces.com'], stop: () => (child.kill('SIGTERM'), exited) };
+  return { name, pid: child.pid, url: `${urls.proxy}/small`, directUrl: `${urls.target}/small`, headers: ['Host: caller-target.inner-call.dyc.ivolces.com'], stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 function cpuMs(pid) {
@@ -91,7 +95,10 @@ try {
   }
   // The shaped emulator must answer before it is measured.
   const status = await new Promise((resolve, reject) =>
-    http.get(started[1].url, { headers: { host: 'caller-target.inner-call.dyc.ivolces.com' } }, (res) => (res.resume(), resolve(res.statusCode))).on('error', reject),
+    http.get(started[1].url, { headers: { host: 'caller-target.inner-call.dyc.ivolces.com' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on('error', reject),
   );
   if (status !== 200) throw new Error(`shaped emulator answered ${status}`);
 
