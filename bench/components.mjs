@@ -44,10 +44,18 @@ function run(command, args, options = {}) {
 
 const ping = (port) =>
   new Promise((resolve) => {
-    http.get({ host: '127.0.0.1', port, path: '/v1/ping', agent: false }, (res) => resolve(res.resume() && res.statusCode === 200)).on('error', () => resolve(false));
+    http
+      .get({ host: '127.0.0.1', port, path: '/v1/ping', agent: false }, (res) => resolve(res.resume() && res.statusCode === 200))
+      .on('error', () => resolve(false));
   });
 async function until(check) {
-  while (!(await check().then(() => true, () => false))) await sleep(50);
+  while (
+    !(await check().then(
+      () => true,
+      () => false,
+    ))
+  )
+    await sleep(50);
 }
 
 async function emulatorUp() {
@@ -76,11 +84,26 @@ async function byHand(fresh) {
   if (fresh) {
     rmSync(handDir, { recursive: true, force: true });
     mkdirSync(path.join(handDir, 'redis'), { recursive: true });
-    await run('mariadb-install-db', ['--no-defaults', `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve', ...root]);
+    await run('mariadb-install-db', [
+      '--no-defaults',
+      `--datadir=${datadir}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      '--skip-name-resolve',
+      ...root,
+    ]);
   }
   const children = [
-    spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', path.join(handDir, 'redis'), '--appendonly', 'yes', '--requirepass', 'pw'], { stdio: 'ignore' }),
-    spawn('/usr/sbin/mariadbd', ['--no-defaults', `--datadir=${datadir}`, `--port=${mysqlPort}`, '--bind-address=127.0.0.1', `--socket=${socket}`, '--skip-name-resolve', ...root], { stdio: 'ignore' }),
+    spawn(
+      'redis-server',
+      ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', path.join(handDir, 'redis'), '--appendonly', 'yes', '--requirepass', 'pw'],
+      { stdio: 'ignore' },
+    ),
+    spawn(
+      '/usr/sbin/mariadbd',
+      ['--no-defaults', `--datadir=${datadir}`, `--port=${mysqlPort}`, '--bind-address=127.0.0.1', `--socket=${socket}`, '--skip-name-resolve', ...root],
+      { stdio: 'ignore' },
+    ),
   ];
   await Promise.all([
     until(() => redisPing('127.0.0.1', redisPort, 'default', 'pw')),
@@ -129,8 +152,12 @@ try {
   console.log('| | median | min | max | median vs by hand |');
   console.log('|---|---:|---:|---:|---:|');
   for (const [label, emulator, hand] of rows) {
-    console.log(`| ${label}: emulator up (CLI, proxy, DNS, both components, 1 service) | ${fmt(median(emulator))} | ${fmt(Math.min(...emulator))} | ${fmt(Math.max(...emulator))} | ${(median(emulator) / median(hand)).toFixed(2)} |`);
-    console.log(`| ${label}: by hand (redis-server + mariadbd, then node; polled every 50 ms) | ${fmt(median(hand))} | ${fmt(Math.min(...hand))} | ${fmt(Math.max(...hand))} | 1.00 |`);
+    console.log(
+      `| ${label}: emulator up (CLI, proxy, DNS, both components, 1 service) | ${fmt(median(emulator))} | ${fmt(Math.min(...emulator))} | ${fmt(Math.max(...emulator))} | ${(median(emulator) / median(hand)).toFixed(2)} |`,
+    );
+    console.log(
+      `| ${label}: by hand (redis-server + mariadbd, then node; polled every 50 ms) | ${fmt(median(hand))} | ${fmt(Math.min(...hand))} | ${fmt(Math.max(...hand))} | 1.00 |`,
+    );
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

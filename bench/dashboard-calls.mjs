@@ -15,12 +15,31 @@ import { LogBuffer } from '../dist/logging/log-buffer.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '500000' }, rounds: { type: 'string', default: '5' } } });
 const N = Number(values.calls);
-const record = (i) => ({ from: 'gateway', to: 'orders', host: 'gw01-orders.inner-call.dyc.ivolces.com', method: 'GET', path: `/orders/${i}`, status: 200, error: undefined, durationMs: 1.2, time: Date.now() });
+const record = (i) => ({
+  from: 'gateway',
+  to: 'orders',
+  host: 'gw01-orders.inner-call.dyc.ivolces.com',
+  method: 'GET',
+  path: `/orders/${i}`,
+  status: 200,
+  error: undefined,
+  durationMs: 1.2,
+  time: Date.now(),
+});
 
 /** A response that discards what it is sent (the page's EventSource), counting bytes. */
 function client() {
   const req = new EventEmitter();
-  const res = { bytes: 0, writeHead() {}, write(text) { this.bytes += text.length; return true; }, end() {}, socket: { setNoDelay() {} } };
+  const res = {
+    bytes: 0,
+    writeHead() {},
+    write(text) {
+      this.bytes += text.length;
+      return true;
+    },
+    end() {},
+    socket: { setNoDelay() {} },
+  };
   return { req, res };
 }
 

@@ -21,7 +21,15 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../dist/util/net.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, page: { type: 'boolean', default: false }, 'no-subscriber': { type: 'boolean', default: false }, aa: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    page: { type: 'boolean', default: false },
+    'no-subscriber': { type: 'boolean', default: false },
+    aa: { type: 'boolean', default: false },
+  },
+});
 const here = path.dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(path.join(tmpdir(), 'dyc-bench-dashboard-'));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -41,7 +49,9 @@ async function emulator(name, args) {
     }),
   );
   const log = path.join(work, `${name}.log`);
-  const child = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config, ...args], { stdio: ['ignore', openSync(log, 'w'), 'inherit'] });
+  const child = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config, ...args], {
+    stdio: ['ignore', openSync(log, 'w'), 'inherit'],
+  });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   for (let waited = 0; !/services healthy/.test(readFileSync(log, 'utf8')); waited += 100) {
     if (child.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(log, 'utf8')}`);
@@ -67,7 +77,10 @@ subscriber.on('error', () => {});
 let browser;
 if (values.page) {
   const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
   const page = await browser.newPage();
   await page.goto(`${dashboard.dashboardUrl}/#/calls`);
 }
@@ -81,7 +94,11 @@ function cpuMs(pid) {
 async function wrk(target, body, duration = values.duration) {
   const url = `http://127.0.0.1:${target.proxyPort}/${body}`;
   const cpuBefore = cpuMs(target.child.pid);
-  const { stdout } = await promisify(execFile)('wrk', ['-t', '2', '-c', '32', '-d', `${duration}s`, '-H', `Host: caller-${body}.inner-call.dyc.ivolces.com`, url], { encoding: 'utf8' });
+  const { stdout } = await promisify(execFile)(
+    'wrk',
+    ['-t', '2', '-c', '32', '-d', `${duration}s`, '-H', `Host: caller-${body}.inner-call.dyc.ivolces.com`, url],
+    { encoding: 'utf8' },
+  );
   const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? '0');
   const requests = Number(/(\d+) requests in/.exec(stdout)[1]);
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]), errors, cpuPerRequest: ((cpuMs(target.child.pid) - cpuBefore) * 1000) / requests };
@@ -94,7 +111,9 @@ try {
       (values.page ? '; chromium shows the Calls view during the dashboard runs' : '') +
       '\n',
   );
-  console.log(`| body | --no-dashboard req/s | dashboard + live stream req/s | ratio | µs CPU/req without | µs CPU/req with | CPU ratio (without/with) | stream events received | errors |`);
+  console.log(
+    `| body | --no-dashboard req/s | dashboard + live stream req/s | ratio | µs CPU/req without | µs CPU/req with | CPU ratio (without/with) | stream events received | errors |`,
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const body of ['small', 'large']) {
     await wrk(baseline, body, 2); // warm-up: JIT, pools

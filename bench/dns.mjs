@@ -26,7 +26,17 @@ function start(command, args) {
   return child;
 }
 const dnsmasq = (port, extra) =>
-  start('dnsmasq', ['--keep-in-foreground', `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', '--pid-file=', '--cache-size=0', ...extra]);
+  start('dnsmasq', [
+    '--keep-in-foreground',
+    `--port=${port}`,
+    '--listen-address=127.0.0.1',
+    '--bind-interfaces',
+    '--no-resolv',
+    '--no-hosts',
+    '--pid-file=',
+    '--cache-size=0',
+    ...extra,
+  ]);
 
 try {
   const [upstreamPort, oursPort, dnsmasqPort] = [await freePort(), await freePort(), await freePort()];
@@ -43,7 +53,10 @@ try {
 
   const innerFile = path.join(work, 'inner.txt');
   const forwardFile = path.join(work, 'forward.txt');
-  writeFileSync(innerFile, `${['gw01-orders.inner-call.dyc.ivolces.com A', 'orders-users.inner-call.dyc.ivolces.com A', 'gw01-users.dycloud.service A', 'gw01-orders.inner-call.dyc.ivolces.com AAAA'].join('\n')}\n`);
+  writeFileSync(
+    innerFile,
+    `${['gw01-orders.inner-call.dyc.ivolces.com A', 'orders-users.inner-call.dyc.ivolces.com A', 'gw01-users.dycloud.service A', 'gw01-orders.inner-call.dyc.ivolces.com AAAA'].join('\n')}\n`,
+  );
   writeFileSync(forwardFile, `${Array.from({ length: 50 }, (_, i) => `host${i}.example.test A`).join('\n')}\n`);
 
   async function dnsperf(port, file, rate) {
@@ -73,14 +86,20 @@ try {
     const capped = await dnsperf(oursPort, file, quarter);
     rows.push([kind, ours, theirs, quarter, capped]);
   }
-  console.log(`\ndnsperf -c4 -q200 -l${values.seconds} over UDP, dnsmasq 2.90 with --cache-size=0, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
+  console.log(
+    `\ndnsperf -c4 -q200 -l${values.seconds} over UDP, dnsmasq 2.90 with --cache-size=0, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`,
+  );
   console.log('| names | server | queries/s | avg ms | p99 ms | lost | qps vs dnsmasq |');
   console.log('|---|---|---:|---:|---:|---:|---:|');
   const f = (n) => n.toFixed(2);
   for (const [kind, ours, theirs, quarter, capped] of rows) {
-    console.log(`| ${kind} | emulator | ${Math.round(ours.qps)} | ${f(ours.avg)} | ${f(ours.p99)} | ${ours.lost} of ${ours.sent} | ${f(ours.qps / theirs.qps)} |`);
+    console.log(
+      `| ${kind} | emulator | ${Math.round(ours.qps)} | ${f(ours.avg)} | ${f(ours.p99)} | ${ours.lost} of ${ours.sent} | ${f(ours.qps / theirs.qps)} |`,
+    );
     console.log(`| ${kind} | dnsmasq | ${Math.round(theirs.qps)} | ${f(theirs.avg)} | ${f(theirs.p99)} | ${theirs.lost} of ${theirs.sent} | 1.00 |`);
-    console.log(`| ${kind} | emulator at ${quarter}/s (¼ of dnsmasq) | ${Math.round(capped.qps)} | ${f(capped.avg)} | ${f(capped.p99)} | ${capped.lost} of ${capped.sent} | |`);
+    console.log(
+      `| ${kind} | emulator at ${quarter}/s (¼ of dnsmasq) | ${Math.round(capped.qps)} | ${f(capped.avg)} | ${f(capped.p99)} | ${capped.lost} of ${capped.sent} | |`,
+    );
   }
 } finally {
   for (const child of children) child.kill('SIGTERM');

@@ -50,7 +50,10 @@ writeFileSync(
 /** `emulator up` until "All N services healthy"; then Ctrl-C (not timed). Returns ms. */
 async function emulatorUp() {
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(repo, 'bin/emulator.js'), 'up', '--no-watch', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [path.join(repo, 'bin/emulator.js'), 'up', '--no-watch', '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   let out = '';
   await new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk) => {
@@ -68,7 +71,9 @@ async function emulatorUp() {
 
 function ping(port) {
   return new Promise((resolve) => {
-    http.get({ host: '127.0.0.1', port, path: '/v1/ping', agent: false }, (res) => resolve(res.resume() && res.statusCode === 200)).on('error', () => resolve(false));
+    http
+      .get({ host: '127.0.0.1', port, path: '/v1/ping', agent: false }, (res) => resolve(res.resume() && res.statusCode === 200))
+      .on('error', () => resolve(false));
   });
 }
 
@@ -79,7 +84,21 @@ async function byHand(images) {
   await docker('network', 'create', network);
   const ids = await Promise.all(
     Object.entries(images).map(([name, image]) =>
-      docker('run', '-d', '--network', network, '-p', '127.0.0.1::8000', '-e', 'PORT=8000', '-e', `SERVICE_ID=${services[name].id ?? name}`, '-e', 'CLOUD_ENV=DEV', image),
+      docker(
+        'run',
+        '-d',
+        '--network',
+        network,
+        '-p',
+        '127.0.0.1::8000',
+        '-e',
+        'PORT=8000',
+        '-e',
+        `SERVICE_ID=${services[name].id ?? name}`,
+        '-e',
+        'CLOUD_ENV=DEV',
+        image,
+      ),
     ),
   );
   await Promise.all(
@@ -112,8 +131,12 @@ try {
   console.log(`\n${runs} runs each, start → all 3 services healthy (ms), images cached, ${new Date().toISOString().slice(0, 10)}\n`);
   console.log('| | median | min | max | median vs by hand |');
   console.log('|---|---:|---:|---:|---:|');
-  console.log(`| emulator up --runtime docker (builds, network, router, 3 containers) | ${fmt(median(emulatorTimes))} | ${fmt(Math.min(...emulatorTimes))} | ${fmt(Math.max(...emulatorTimes))} | ${(median(emulatorTimes) / median(handTimes)).toFixed(2)} |`);
-  console.log(`| by hand: docker network create + 3 × docker run + poll /v1/ping | ${fmt(median(handTimes))} | ${fmt(Math.min(...handTimes))} | ${fmt(Math.max(...handTimes))} | 1.00 |`);
+  console.log(
+    `| emulator up --runtime docker (builds, network, router, 3 containers) | ${fmt(median(emulatorTimes))} | ${fmt(Math.min(...emulatorTimes))} | ${fmt(Math.max(...emulatorTimes))} | ${(median(emulatorTimes) / median(handTimes)).toFixed(2)} |`,
+  );
+  console.log(
+    `| by hand: docker network create + 3 × docker run + poll /v1/ping | ${fmt(median(handTimes))} | ${fmt(Math.min(...handTimes))} | ${fmt(Math.max(...handTimes))} | 1.00 |`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

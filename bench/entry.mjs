@@ -18,7 +18,9 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../dist/util/net.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rate: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { duration: { type: 'string', default: '5' }, rate: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } },
+});
 const here = path.dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(path.join(tmpdir(), 'dyc-bench-entry-'));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -31,13 +33,21 @@ writeFileSync(
   config,
   JSON.stringify({
     services: { caller: { ...service(13), allow: ['small', 'large'] }, small: service(BODIES.small), large: service(BODIES.large) },
-    entry: { port: entryPort, service: 'small', appId: 'tt1234567890abcdef', envId: 'env-bench', users: { alice: { openid: 'o_alice', unionid: 'u_alice' }, bob: { openid: 'o_bob' } } },
+    entry: {
+      port: entryPort,
+      service: 'small',
+      appId: 'tt1234567890abcdef',
+      envId: 'env-bench',
+      users: { alice: { openid: 'o_alice', unionid: 'u_alice' }, bob: { openid: 'o_bob' } },
+    },
     proxy: { port: proxyPort },
     dns: { port: dnsPort },
   }),
 );
 const emulatorLog = path.join(work, 'emulator.log');
-const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], { stdio: ['ignore', openSync(emulatorLog, 'w'), 'inherit'] });
+const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], {
+  stdio: ['ignore', openSync(emulatorLog, 'w'), 'inherit'],
+});
 const emulatorExit = new Promise((resolve) => emulator.once('exit', resolve));
 for (let waited = 0; !/services healthy/.test(readFileSync(emulatorLog, 'utf8')); waited += 100) {
   if (emulator.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(emulatorLog, 'utf8')}`);
@@ -55,14 +65,22 @@ function cpuMs(pid) {
 const paths = (body) => [
   { name: 'direct', url: `http://127.0.0.1:${targetPort(body)}/${body}`, headers: [] },
   { name: 'inner call (proxy)', url: `http://127.0.0.1:${proxyPort}/${body}`, headers: [`Host: caller-${body}.inner-call.dyc.ivolces.com`], pid: emulator.pid },
-  { name: 'entry', url: `http://127.0.0.1:${entryPort}/${body}`, headers: [`X-Emulator-Service: ${body}`, 'X-Emulator-User: bob', 'X-TT-OPENID: forged'], pid: emulator.pid },
+  {
+    name: 'entry',
+    url: `http://127.0.0.1:${entryPort}/${body}`,
+    headers: [`X-Emulator-Service: ${body}`, 'X-Emulator-User: bob', 'X-TT-OPENID: forged'],
+    pid: emulator.pid,
+  },
 ];
 
 async function wrk(target, { connections, paced = false }) {
   const args = ['-t', paced ? '1' : '2', '-c', String(connections), '-d', `${values.duration}s`, '--latency', ...target.headers.flatMap((h) => ['-H', h])];
   if (paced) args.push('-s', path.join(here, 'fixed-rate.lua'));
   const before = target.pid ? cpuMs(target.pid) : undefined;
-  const { stdout: out } = await promisify(execFile)('wrk', [...args, target.url], { encoding: 'utf8', env: { ...process.env, RATE: values.rate, CONNECTIONS: String(connections) } });
+  const { stdout: out } = await promisify(execFile)('wrk', [...args, target.url], {
+    encoding: 'utf8',
+    env: { ...process.env, RATE: values.rate, CONNECTIONS: String(connections) },
+  });
   const after = target.pid ? cpuMs(target.pid) : undefined;
   const requests = Number(/(\d+) requests in/.exec(out)[1]);
   const toMs = (value, unit) => Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
@@ -70,7 +88,14 @@ async function wrk(target, { connections, paced = false }) {
     const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
     return m ? toMs(m[1], m[2]) : NaN;
   };
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0') + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+  const errors =
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0') +
+    Number(
+      /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+        .exec(out)
+        ?.slice(1)
+        .reduce((a, b) => a + Number(b), 0) ?? 0,
+    );
   const cpu = before && { user: ((after.user - before.user) * 1000) / requests, system: ((after.system - before.system) * 1000) / requests };
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]), p50: pct(50), p99: pct(99), errors, cpu };
 }
@@ -97,16 +122,24 @@ try {
   const probe = await (await fetch(`http://127.0.0.1:${entryPort}/small`, { headers: { 'X-Emulator-User': 'bob' } })).text();
   if (probe !== 'x'.repeat(13)) throw new Error(`the entry did not answer as expected: ${probe}`);
 
-  console.log(`\nThroughput: wrk -t2 -c32 -d${values.duration}s, keep-alive, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${date}\n`);
-  console.log('| body | direct req/s | inner call req/s | entry req/s | entry vs inner call | inner call µs CPU/req (user+sys) | entry µs CPU/req (user+sys) | errors |');
+  console.log(
+    `\nThroughput: wrk -t2 -c32 -d${values.duration}s, keep-alive, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${date}\n`,
+  );
+  console.log(
+    '| body | direct req/s | inner call req/s | entry req/s | entry vs inner call | inner call µs CPU/req (user+sys) | entry µs CPU/req (user+sys) | errors |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const body of ['small', 'large']) {
     for (const target of paths(body)) await wrk(target, { connections: 32 }); // warm-up: JIT, pools
     const [d, i, e] = await interleaved(paths(body), { connections: 32 });
-    console.log(`| ${BODIES[body] === 13 ? '13 B' : '64 KB'} | ${Math.round(d.rps)} | ${Math.round(i.rps)} | ${Math.round(e.rps)} | ${fmt(e.rps / i.rps)} | ${cpu(i)} | ${cpu(e)} | ${d.errors + i.errors + e.errors} |`);
+    console.log(
+      `| ${BODIES[body] === 13 ? '13 B' : '64 KB'} | ${Math.round(d.rps)} | ${Math.round(i.rps)} | ${Math.round(e.rps)} | ${fmt(e.rps / i.rps)} | ${cpu(i)} | ${cpu(e)} | ${d.errors + i.errors + e.errors} |`,
+    );
   }
 
-  console.log(`\nLatency at a fixed ${values.rate} req/s: wrk -t1 -c10 -d${values.duration}s -s bench/fixed-rate.lua, 13-byte body, median of ${values.rounds} interleaved rounds\n`);
+  console.log(
+    `\nLatency at a fixed ${values.rate} req/s: wrk -t1 -c10 -d${values.duration}s -s bench/fixed-rate.lua, 13-byte body, median of ${values.rounds} interleaved rounds\n`,
+  );
   console.log('| path | req/s | p50 ms | p99 ms | p50 added to direct, ms |');
   console.log('|---|---:|---:|---:|---:|');
   const paced = await interleaved(paths('small'), { connections: 10, paced: true });

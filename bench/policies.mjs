@@ -22,7 +22,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 
 const { values } = parseArgs({
-  options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '32' }, baseline: { type: 'string' } },
+  options: {
+    duration: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '32' },
+    baseline: { type: 'string' },
+  },
 });
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.join(here, '..');
@@ -59,7 +64,13 @@ async function start(name, config, dist = path.join(repo, 'dist')) {
     child.stdout.once('data', (chunk) => resolve(JSON.parse(String(chunk))));
     child.once('exit', () => reject(new Error(`emulator ${name} did not start`)));
   });
-  return { name, pid: child.pid, url: `${urls.proxy}/small`, directUrl: `${urls.target}/small`, headers: ['Host: caller-target.inner-call.dyc.ivolces.com'], stop: () => {
+  return {
+    name,
+    pid: child.pid,
+    url: `${urls.proxy}/small`,
+    directUrl: `${urls.target}/small`,
+    headers: ['Host: caller-target.inner-call.dyc.ivolces.com'],
+    stop: () => {
       child.kill('SIGTERM');
       return exited;
     },
@@ -95,24 +106,35 @@ try {
   }
   // The shaped emulator must answer before it is measured.
   const status = await new Promise((resolve, reject) =>
-    http.get(started[1].url, { headers: { host: 'caller-target.inner-call.dyc.ivolces.com' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    }).on('error', reject),
+    http
+      .get(started[1].url, { headers: { host: 'caller-target.inner-call.dyc.ivolces.com' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      })
+      .on('error', reject),
   );
   if (status !== 200) throw new Error(`shaped emulator answered ${status}`);
 
   for (const target of targets) await wrk(target, 2); // warm-up: JIT, pools
   const runs = new Map(targets.map((target) => [target.name, []]));
   for (let round = 0; round < Number(values.rounds); round++) for (const target of targets) runs.get(target.name).push(await wrk(target));
-  const result = new Map([...runs].map(([name, list]) => [name, { rps: median(list.map((r) => r.rps)), cpu: median(list.map((r) => r.cpu)), errors: list.reduce((s, r) => s + r.errors, 0) }]));
+  const result = new Map(
+    [...runs].map(([name, list]) => [
+      name,
+      { rps: median(list.map((r) => r.rps)), cpu: median(list.map((r) => r.cpu)), errors: list.reduce((s, r) => s + r.errors, 0) },
+    ]),
+  );
   const base = result.get('none');
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  console.log(`\nwrk -t2 -c${values.connections} -d${values.duration}s, 13-byte body, median of ${values.rounds} interleaved rounds; Node ${process.version}; load average at the end ${load}\n`);
+  console.log(
+    `\nwrk -t2 -c${values.connections} -d${values.duration}s, 13-byte body, median of ${values.rounds} interleaved rounds; Node ${process.version}; load average at the end ${load}\n`,
+  );
   console.log('| variant | req/s | vs none | µs CPU/req (proxy) | errors |');
   console.log('|---|---:|---:|---:|---:|');
   for (const [name, r] of result) {
-    console.log(`| ${name} | ${Math.round(r.rps)} | ${name === 'direct' ? '' : (r.rps / base.rps).toFixed(2)} | ${Number.isFinite(r.cpu) ? r.cpu.toFixed(1) : ''} | ${r.errors} |`);
+    console.log(
+      `| ${name} | ${Math.round(r.rps)} | ${name === 'direct' ? '' : (r.rps / base.rps).toFixed(2)} | ${Number.isFinite(r.cpu) ? r.cpu.toFixed(1) : ''} | ${r.errors} |`,
+    );
   }
 } finally {
   await Promise.all(started.map((s) => s.stop()));

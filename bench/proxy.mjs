@@ -63,9 +63,13 @@ writeFileSync(
   }),
 );
 const emulatorLog = path.join(work, 'emulator.log');
-const emulator = spawn(process.execPath, [...values['node-flags'].split(' ').filter(Boolean), path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], {
-  stdio: ['ignore', openSync(emulatorLog, 'w'), 'inherit'],
-});
+const emulator = spawn(
+  process.execPath,
+  [...values['node-flags'].split(' ').filter(Boolean), path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config],
+  {
+    stdio: ['ignore', openSync(emulatorLog, 'w'), 'inherit'],
+  },
+);
 const emulatorExit = new Promise((resolve) => emulator.once('exit', resolve));
 for (let waited = 0; !/services healthy/.test(readFileSync(emulatorLog, 'utf8')); waited += 100) {
   if (emulator.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(emulatorLog, 'utf8')}`);
@@ -106,7 +110,9 @@ for (const [listenPort, targetPort] of JSON.parse(process.argv[1])) {
 }
 console.log('ready');`;
 const pipePorts = { small: await freePort(), large: await freePort() };
-const pipe = spawn(process.execPath, ['-e', PIPE, JSON.stringify(Object.entries(pipePorts).map(([name, port]) => [port, Number(targetPort(name))]))], { stdio: ['ignore', 'pipe', 'inherit'] });
+const pipe = spawn(process.execPath, ['-e', PIPE, JSON.stringify(Object.entries(pipePorts).map(([name, port]) => [port, Number(targetPort(name))]))], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 const pipeExit = new Promise((resolve) => pipe.once('exit', resolve));
 await once(pipe.stdout, 'data');
 
@@ -138,7 +144,11 @@ http {
 );
 const nginx = spawn(NGINX, ['-c', path.join(work, 'nginx.conf'), '-p', work], { stdio: 'inherit' });
 await sleep(500);
-const nginxWorker = Number(execFileSync('pgrep', ['-P', String(nginx.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+const nginxWorker = Number(
+  execFileSync('pgrep', ['-P', String(nginx.pid)], { encoding: 'utf8' })
+    .trim()
+    .split('\n')[0],
+);
 
 /** user and system CPU ms of a process so far. */
 function cpuMs(pid) {
@@ -158,7 +168,10 @@ async function wrk(target, { connections, duration = values.duration, paced = fa
   const args = ['-t', paced ? '1' : '2', '-c', String(connections), '-d', `${duration}s`, '--latency', ...target.headers.flatMap((h) => ['-H', h])];
   if (paced) args.push('-s', path.join(here, 'fixed-rate.lua'));
   const before = target.pid ? cpuMs(target.pid) : undefined;
-  const { stdout: out } = await promisify(execFile)('wrk', [...args, target.url], { encoding: 'utf8', env: { ...process.env, RATE: values.rate, CONNECTIONS: String(connections) } });
+  const { stdout: out } = await promisify(execFile)('wrk', [...args, target.url], {
+    encoding: 'utf8',
+    env: { ...process.env, RATE: values.rate, CONNECTIONS: String(connections) },
+  });
   const after = target.pid ? cpuMs(target.pid) : undefined;
   const requests = Number(/(\d+) requests in/.exec(out)[1]);
   const toMs = (value, unit) => Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
@@ -166,7 +179,14 @@ async function wrk(target, { connections, duration = values.duration, paced = fa
     const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
     return m ? toMs(m[1], m[2]) : NaN;
   };
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0') + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+  const errors =
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0') +
+    Number(
+      /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+        .exec(out)
+        ?.slice(1)
+        .reduce((a, b) => a + Number(b), 0) ?? 0,
+    );
   const cpu = before && { user: ((after.user - before.user) * 1000) / requests, system: ((after.system - before.system) * 1000) / requests };
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]), p50: pct(50), p99: pct(99), errors, cpu };
 }
@@ -194,7 +214,9 @@ const cpu = (r) => `${fmt(r.cpu.user + r.cpu.system, 1)} (${fmt(r.cpu.user, 1)}+
 const date = new Date().toISOString().slice(0, 10);
 try {
   console.log(`\nThroughput: wrk -t2 -d${values.duration}s, keep-alive, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${date}\n`);
-  console.log('| body | connections | direct req/s | bare pipe req/s | emulator req/s | nginx req/s | emulator vs pipe | emulator vs nginx | pipe µs CPU/req (user+sys) | emulator µs CPU/req (user+sys) | nginx µs CPU/req (user+sys) | errors |');
+  console.log(
+    '| body | connections | direct req/s | bare pipe req/s | emulator req/s | nginx req/s | emulator vs pipe | emulator vs nginx | pipe µs CPU/req (user+sys) | emulator µs CPU/req (user+sys) | nginx µs CPU/req (user+sys) | errors |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const body of ['small', 'large']) {
     for (const target of paths(body)) await wrk(target, { connections: 32, duration: 3 }); // warm-up: JIT, pools
@@ -210,9 +232,13 @@ try {
     const [lines, silent] = await interleaved([paths('small')[2], { ...paths('small')[2], url: `${quietUrl}/small`, pid: quiet.pid }], { connections: 32 });
     const perRequest = (r) => r.cpu.user + r.cpu.system;
     console.log(`\nCall lines (13 B, 32 connections): \`emulator up\` printing one per call: ${Math.round(lines.rps)} req/s, ${cpu(lines)} µs CPU/req;`);
-    console.log(`the programmatic API, printing nothing: ${Math.round(silent.rps)} req/s, ${cpu(silent)} µs CPU/req. Difference: ${fmt((100 * (perRequest(lines) - perRequest(silent))) / perRequest(lines), 0)} % of the CPU per request.`);
+    console.log(
+      `the programmatic API, printing nothing: ${Math.round(silent.rps)} req/s, ${cpu(silent)} µs CPU/req. Difference: ${fmt((100 * (perRequest(lines) - perRequest(silent))) / perRequest(lines), 0)} % of the CPU per request.`,
+    );
 
-    console.log(`\nLatency at a fixed ${values.rate} req/s: wrk -t1 -c10 -d${values.duration}s -s bench/fixed-rate.lua, 13-byte body, median of ${values.rounds} interleaved rounds\n`);
+    console.log(
+      `\nLatency at a fixed ${values.rate} req/s: wrk -t1 -c10 -d${values.duration}s -s bench/fixed-rate.lua, 13-byte body, median of ${values.rounds} interleaved rounds\n`,
+    );
     console.log('| path | req/s | p50 ms | p99 ms | p50 added to direct, ms | added vs nginx |');
     console.log('|---|---:|---:|---:|---:|---:|');
     const paced = await interleaved(paths('small'), { connections: 10, paced: true });
@@ -220,7 +246,9 @@ try {
     for (const [i, r] of paced.entries()) {
       const added = r.p50 - paced[0].p50;
       const name = paths('small')[i].name;
-      console.log(`| ${name} | ${Math.round(r.rps)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${i === 0 ? '' : fmt(added, 3)} | ${i === 0 ? '' : fmt(added / nginxAdded)} |`);
+      console.log(
+        `| ${name} | ${Math.round(r.rps)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${i === 0 ? '' : fmt(added, 3)} | ${i === 0 ? '' : fmt(added / nginxAdded)} |`,
+      );
     }
   }
 } finally {

@@ -15,7 +15,9 @@ import { parseArgs, promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../dist/util/net.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '32' } } });
+const { values } = parseArgs({
+  options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '32' } },
+});
 const here = path.dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(path.join(tmpdir(), 'dyc-bench-published-'));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -35,17 +37,21 @@ writeFileSync(
   }),
 );
 const log = path.join(work, 'emulator.log');
-const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], { stdio: ['ignore', openSync(log, 'w'), 'inherit'] });
+const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], {
+  stdio: ['ignore', openSync(log, 'w'), 'inherit'],
+});
 for (let waited = 0; !/services healthy/.test(readFileSync(log, 'utf8')); waited += 100) {
   if (emulator.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(log, 'utf8')}`);
   await sleep(100);
 }
 const info = await new Promise((resolve, reject) =>
-  http.get({ host: '127.0.0.1', port: proxyPort, path: '/_emulator/info' }, (res) => {
-    let body = '';
-    res.on('data', (chunk) => (body += chunk));
-    res.on('end', () => resolve(JSON.parse(body)));
-  }).on('error', reject),
+  http
+    .get({ host: '127.0.0.1', port: proxyPort, path: '/_emulator/info' }, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve(JSON.parse(body)));
+    })
+    .on('error', reject),
 );
 const instanceUrl = info.services.find((service) => service.name === 'small').instanceUrl;
 
@@ -69,12 +75,16 @@ try {
   const runs = targets.map(() => []);
   for (let round = 0; round < Number(values.rounds); round++) for (const [i, target] of targets.entries()) runs[i].push(await wrk(target));
   const direct = median(runs[0].map((r) => r.rps));
-  console.log(`\nwrk -t2 -c${values.connections} -d${values.duration}s, keep-alive, 13-byte body, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
+  console.log(
+    `\nwrk -t2 -c${values.connections} -d${values.duration}s, keep-alive, 13-byte body, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`,
+  );
   console.log('| path | req/s | vs direct | p50 ms | errors |');
   console.log('|---|---|---|---|---|');
   for (const [i, target] of targets.entries()) {
     const rps = median(runs[i].map((r) => r.rps));
-    console.log(`| ${target.name} | ${Math.round(rps)} | ${(rps / direct).toFixed(2)}× | ${median(runs[i].map((r) => r.p50)).toFixed(2)} | ${runs[i].reduce((sum, r) => sum + r.errors, 0)} |`);
+    console.log(
+      `| ${target.name} | ${Math.round(rps)} | ${(rps / direct).toFixed(2)}× | ${median(runs[i].map((r) => r.p50)).toFixed(2)} | ${runs[i].reduce((sum, r) => sum + r.errors, 0)} |`,
+    );
   }
 } finally {
   emulator.kill('SIGINT');

@@ -76,7 +76,14 @@ try {
   writeFileSync(path.join(emuDir, 'server.js'), source('start'));
   const proxyPort = await freePort();
   const config = path.join(work, 'emulator.config.json');
-  writeFileSync(config, JSON.stringify({ services: { svc: { dir: emuDir, command: 'node server.js', allow: ['svc'] } }, proxy: { port: proxyPort }, dns: { port: await freePort() } }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      services: { svc: { dir: emuDir, command: 'node server.js', allow: ['svc'] } },
+      proxy: { port: proxyPort },
+      dns: { port: await freePort() },
+    }),
+  );
   const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   await waitForOutput(emulator, /Watching/);
   const viaEmulator = await measure(path.join(emuDir, 'server.js'), () => get(proxyPort, { host: 'svc-svc.inner-call.dyc.ivolces.com' }));
@@ -88,7 +95,11 @@ try {
   mkdirSync(nodeDir);
   writeFileSync(path.join(nodeDir, 'server.js'), source('start'));
   const port = await freePort();
-  const watcher = spawn(process.execPath, ['--watch', 'server.js'], { cwd: nodeDir, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const watcher = spawn(process.execPath, ['--watch', 'server.js'], {
+    cwd: nodeDir,
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   while ((await get(port)) !== 'start') await sleep(20);
   const viaNodeWatch = await measure(path.join(nodeDir, 'server.js'), () => get(port));
   watcher.kill('SIGTERM');
@@ -97,7 +108,9 @@ try {
   console.log(`\n${edits} edits each, write → first response with the new code (ms), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
   console.log('| | median | p90 | min | median vs node --watch |');
   console.log('|---|---:|---:|---:|---:|');
-  console.log(`| emulator up (through the proxy, health-checked) | ${fmt(viaEmulator.median)} | ${fmt(viaEmulator.p90)} | ${fmt(viaEmulator.min)} | ${(viaEmulator.median / viaNodeWatch.median).toFixed(2)} |`);
+  console.log(
+    `| emulator up (through the proxy, health-checked) | ${fmt(viaEmulator.median)} | ${fmt(viaEmulator.p90)} | ${fmt(viaEmulator.min)} | ${(viaEmulator.median / viaNodeWatch.median).toFixed(2)} |`,
+  );
   console.log(`| node --watch (direct) | ${fmt(viaNodeWatch.median)} | ${fmt(viaNodeWatch.p90)} | ${fmt(viaNodeWatch.min)} | 1.00 |`);
 } finally {
   rmSync(work, { recursive: true, force: true });

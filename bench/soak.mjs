@@ -37,7 +37,10 @@ writeFileSync(
     dns: { port: await freePort() },
   }),
 );
-const emulator = spawn(process.execPath, [path.join(repo, 'bin/emulator.js'), 'up', '--config', path.join(work, 'emulator.config.json')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+const emulator = spawn(process.execPath, [path.join(repo, 'bin/emulator.js'), 'up', '--config', path.join(work, 'emulator.config.json')], {
+  stdio: ['ignore', 'pipe', 'pipe'],
+  env: { ...process.env, NO_COLOR: '1' },
+});
 // Keep the tail of the output, and count reloads as they happen (the tail scrolls).
 let log = '';
 let reloaded = 0;
@@ -55,12 +58,15 @@ while (!/Watching/.test(log)) {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 function call(from, to, urlPath = '/echo') {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port: proxyPort, path: urlPath, agent, headers: { host: `${from}-${to}.inner-call.dyc.ivolces.com` }, timeout: 15_000 }, (res) => {
-      let body = '';
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-      res.on('error', (error) => resolve({ status: 0, body: String(error) }));
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port: proxyPort, path: urlPath, agent, headers: { host: `${from}-${to}.inner-call.dyc.ivolces.com` }, timeout: 15_000 },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+        res.on('error', (error) => resolve({ status: 0, body: String(error) }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (error) => resolve({ status: 0, body: String(error) }));
   });
@@ -78,7 +84,13 @@ const newConnections = (await connections()) - before;
 console.log(`upstream: ${newConnections} new TCP connections to s1 for 10,000 calls (64 concurrent keep-alive callers; the count's own probe included)`);
 
 // 2. The soak.
-const pairs = [['s0', 's1'], ['s1', 's2'], ['s2', 's3'], ['s3', 's0'], ['s0', 'crashy']];
+const pairs = [
+  ['s0', 's1'],
+  ['s1', 's2'],
+  ['s2', 's3'],
+  ['s3', 's0'],
+  ['s0', 'crashy'],
+];
 const stats = { sent: 0, ok: 0, lost: [], toCrashy: 0, crashyFailed: 0, reloads: 0, crashes: 0 };
 const samples = [];
 const started = Date.now();
@@ -128,7 +140,9 @@ const last = samples.at(-1);
 const fdGrowth = last.fds - warm.fds;
 const rssGrowth = last.rss - warm.rss;
 console.log(`soak: ${seconds} s at ${rate} calls/s; ${stats.sent} calls, ${stats.ok} ok, ${stats.lost.length} lost (excluding the crashing service);`);
-console.log(`      ${stats.reloads} edits (${reloaded} reloads logged), ${stats.crashes} crashes; calls to the crashing service: ${stats.toCrashy}, ${stats.crashyFailed} not 200 (expected: 503 while it restarts)`);
+console.log(
+  `      ${stats.reloads} edits (${reloaded} reloads logged), ${stats.crashes} crashes; calls to the crashing service: ${stats.toCrashy}, ${stats.crashyFailed} not 200 (expected: 503 while it restarts)`,
+);
 console.log(`      open fds ${warm.fds} → ${last.fds} (after warm-up → end), RSS ${warm.rss.toFixed(0)} → ${last.rss.toFixed(0)} MB`);
 const pass = stats.lost.length === 0 && reloaded >= stats.reloads && fdGrowth <= 20 && rssGrowth <= 50;
 if (stats.lost.length > 0) console.log(`lost calls (first 10):\n  ${stats.lost.slice(0, 10).join('\n  ')}`);

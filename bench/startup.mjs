@@ -33,13 +33,17 @@ writeFileSync(
 
 function ping(port) {
   return new Promise((resolve) => {
-    http.get({ host: '127.0.0.1', port, path: '/v1/ping', agent: false }, (res) => resolve(res.resume() && res.statusCode === 200)).on('error', () => resolve(false));
+    http
+      .get({ host: '127.0.0.1', port, path: '/v1/ping', agent: false }, (res) => resolve(res.resume() && res.statusCode === 200))
+      .on('error', () => resolve(false));
   });
 }
 
 async function emulatorUp() {
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -58,14 +62,21 @@ async function byHand() {
   const ports = await Promise.all(names.map(() => freePort()));
   const started = performance.now();
   const children = ports.map((port) => spawn(process.execPath, ['target.cjs'], { cwd: here, env: { ...process.env, PORT: String(port) }, stdio: 'ignore' }));
-  await Promise.all(ports.map(async (port) => {
-    while (!(await ping(port))) await sleep(20);
-  }));
+  await Promise.all(
+    ports.map(async (port) => {
+      while (!(await ping(port))) await sleep(20);
+    }),
+  );
   const elapsed = performance.now() - started;
-  await Promise.all(children.map((child) => new Promise((resolve) => {
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-  })));
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise((resolve) => {
+          child.once('exit', resolve);
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
   return elapsed;
 }
 
@@ -82,7 +93,9 @@ try {
   console.log(`\n${runs} runs each, start → ${count} services healthy (ms), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
   console.log('| | median | min | max | median vs by hand |');
   console.log('|---|---:|---:|---:|---:|');
-  console.log(`| emulator up (CLI start, proxy, DNS, ${count} services, health checks) | ${fmt(median(emulator))} | ${fmt(Math.min(...emulator))} | ${fmt(Math.max(...emulator))} | ${(median(emulator) / median(hand)).toFixed(2)} |`);
+  console.log(
+    `| emulator up (CLI start, proxy, DNS, ${count} services, health checks) | ${fmt(median(emulator))} | ${fmt(Math.min(...emulator))} | ${fmt(Math.max(...emulator))} | ${(median(emulator) / median(hand)).toFixed(2)} |`,
+  );
   console.log(`| by hand: ${count} × node, poll /v1/ping every 20 ms | ${fmt(median(hand))} | ${fmt(Math.min(...hand))} | ${fmt(Math.max(...hand))} | 1.00 |`);
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -21,14 +21,19 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { freePort } from '../dist/util/net.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rate: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { duration: { type: 'string', default: '5' }, rate: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } },
+});
 const here = path.dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(path.join(tmpdir(), 'dyc-bench-stubs-'));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // The "remote" server: the same 13-byte target the proxy benchmark uses.
 const remotePort = await freePort();
-const remote = spawn(process.execPath, [path.join(here, 'target.cjs')], { env: { ...process.env, PORT: String(remotePort), BODY_BYTES: '13' }, stdio: 'inherit' });
+const remote = spawn(process.execPath, [path.join(here, 'target.cjs')], {
+  env: { ...process.env, PORT: String(remotePort), BODY_BYTES: '13' },
+  stdio: 'inherit',
+});
 const remoteExit = new Promise((resolve) => remote.once('exit', resolve));
 
 mkdirSync(path.join(work, 'stub/mappings'), { recursive: true });
@@ -52,7 +57,9 @@ writeFileSync(
   }),
 );
 const log = path.join(work, 'emulator.log');
-const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], { stdio: ['ignore', openSync(log, 'w'), 'inherit'] });
+const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], {
+  stdio: ['ignore', openSync(log, 'w'), 'inherit'],
+});
 const emulatorExit = new Promise((resolve) => emulator.once('exit', resolve));
 for (let waited = 0; !/services healthy/.test(readFileSync(log, 'utf8')); waited += 100) {
   if (emulator.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(log, 'utf8')}`);
@@ -60,7 +67,8 @@ for (let waited = 0; !/services healthy/.test(readFileSync(log, 'utf8')); waited
 }
 const info = await (await fetch(`http://127.0.0.1:${proxyPort}/_emulator/info`)).json();
 const portOf = (name) => new URL(info.services.find((entry) => entry.name === name).url).port;
-const pidOnPort = (port) => Number(execFileSync('sh', ['-c', `ss -Hltnp 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2`], { encoding: 'utf8' }).trim());
+const pidOnPort = (port) =>
+  Number(execFileSync('sh', ['-c', `ss -Hltnp 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2`], { encoding: 'utf8' }).trim());
 const localPid = pidOnPort(portOf('local'));
 // CPU of the processes a request goes through (the emulator hosts the proxy and the stand-ins).
 const via = (to, pids) => ({ name: to, url: `http://127.0.0.1:${proxyPort}/small`, headers: [`Host: caller-${to}.inner-call.dyc.ivolces.com`], pids });
@@ -85,14 +93,22 @@ async function wrk(target, { connections, paced = false }) {
   const args = ['-t', paced ? '1' : '2', '-c', String(connections), '-d', `${values.duration}s`, '--latency', ...target.headers.flatMap((h) => ['-H', h])];
   if (paced) args.push('-s', path.join(here, 'fixed-rate.lua'));
   const before = cpuMs(target.pids);
-  const { stdout: out } = await promisify(execFile)('wrk', [...args, target.url], { encoding: 'utf8', env: { ...process.env, RATE: values.rate, CONNECTIONS: String(connections) } });
+  const { stdout: out } = await promisify(execFile)('wrk', [...args, target.url], {
+    encoding: 'utf8',
+    env: { ...process.env, RATE: values.rate, CONNECTIONS: String(connections) },
+  });
   const cpu = cpuMs(target.pids) - before;
   const toMs = (value, unit) => Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
   const pct = (p) => {
     const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
     return m ? toMs(m[1], m[2]) : NaN;
   };
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0') + (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+  const errors =
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0') +
+    (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+      .exec(out)
+      ?.slice(1)
+      .reduce((a, b) => a + Number(b), 0) ?? 0);
   const requests = Number(/(\d+) requests in/.exec(out)[1]);
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]), p50: pct(50), p99: pct(99), errors, cpuUs: (cpu * 1000) / requests };
 }
@@ -113,18 +129,25 @@ const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
 try {
   for (const target of targets) await wrk(target, { connections: 32 }); // warm-up: JIT, pools
   const date = new Date().toISOString().slice(0, 10);
-  console.log(`\nThroughput: wrk -t2 -c32 -d${values.duration}s, keep-alive, 13-byte body, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${date}\n`);
+  console.log(
+    `\nThroughput: wrk -t2 -c32 -d${values.duration}s, keep-alive, 13-byte body, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${date}\n`,
+  );
   console.log('| path | req/s | vs direct | vs local service | µs CPU/request (processes on the path) | errors |');
   console.log('|---|---:|---:|---:|---:|---:|');
   const throughput = await interleaved({ connections: 32 });
   for (const [i, r] of throughput.entries()) {
-    console.log(`| ${targets[i].name} | ${Math.round(r.rps)} | ${fmt(r.rps / throughput[0].rps)} | ${i === 0 ? '' : fmt(r.rps / throughput[1].rps)} | ${fmt(r.cpuUs, 0)} | ${r.errors} |`);
+    console.log(
+      `| ${targets[i].name} | ${Math.round(r.rps)} | ${fmt(r.rps / throughput[0].rps)} | ${i === 0 ? '' : fmt(r.rps / throughput[1].rps)} | ${fmt(r.cpuUs, 0)} | ${r.errors} |`,
+    );
   }
-  console.log(`\nLatency at a fixed ${values.rate} req/s: wrk -t1 -c10 -d${values.duration}s -s bench/fixed-rate.lua, median of ${values.rounds} interleaved rounds\n`);
+  console.log(
+    `\nLatency at a fixed ${values.rate} req/s: wrk -t1 -c10 -d${values.duration}s -s bench/fixed-rate.lua, median of ${values.rounds} interleaved rounds\n`,
+  );
   console.log('| path | p50 ms | p99 ms | p50 added to direct, ms |');
   console.log('|---|---:|---:|---:|');
   const paced = await interleaved({ connections: 10, paced: true });
-  for (const [i, r] of paced.entries()) console.log(`| ${targets[i].name} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${i === 0 ? '' : fmt(r.p50 - paced[0].p50, 3)} |`);
+  for (const [i, r] of paced.entries())
+    console.log(`| ${targets[i].name} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${i === 0 ? '' : fmt(r.p50 - paced[0].p50, 3)} |`);
 } finally {
   emulator.kill('SIGINT');
   remote.kill('SIGTERM');

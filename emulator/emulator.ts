@@ -261,7 +261,8 @@ class Session {
     // 1. Fixed ports must be free now: failing later would mean a half-started emulator.
     for (const service of config.services.values()) {
       if (service.kind === 'process' && service.port !== undefined && !(await isPortFree(service.port))) throw portTakenError(service, service.port);
-      if (options.publishedPorts === 'config' && service.publishedPort !== undefined && !(await isPortFree(service.publishedPort))) throw publishedPortTakenError(service);
+      if (options.publishedPorts === 'config' && service.publishedPort !== undefined && !(await isPortFree(service.publishedPort)))
+        throw publishedPortTakenError(service);
     }
 
     // 2. The routing proxy (the host's entry on proxy.port, plus one egress port per
@@ -290,11 +291,14 @@ class Session {
       logger.info(`Dashboard ${dashboard.url} (the services are starting)`);
     }
     const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
-    const startDns = (port: number): Promise<DnsServer> => startDnsServer({ host: config.dns.host, port, answerV4: config.proxy.host, upstream: dnsUpstream, logger });
+    const startDns = (port: number): Promise<DnsServer> =>
+      startDnsServer({ host: config.dns.host, port, answerV4: config.proxy.host, upstream: dnsUpstream, logger });
     const dns = await startDns(options.dnsPort ?? 0).catch(async (error: unknown) => {
       if (!options.dnsPortFallback || !(error instanceof EmulatorError) || error.code !== 'port_in_use') throw error;
       const fallback = await startDns(0);
-      logger.warn(`DNS: port ${options.dnsPort} is in use, so the DNS server listens on ${fallback.port} instead. Set dns.port in the config to choose a port.`);
+      logger.warn(
+        `DNS: port ${options.dnsPort} is in use, so the DNS server listens on ${fallback.port} instead. Set dns.port in the config to choose a port.`,
+      );
       return fallback;
     });
     this.cleanups.push(() => dns.stop());
@@ -335,11 +339,15 @@ class Session {
         logger,
       });
     }
-    logger.info(`${config.services.size === 1 ? 'The service is' : `All ${config.services.size} services`} healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`);
+    logger.info(
+      `${config.services.size === 1 ? 'The service is' : `All ${config.services.size} services`} healthy in ${Math.round(performance.now() - started)} ms. Proxy ${proxy.url}, DNS ${dns.host}:${dns.port} (udp+tcp).`,
+    );
     logger.info(describeEntry(config, entry.url));
     const { seed } = this;
     const rules = config.policies.length;
-    logger.info(`Fault seed ${seed.seed} (${seed.from === 'random' ? 'new this run' : `from ${seed.from}`}; EMULATOR_SEED=${seed.seed} replays it)${rules > 0 ? `; ${rules} call rule${rules === 1 ? '' : 's'} in force.` : '.'}`);
+    logger.info(
+      `Fault seed ${seed.seed} (${seed.from === 'random' ? 'new this run' : `from ${seed.from}`}; EMULATOR_SEED=${seed.seed} replays it)${rules > 0 ? `; ${rules} call rule${rules === 1 ? '' : 's'} in force.` : '.'}`,
+    );
     return { proxy, dns, entry };
   }
 
@@ -430,8 +438,11 @@ class Session {
       info: () => adminInfo(this.config, this.supervisors, this.published, this.standIns, this.components.list, this.entryUrl),
       // The run-time rules (GET/PUT/DELETE /_emulator/policies) and the stubs' journals, as on the proxy port before the dashboard.
       extraAdmin: (req, res) =>
-        servePoliciesAdmin(req, res, { policies: this.policies, config: () => this.config, onChange: (rules) => this.logger.info(`run-time call rules: ${rules.length} in force`) }) ||
-        serveStubAdmin(req, res, () => this.stubs()),
+        servePoliciesAdmin(req, res, {
+          policies: this.policies,
+          config: () => this.config,
+          onChange: (rules) => this.logger.info(`run-time call rules: ${rules.length} in force`),
+        }) || serveStubAdmin(req, res, () => this.stubs()),
       // No rule anywhere: the view says "not configured".
       policies: () =>
         this.config.policies.length + this.policies.runtimeRules.length === 0
@@ -510,11 +521,16 @@ class Session {
     if (isEmpty(changes)) return;
     for (const setting of changes.needsRestart) logger.warn(`${setting} changed: restart the emulator to apply it.`);
     this.config = next; // the proxy reads it on every call: allow and ids apply to the next call
-    if (changes.live.includes('entry')) logger.info(`config: entry → ${next.entry.service}, users ${[...next.entry.users.keys()].join(', ')} (applies to the next call)`);
+    if (changes.live.includes('entry'))
+      logger.info(`config: entry → ${next.entry.service}, users ${[...next.entry.users.keys()].join(', ')} (applies to the next call)`);
     for (const what of changes.policies) {
       // Rules and load balancers are read per call; only a new seed needs doing here.
       if (what === 'policiesSeed' && this.seed.from !== 'EMULATOR_SEED' && next.policiesSeed !== undefined) this.policies.reseed(next.policiesSeed);
-      logger.info(what === 'policies' ? `config: ${next.policies.length} call rule${next.policies.length === 1 ? '' : 's'} in force from the file` : `config: ${what} applied`);
+      logger.info(
+        what === 'policies'
+          ? `config: ${next.policies.length} call rule${next.policies.length === 1 ? '' : 's'} in force from the file`
+          : `config: ${what} applied`,
+      );
     }
     for (const name of changes.rerouted) {
       const service = next.services.get(name);
@@ -530,7 +546,9 @@ class Session {
       await standIns.remove(name);
     };
     const add = async (service: ServiceConfig): Promise<void> => {
-      const started = isStandIn(service) ? standIns.start(withSharedBalancer(standInSpec(service, next))) : this.supervise(service, proxy).then((supervisor) => supervisor.start());
+      const started = isStandIn(service)
+        ? standIns.start(withSharedBalancer(standInSpec(service, next)))
+        : this.supervise(service, proxy).then((supervisor) => supervisor.start());
       await started.catch((error: unknown) => logger.serviceEvent(service.name, `did not start: ${errorForLog(error)}`, 'error'));
     };
     await Promise.allSettled([
@@ -600,7 +618,14 @@ function adminInfo(
       instanceUrl: supervisors.get(service.name)?.url() ?? null,
     })),
     // Where the databases are; the password stays in the services' environment and the testing API.
-    components: components.map(({ name, runtime, address, containerAddress, username, database }) => ({ name, runtime, address, containerAddress: containerAddress ?? null, username, database: database ?? null })),
+    components: components.map(({ name, runtime, address, containerAddress, username, database }) => ({
+      name,
+      runtime,
+      address,
+      containerAddress: containerAddress ?? null,
+      username,
+      database: database ?? null,
+    })),
   };
 }
 

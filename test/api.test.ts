@@ -20,7 +20,6 @@ async function start(t: TestContext, options: StartOptions): Promise<Emulator> {
   return emu;
 }
 
-
 const marker = (name: string) => `DYC_API_${name}_${process.pid}_${Date.now()}`;
 
 describe('programmatic API', () => {
@@ -61,11 +60,14 @@ describe('programmatic API', () => {
     // A target's own errors pass through untouched.
     const own = await emu.request('gateway', 'orders').get('/status/418').expect(418);
     assert.equal(own.headers['x-emulator-error'], undefined);
-    assert.throws(() => emu.request('gateway', 'ordres'), (error: EmulatorError) => {
-      assert.equal(error.code, 'usage');
-      assert.match(error.message, /No service is named or has the id "ordres"\. Did you mean "orders"\? Services: gateway \(id gw01\), orders\./);
-      return true;
-    });
+    assert.throws(
+      () => emu.request('gateway', 'ordres'),
+      (error: EmulatorError) => {
+        assert.equal(error.code, 'usage');
+        assert.match(error.message, /No service is named or has the id "ordres"\. Did you mean "orders"\? Services: gateway \(id gw01\), orders\./);
+        return true;
+      },
+    );
   });
 
   test('calls() records from, to, method, path, status, error, durationMs and time; clearCalls() forgets', async (t) => {
@@ -80,7 +82,15 @@ describe('programmatic API', () => {
       calls.map(({ from, to, method, path, status, error, host }) => ({ from, to, method, path, status, error, host })),
       [
         { from: 'gateway', to: 'orders', method: 'GET', path: '/echo?n=1', status: 200, error: undefined, host: 'gw01-orders.inner-call.dyc.ivolces.com' },
-        { from: 'orders', to: 'gateway', method: 'DELETE', path: '/thing', status: 403, error: 'inner_call_denied', host: 'orders-gw01.inner-call.dyc.ivolces.com' },
+        {
+          from: 'orders',
+          to: 'gateway',
+          method: 'DELETE',
+          path: '/thing',
+          status: 403,
+          error: 'inner_call_denied',
+          host: 'orders-gw01.inner-call.dyc.ivolces.com',
+        },
         { from: 'gateway', to: 'orders', method: 'GET', path: '/status/500', status: 500, error: undefined, host: 'gw01-orders.inner-call.dyc.ivolces.com' },
       ],
     );
@@ -93,7 +103,17 @@ describe('programmatic API', () => {
     assert.equal(viaService.status, 200);
     assert.deepEqual(
       { ...emu.calls().at(-1), durationMs: 0, time: 0 },
-      { from: 'gateway', to: 'orders', host: 'gw01-orders.inner-call.dyc.ivolces.com', method: 'GET', path: '/echo?nested=1', status: 200, error: undefined, durationMs: 0, time: 0 },
+      {
+        from: 'gateway',
+        to: 'orders',
+        host: 'gw01-orders.inner-call.dyc.ivolces.com',
+        method: 'GET',
+        path: '/echo?nested=1',
+        status: 200,
+        error: undefined,
+        durationMs: 0,
+        time: 0,
+      },
     );
     emu.clearCalls();
     assert.deepEqual(emu.calls(), []);
@@ -157,7 +177,10 @@ describe('programmatic API', () => {
       startEmulator({ config: shop(), root: ECHO_DIR, env: { [tag]: '1' }, services: { orders: { command: mute, startTimeout: 1 } } }),
       (error: EmulatorError) => {
         assert.equal(error.code, 'service_unhealthy');
-        assert.match(error.message, /orders did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, connection refused \(nothing listens on the port yet\)\./);
+        assert.match(
+          error.message,
+          /orders did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, connection refused \(nothing listens on the port yet\)\./,
+        );
         assert.match(error.message, /\| boot step 60$/m);
         assert.doesNotMatch(error.message, /\| boot step 1$/m, 'only the last lines');
         assert.match(error.fix ?? '', /raise services\.orders\.startTimeout/);

@@ -125,7 +125,12 @@ describe('load balancer', () => {
 
   test('a fallback member gets calls only when no other is in rotation; nothing left: undefined', async () => {
     const events: BalancerEvent[] = [];
-    const balancer = new LoadBalancer<string>({ maxFailures: 1, healthCheck: async () => false, healthCheckIntervalMs: 10_000, onEvent: (e) => events.push(e) });
+    const balancer = new LoadBalancer<string>({
+      maxFailures: 1,
+      healthCheck: async () => false,
+      healthCheckIntervalMs: 10_000,
+      onEvent: (e) => events.push(e),
+    });
     balancer.update([...members('a', 'b'), { key: 'spare', target: 'spare', fallback: true }]);
     assert.deepEqual(Object.fromEntries(spread(balancer, 4)), { a: 2, b: 2 });
     balancer.done(balancer.pick()!, refused);

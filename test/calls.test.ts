@@ -36,7 +36,18 @@ const ways = (path: string, extra = '', method = 'GET'): [string, string][] => [
 
 describe('call pipeline seams', () => {
   test('request shaping: remove (also by prefix), set, add, path and method, on both paths', async (t) => {
-    const policies = always({ shaping: { remove: ['x-tt-*', 'X-Drop'], set: [['X-Tt-Openid', 'user-1'], ['X-Set', 'new']], add: [['X-Added', '1']], path: '/shaped?q=1', method: 'POST' } });
+    const policies = always({
+      shaping: {
+        remove: ['x-tt-*', 'X-Drop'],
+        set: [
+          ['X-Tt-Openid', 'user-1'],
+          ['X-Set', 'new'],
+        ],
+        add: [['X-Added', '1']],
+        path: '/shaped?q=1',
+        method: 'POST',
+      },
+    });
     const proxy = await proxyFor(t, { a: 0, b: await mirror(t), c: 0 }, { policies });
     for (const [what, raw] of ways('/orig', 'X-TT-Openid: forged\r\nx-tt-logid: 7\r\nX-Drop: 1\r\nX-Set: old\r\nX-Set: older\r\nX-Keep: k\r\n')) {
       const reply = await rawExchange(proxy.port, raw);
@@ -119,7 +130,12 @@ describe('call pipeline seams', () => {
     const two = await goodTarget(t, 'two');
     let turn = 0;
     let down = false;
-    const picker = { pick: () => (down ? { state: 'unavailable' as const, reason: 'the picker says so' } : { state: 'ready' as const, host: '127.0.0.1', port: turn++ % 2 === 0 ? one : two }) };
+    const picker = {
+      pick: () =>
+        down
+          ? { state: 'unavailable' as const, reason: 'the picker says so' }
+          : { state: 'ready' as const, host: '127.0.0.1', port: turn++ % 2 === 0 ? one : two },
+    };
     const proxy = await proxyFor(t, { a: 0, b: 0, c: 0 }, { picker });
     const bodies: string[] = [];
     for (let i = 0; i < 2; i++) for (const [, raw] of ways('/p')) bodies.push(bodyOf((await rawExchange(proxy.port, raw)).text));
@@ -160,8 +176,14 @@ describe('call pipeline seams', () => {
       const what = raws[i]![0];
       assert.equal(details.record, logger.calls[i + 1], `${what}: the same record the logger got`);
       assert.equal(details.responseStatus, 201);
-      assert.ok(details.requestHeaders.some(([name, value]) => name === 'X-Asked' && value === 'please'), `${what}: ${JSON.stringify(details.requestHeaders)}`);
-      assert.ok(details.responseHeaders.some(([name, value]) => name.toLowerCase() === 'x-answer' && value === 'yes'), what);
+      assert.ok(
+        details.requestHeaders.some(([name, value]) => name === 'X-Asked' && value === 'please'),
+        `${what}: ${JSON.stringify(details.requestHeaders)}`,
+      );
+      assert.ok(
+        details.responseHeaders.some(([name, value]) => name.toLowerCase() === 'x-answer' && value === 'yes'),
+        what,
+      );
       assert.deepEqual([details.requestBody.bytes.length, details.requestBody.total, details.requestBody.truncated], [64 * 1024, upload.length, true], what);
       assert.deepEqual([details.responseBody.bytes.length, details.responseBody.total, details.responseBody.truncated], [64 * 1024, big.length, true], what);
       assert.equal(details.responseBody.bytes.toString(), 'r'.repeat(64 * 1024));

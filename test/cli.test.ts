@@ -24,7 +24,6 @@ async function cliConfig(t: TestContext, marker: string) {
   return { file, proxyPort, dnsPort };
 }
 
-
 describe('CLI', () => {
   test('--help on every verb', async () => {
     const top = await emulator(['--help']);
@@ -38,7 +37,11 @@ describe('CLI', () => {
     const unknown = await emulator(['upp']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /Unknown command "upp"\. Did you mean "up"\?/);
-    assert.match((await emulator(['vaildate'])).stderr, /Unknown command "vaildate"\. Did you mean "validate"\?/, 'the shared did-you-mean, not a two-letter prefix');
+    assert.match(
+      (await emulator(['vaildate'])).stderr,
+      /Unknown command "vaildate"\. Did you mean "validate"\?/,
+      'the shared did-you-mean, not a two-letter prefix',
+    );
     // Help is generated from each command's declared options.
     const callHelp = await emulator(['call', '--help']);
     assert.match(callHelp.stdout, /^ {2}-H, --header "name: value"\.\.\. +a request header; repeat for more$/m);
@@ -154,7 +157,10 @@ describe('CLI', () => {
     const deniedCall = await emulator(['call', 'orders', 'gateway', '/', '--config', file]);
     assert.equal(deniedCall.code, 1);
     assert.match(deniedCall.stdout, /^HTTP\/1\.1 403/);
-    assert.match(deniedCall.stderr, /The emulator answered instead of gateway: inner_call_denied\. Service "orders" \(id orders\) is not allowed to call "gateway"/);
+    assert.match(
+      deniedCall.stderr,
+      /The emulator answered instead of gateway: inner_call_denied\. Service "orders" \(id orders\) is not allowed to call "gateway"/,
+    );
     up.child.kill('SIGINT');
     await up.exited;
   });
@@ -162,7 +168,8 @@ describe('CLI', () => {
   test('exec runs a command against healthy services and passes its exit code through', async (t) => {
     const marker = `DYC_CLI_EXEC_${process.pid}_${Date.now()}`;
     const { file } = await cliConfig(t, marker);
-    const script = 'curl -sf -x "$EMULATOR_PROXY" http://gw01-orders.inner-call.dyc.ivolces.com/echo >/dev/null && curl -sf "$EMULATOR_URL_ORDERS/v1/ping" && echo " dns=$EMULATOR_DNS"';
+    const script =
+      'curl -sf -x "$EMULATOR_PROXY" http://gw01-orders.inner-call.dyc.ivolces.com/echo >/dev/null && curl -sf "$EMULATOR_URL_ORDERS/v1/ping" && echo " dns=$EMULATOR_DNS"';
     const ok = await emulator(['exec', '--config', file, '--', 'sh', '-c', script]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /"ok":true.* dns=127\.0\.0\.1:\d+/);

@@ -18,7 +18,11 @@ test("the undici package's own request() and fetch() route, required before anyt
   const copies = { "the service's own copy": own, "the emulator's copy": path.join(REPO, 'node_modules/undici') };
   const emu = await emulatorFor(t, { services: { gateway: echoService({ id: 'gw01', allow: ['orders'] }), orders: echoService() } });
   for (const [which, copy] of Object.entries(copies)) {
-    const reply = await request(emu.url('gateway'), { method: 'POST', path: '/run', body: JSON.stringify([process.execPath, path.join(FIXTURES, 'undici_client.cjs'), copy, 'orders', '/echo?via=undici']) });
+    const reply = await request(emu.url('gateway'), {
+      method: 'POST',
+      path: '/run',
+      body: JSON.stringify([process.execPath, path.join(FIXTURES, 'undici_client.cjs'), copy, 'orders', '/echo?via=undici']),
+    });
     const out = JSON.parse((reply.json() as { stdout: string }).stdout) as Record<string, { status: number; body: string }> & { error?: string };
     assert.equal(out.error, undefined, `${which}: ${out.error}`);
     for (const api of ['request', 'fetch']) {
@@ -48,7 +52,10 @@ test('Go with a custom &http.Transport{} and aiohttp ignore the proxy; the READM
 
   // As documented: these fail to resolve the name, because they never ask the proxy.
   assert.match(await runClient(emu, [goBinary, 'orders', '/echo']), /^error .*(no such host|lookup gw01-orders\.inner-call\.dyc\.ivolces\.com)/);
-  assert.match(await runClient(emu, [...aiohttp, 'orders', '/echo']), /^error .*(ClientConnectorError|Cannot connect to host gw01-orders\.inner-call\.dyc\.ivolces\.com)/);
+  assert.match(
+    await runClient(emu, [...aiohttp, 'orders', '/echo']),
+    /^error .*(ClientConnectorError|Cannot connect to host gw01-orders\.inner-call\.dyc\.ivolces\.com)/,
+  );
 
   // With the fix: Proxy: http.ProxyFromEnvironment; trust_env=True.
   for (const [name, command] of [

@@ -28,8 +28,18 @@ describe('components in docker', () => {
   test('a container service and a process service reach the same redis and mysql containers; data stays in .emulator/data', async (t) => {
     // The example's service, bundled with ioredis and mysql2 into one file for a node-only image.
     const boxDir = tempDir(t);
-    await build({ entryPoints: [path.join(EXAMPLE, 'notes/server.mjs')], bundle: true, platform: 'node', format: 'cjs', outfile: path.join(boxDir, 'server.cjs'), logLevel: 'silent' });
-    writeFileSync(path.join(boxDir, 'Dockerfile'), `ARG BASE_IMAGE=node:22-slim\nFROM \${BASE_IMAGE}\nCOPY server.cjs /app/server.cjs\nCMD ["node", "/app/server.cjs"]\n`);
+    await build({
+      entryPoints: [path.join(EXAMPLE, 'notes/server.mjs')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: path.join(boxDir, 'server.cjs'),
+      logLevel: 'silent',
+    });
+    writeFileSync(
+      path.join(boxDir, 'Dockerfile'),
+      `ARG BASE_IMAGE=node:22-slim\nFROM \${BASE_IMAGE}\nCOPY server.cjs /app/server.cjs\nCMD ["node", "/app/server.cjs"]\n`,
+    );
 
     const dir = tempDir(t);
     const config = {
@@ -61,7 +71,10 @@ describe('components in docker', () => {
         created: 1,
       });
       assert.deepEqual((await notes(emu, 'local', 'GET', '/notes/2')).body, { id: 2, text: 'from-a-container', from: 'redis' });
-      assert.ok(logger.events.some((line) => /^\[mysql\] ready in \d+ ms at 127\.0\.0\.1:\d+ \(containers: mysql:3306\)/.test(line)), logger.events.join('\n'));
+      assert.ok(
+        logger.events.some((line) => /^\[mysql\] ready in \d+ ms at 127\.0\.0\.1:\d+ \(containers: mysql:3306\)/.test(line)),
+        logger.events.join('\n'),
+      );
     } finally {
       await emu.stop();
     }
@@ -85,7 +98,10 @@ describe('components in docker', () => {
   test('"runtime": "docker" on a component runs it as a container for process services too', async (t) => {
     const file = writeConfig(t, {
       services: { local: { dir: path.join(EXAMPLE, 'notes'), command: 'node server.mjs' } },
-      components: { redis: { runtime: 'docker', image: REDIS_IMAGE }, mysql: { runtime: 'process', database: 'notes', init: path.join(EXAMPLE, 'db/schema.sql') } },
+      components: {
+        redis: { runtime: 'docker', image: REDIS_IMAGE },
+        mysql: { runtime: 'process', database: 'notes', init: path.join(EXAMPLE, 'db/schema.sql') },
+      },
     });
     mkdirSync(path.join(path.dirname(file), '.emulator'), { recursive: true });
     const logger = recordingLogger();
@@ -104,7 +120,10 @@ describe('components in docker', () => {
       await docker.getContainer(container.Id).kill();
       const deadline = Date.now() + 60_000;
       while (!logger.events.includes('[redis] restarted') && Date.now() < deadline) await sleep(100);
-      assert.ok(logger.events.some((line) => /^\[redis\] the redis server exited with code \d+; restarting in 500 ms/.test(line)), logger.events.join('\n'));
+      assert.ok(
+        logger.events.some((line) => /^\[redis\] the redis server exited with code \d+; restarting in 500 ms/.test(line)),
+        logger.events.join('\n'),
+      );
       assert.ok(logger.events.includes('[redis] restarted'), logger.events.join('\n'));
       let reply = await notes(emu, 'local', 'GET', '/notes/2');
       for (let i = 0; i < 50 && reply.status !== 200; i++) {

@@ -66,7 +66,10 @@ describe('components as local processes', () => {
       const client = new Redis({ host: '127.0.0.1', port: Number(redis.address.split(':')[1]), username: redis.username, password: redis.password });
       assert.equal(await client.get('note:2'), 'first');
       client.disconnect();
-      assert.ok(logger.events.some((line) => /^\[mysql\] ran schema\.sql/.test(line)), logger.events.join('\n'));
+      assert.ok(
+        logger.events.some((line) => /^\[mysql\] ran schema\.sql/.test(line)),
+        logger.events.join('\n'),
+      );
       assert.ok(logger.events.some((line) => /^\[redis\] ready in \d+ ms at 127\.0\.0\.1:\d+/.test(line)));
       const info = (await request(emu.proxyUrl, { path: '/_emulator/info' })).json<{ components: unknown[] }>();
       assert.deepEqual(info.components, [
@@ -83,7 +86,10 @@ describe('components as local processes', () => {
       process.kill(redisPid, 'SIGKILL');
       const deadline = Date.now() + 15_000;
       while (!logger.events.some((line) => line === '[redis] restarted') && Date.now() < deadline) await sleep(50);
-      assert.ok(logger.events.some((line) => /^\[redis\] the redis server was killed by SIGKILL; restarting in 500 ms/.test(line)), logger.events.join('\n'));
+      assert.ok(
+        logger.events.some((line) => /^\[redis\] the redis server was killed by SIGKILL; restarting in 500 ms/.test(line)),
+        logger.events.join('\n'),
+      );
       assert.ok(logger.events.includes('[redis] restarted'), logger.events.join('\n'));
       assert.equal(emu.url('notes'), serviceUrl, 'the service was not restarted');
       // AOF: the write before the crash is still there.
@@ -173,7 +179,10 @@ console.log(JSON.stringify({ rows: rows.map((r) => r.text), created }));
     const result = await run(process.execPath, [CLI, 'routes', '--config', file]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /redis +process .*redis-server\n +REDIS_ADDRESS=127\.0\.0\.1:<free port> REDIS_USERNAME=default REDIS_PASSWORD=emulator/);
-    assert.match(result.stdout, /mysql +process .*(mariadbd|mysqld)\n +MYSQL_ADDRESS=127\.0\.0\.1:<free port> MYSQL_USERNAME=app MYSQL_PASSWORD=emulator MYSQL_DATABASE=notes/);
+    assert.match(
+      result.stdout,
+      /mysql +process .*(mariadbd|mysqld)\n +MYSQL_ADDRESS=127\.0\.0\.1:<free port> MYSQL_USERNAME=app MYSQL_PASSWORD=emulator MYSQL_DATABASE=notes/,
+    );
   });
 });
 
@@ -185,8 +194,14 @@ describe('components: errors', () => {
       env: { PATH: path.join(path.dirname(configFile), 'empty-bin'), DOCKER_HOST: `unix://${path.join(path.dirname(configFile), 'no-docker.sock')}` },
     });
     assert.equal(result.code, 1, result.stdout + result.stderr);
-    assert.match(result.stderr, /components\.redis needs a Redis server: redis-server is not on PATH, and docker cannot run redis:7: Docker engine not reachable/);
-    assert.match(result.stderr, /Fix: Install it \(`sudo apt-get install redis-server` \(Debian, Ubuntu\) or `brew install redis` \(macOS\)\), or start Docker/);
+    assert.match(
+      result.stderr,
+      /components\.redis needs a Redis server: redis-server is not on PATH, and docker cannot run redis:7: Docker engine not reachable/,
+    );
+    assert.match(
+      result.stderr,
+      /Fix: Install it \(`sudo apt-get install redis-server` \(Debian, Ubuntu\) or `brew install redis` \(macOS\)\), or start Docker/,
+    );
     assert.doesNotMatch(result.stdout, /Starting 1 service/);
   });
 
@@ -294,7 +309,10 @@ describe('components: errors', () => {
       }
       assert.fail('accepted');
     };
-    assert.match(load({ mongo: {} }), /components\.mongo \(line \d+, column \d+\): MongoDB is not supported yet[\s\S]*Fix: Remove components\.mongo; until it is supported, run MongoDB yourself and set MONGO_ADDRESS/);
+    assert.match(
+      load({ mongo: {} }),
+      /components\.mongo \(line \d+, column \d+\): MongoDB is not supported yet[\s\S]*Fix: Remove components\.mongo; until it is supported, run MongoDB yourself and set MONGO_ADDRESS/,
+    );
     assert.match(load({ redis: { pasword: 'x' } }), /components\.redis\.pasword .*unknown key "pasword"\. Did you mean "password"\?/);
     assert.match(load({ mysql: { database: 'my-app' } }), /components\.mysql\.database .*"my-app" is not a valid database name/);
     assert.match(load({ mysql: { init: 'missing.sql' } }), /components\.mysql\.init .*file .*missing\.sql does not exist/);

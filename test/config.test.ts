@@ -28,7 +28,11 @@ describe('config validation', () => {
     const dir = tempDir(t);
     mkdirSync(path.join(dir, 'svc'));
     writeFileSync(path.join(dir, 'svc', '.env'), 'A=from-file\nB="quoted # not a comment"\n# comment\nexport C=3\n');
-    const file = writeConfig(t, { services: { gateway: { id: 'gw01', dir: 'svc', command: 'node x.js', envFile: '.env', env: { A: 'from-env' }, allow: ['gw01'] } } }, dir);
+    const file = writeConfig(
+      t,
+      { services: { gateway: { id: 'gw01', dir: 'svc', command: 'node x.js', envFile: '.env', env: { A: 'from-env' }, allow: ['gw01'] } } },
+      dir,
+    );
     const config = loadConfig(file);
     const gateway = config.services.get('gateway')!;
     assert.equal(gateway.id, 'gw01');
@@ -71,14 +75,20 @@ describe('config validation', () => {
   });
 
   test('an id that is not a valid DNS label', (t) => {
-    assert.match(configError(t, { services: { a: echoService({ id: 'Order_Svc' }) } }), /services\.a\.id .*"Order_Svc" is not a valid service id.*Use e\.g\. "order-svc"/s);
+    assert.match(
+      configError(t, { services: { a: echoService({ id: 'Order_Svc' }) } }),
+      /services\.a\.id .*"Order_Svc" is not a valid service id.*Use e\.g\. "order-svc"/s,
+    );
     assert.match(configError(t, { services: { a: echoService({ id: '-x' }) } }), /not a valid service id/);
     // A name used as the id must be a label too.
     assert.match(configError(t, { services: { Orders_V2: echoService() } }), /"Orders_V2" is used as its id.*Add "id": "orders-v2"/s);
   });
 
   test('two services on one port', (t) => {
-    assert.match(configError(t, { services: { a: echoService({ port: 9001 }), b: echoService({ port: 9001 }) } }), /services\.b\.port .*port 9001 is already used by service "a"/);
+    assert.match(
+      configError(t, { services: { a: echoService({ port: 9001 }), b: echoService({ port: 9001 }) } }),
+      /services\.b\.port .*port 9001 is already used by service "a"/,
+    );
   });
 
   test('missing command and docker, missing dir, invalid JSON, no file', (t) => {
@@ -108,7 +118,10 @@ describe('config validation', () => {
       return true;
     });
     const proxyFile = writeConfig(t, { services: { a: echoService() }, proxy: { port } });
-    await assert.rejects(startEmulator({ config: proxyFile, proxyPort: port, dnsPort: 0 }), /routing proxy \(proxy\.port\) cannot listen on 127\.0\.0\.1:\d+: the port is already in use/);
+    await assert.rejects(
+      startEmulator({ config: proxyFile, proxyPort: port, dnsPort: 0 }),
+      /routing proxy \(proxy\.port\) cannot listen on 127\.0\.0\.1:\d+: the port is already in use/,
+    );
   });
 
   test('each service resolves to its kind; watch, dns.upstream and docker defaults are resolved once', (t) => {
@@ -126,7 +139,10 @@ describe('config validation', () => {
     assert.equal(proc!.kind, 'process', 'command wins over docker in the process runtime');
     assert.deepEqual(proc!.watch, { kind: 'off' });
     assert.equal(box!.kind, 'docker');
-    assert.deepEqual(box!.kind === 'docker' && { port: box!.port, docker: box!.docker }, { port: 8000, docker: { dockerfile: 'Dockerfile', image: undefined, buildArgs: { A: '1' } } });
+    assert.deepEqual(box!.kind === 'docker' && { port: box!.port, docker: box!.docker }, {
+      port: 8000,
+      docker: { dockerfile: 'Dockerfile', image: undefined, buildArgs: { A: '1' } },
+    });
     assert.deepEqual(box!.watch, { kind: 'globs', globs: [] }, '[] is "watch nothing", not the default');
     assert.deepEqual(globs!.watch, { kind: 'globs', globs: ['src/**', '!src/gen/**'] });
     assert.deepEqual(on!.watch, { kind: 'default' });
@@ -137,7 +153,10 @@ describe('config validation', () => {
     ]);
     const docker = loadConfig(file, { runtime: 'docker' }).services.get('proc')!;
     assert.deepEqual(docker.kind === 'docker' && docker.docker.image, 'x:1', '--runtime docker runs a service that has both as a container');
-    assert.match(configError(t, { services: { a: echoService() }, dns: { upstream: ['resolver.local'] } }), /dns\.upstream\[0\] .*"resolver\.local" is not an IP address/);
+    assert.match(
+      configError(t, { services: { a: echoService() }, dns: { upstream: ['resolver.local'] } }),
+      /dns\.upstream\[0\] .*"resolver\.local" is not an IP address/,
+    );
   });
 
   test('the config a running emulator reports states the ports in use', async (t) => {
@@ -153,7 +172,26 @@ describe('config validation', () => {
     const schema = JSON.parse(readFileSync(new URL('../emulator/config.schema.json', import.meta.url), 'utf8'));
     assert.equal(schema.additionalProperties, false);
     const service = schema.properties.services.additionalProperties;
-    assert.deepEqual(Object.keys(service.properties).sort(), ['allow', 'command', 'dir', 'docker', 'env', 'envFile', 'healthcheck', 'id', 'loadBalancer', 'port', 'publishedPort', 'replicas', 'startTimeout', 'stub', 'targets', 'tls', 'url', 'watch']);
+    assert.deepEqual(Object.keys(service.properties).sort(), [
+      'allow',
+      'command',
+      'dir',
+      'docker',
+      'env',
+      'envFile',
+      'healthcheck',
+      'id',
+      'loadBalancer',
+      'port',
+      'publishedPort',
+      'replicas',
+      'startTimeout',
+      'stub',
+      'targets',
+      'tls',
+      'url',
+      'watch',
+    ]);
     assert.equal(service.additionalProperties, false);
   });
 });

@@ -26,7 +26,10 @@ const CONFIG = `{
 }
 `;
 
-async function shop(t: TestContext, options: { dashboard?: boolean } = { dashboard: true }): Promise<{ emu: Emulator; file: string; api: ReturnType<typeof supertest> }> {
+async function shop(
+  t: TestContext,
+  options: { dashboard?: boolean } = { dashboard: true },
+): Promise<{ emu: Emulator; file: string; api: ReturnType<typeof supertest> }> {
   const file = `${tempDir(t)}/emulator.config.json`;
   writeFileSync(file, CONFIG);
   const emu = await startEmulator({ config: file, ...options });
@@ -54,7 +57,10 @@ describe('dashboard admin API', () => {
     assert.equal(info.body.services[1].url, emu.url('orders'));
     await innerCall(emu, 'gateway', 'orders', '/echo');
     const calls = await supertest(emu.proxyUrl).get('/_emulator/calls').expect(200);
-    assert.deepEqual(calls.body.map((call: { path: string; status: number }) => [call.path, call.status]), [['/echo', 200]]);
+    assert.deepEqual(
+      calls.body.map((call: { path: string; status: number }) => [call.path, call.status]),
+      [['/echo', 200]],
+    );
     const missing = await supertest(emu.proxyUrl).get('/_emulator/nope').expect(404);
     assert.match(missing.body.message, /\/_emulator\/info/);
   });
@@ -103,10 +109,13 @@ describe('dashboard admin API', () => {
       replicas: { pid: number; port: number; since: number; health: { at: number; path: string } }[];
       logs: string[];
     }[];
-    assert.deepEqual(services.map((service) => [service.name, service.state, service.runtime, service.restarts]), [
-      ['gateway', 'healthy', 'process', 0],
-      ['orders', 'healthy', 'process', 0],
-    ]);
+    assert.deepEqual(
+      services.map((service) => [service.name, service.state, service.runtime, service.restarts]),
+      [
+        ['gateway', 'healthy', 'process', 0],
+        ['orders', 'healthy', 'process', 0],
+      ],
+    );
     const orders = services[1]!;
     const info = (await api.get('/_emulator/info').expect(200)).body as { services: { name: string; instanceUrl: string }[] };
     assert.equal(`http://127.0.0.1:${orders.replicas[0]!.port}`, info.services.find((service) => service.name === 'orders')!.instanceUrl);
@@ -114,7 +123,10 @@ describe('dashboard admin API', () => {
     assert.equal(orders.replicas[0]!.health.path, '/v1/ping');
     assert.ok(Date.now() - orders.replicas[0]!.health.at < 60_000);
     assert.ok(Date.now() - orders.replicas[0]!.since < 60_000);
-    assert.ok(orders.logs.some((line) => /ready in \d+ ms/.test(line)), orders.logs.join('\n'));
+    assert.ok(
+      orders.logs.some((line) => /ready in \d+ ms/.test(line)),
+      orders.logs.join('\n'),
+    );
   });
 
   test('calls: a denied call explains itself and its fix; copy as curl; replay goes through the proxy again', async (t) => {
@@ -147,11 +159,17 @@ describe('dashboard admin API', () => {
     await new Promise((resolve) => listener.once('response', resolve));
     await sleep(50);
     const body = Buffer.alloc(100_000, 'b');
-    assert.equal((await innerCall(emu, 'gateway', 'orders', '/echo?big=1', { method: 'POST', body, headers: { 'x-test': 'kept', 'content-type': 'text/plain' } })).status, 200);
+    assert.equal(
+      (await innerCall(emu, 'gateway', 'orders', '/echo?big=1', { method: 'POST', body, headers: { 'x-test': 'kept', 'content-type': 'text/plain' } })).status,
+      200,
+    );
     const calls = (await api.get('/_emulator/calls').expect(200)).body as unknown[];
     const detail = (await api.get(`/_emulator/calls/${calls.length}`).expect(200)).body;
     assert.equal(detail.captured, true);
-    assert.ok(detail.requestHeaders.some(([name, value]: [string, string]) => name.toLowerCase() === 'x-test' && value === 'kept'), JSON.stringify(detail.requestHeaders));
+    assert.ok(
+      detail.requestHeaders.some(([name, value]: [string, string]) => name.toLowerCase() === 'x-test' && value === 'kept'),
+      JSON.stringify(detail.requestHeaders),
+    );
     assert.ok(detail.responseHeaders.some(([name]: [string, string]) => name.toLowerCase() === 'content-type'));
     assert.deepEqual([detail.requestBody.captured, detail.requestBody.bytes], [64 * 1024, 100_000]);
     assert.equal(detail.requestBody.text, 'b'.repeat(64 * 1024));
@@ -201,7 +219,10 @@ describe('dashboard admin API', () => {
   test('stubs view: each stub’s journal and unmatched requests; the stubs’ own admin endpoints still answer', async (t) => {
     const dir = tempDir(t);
     mkdirSync(path.join(dir, 'stubs/payments/mappings'), { recursive: true });
-    writeFileSync(path.join(dir, 'stubs/payments/mappings/pay.json'), JSON.stringify({ request: { method: 'GET', url: '/paid' }, response: { status: 200, body: 'ok' } }));
+    writeFileSync(
+      path.join(dir, 'stubs/payments/mappings/pay.json'),
+      JSON.stringify({ request: { method: 'GET', url: '/paid' }, response: { status: 200, body: 'ok' } }),
+    );
     writeFileSync(
       path.join(dir, 'emulator.config.json'),
       JSON.stringify({ services: { gateway: { dir: ECHO_DIR, command: 'node server.js', allow: ['payments'] }, payments: { stub: 'stubs/payments' } } }),
@@ -214,14 +235,22 @@ describe('dashboard admin API', () => {
     const view = (await api.get('/_emulator/views/stubs').expect(200)).body;
     assert.equal(view.configured, true);
     assert.deepEqual(
-      view.stubs.map((stub: { name: string; mappings: number; journal: unknown[]; unmatched: { url: string }[] }) => [stub.name, stub.mappings, stub.journal.length, stub.unmatched.map((entry) => entry.url)]),
+      view.stubs.map((stub: { name: string; mappings: number; journal: unknown[]; unmatched: { url: string }[] }) => [
+        stub.name,
+        stub.mappings,
+        stub.journal.length,
+        stub.unmatched.map((entry) => entry.url),
+      ]),
       [['payments', 1, 2, ['/unpaid']]],
     );
     const services = (await api.get('/_emulator/services').expect(200)).body as { name: string; runtime: string; state: string }[];
-    assert.deepEqual(services.map((service) => [service.name, service.runtime, service.state]), [
-      ['gateway', 'process', 'healthy'],
-      ['payments', 'stub', 'healthy'],
-    ]);
+    assert.deepEqual(
+      services.map((service) => [service.name, service.runtime, service.state]),
+      [
+        ['gateway', 'process', 'healthy'],
+        ['payments', 'stub', 'healthy'],
+      ],
+    );
     const own = await api.get('/_emulator/stubs/payments/requests?unmatched=1').expect(200);
     assert.equal(own.body.length, 1);
     await api.get('/_emulator/stubs').set('host', 'evil.example').expect(403);
@@ -277,7 +306,13 @@ describe('emulator up and the dashboard', () => {
   test('up prints the dashboard URL (dashboard.port); --no-dashboard turns it off', async (t) => {
     const [proxyPort, dnsPort, dashboardPort] = [await freePort(), await freePort(), await freePort()];
     const file = `${tempDir(t)}/emulator.config.json`;
-    writeFileSync(file, CONFIG.replace('"services": {', `"proxy": { "port": ${proxyPort} }, "dns": { "port": ${dnsPort} }, "dashboard": { "port": ${dashboardPort} },\n  "services": {`));
+    writeFileSync(
+      file,
+      CONFIG.replace(
+        '"services": {',
+        `"proxy": { "port": ${proxyPort} }, "dns": { "port": ${dnsPort} }, "dashboard": { "port": ${dashboardPort} },\n  "services": {`,
+      ),
+    );
     const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file, '--no-watch']);
     await up.waitFor(/Dashboard: http:\/\/127\.0\.0\.1:(\d+)/);
     assert.equal(/Dashboard: http:\/\/127\.0\.0\.1:(\d+)/.exec(up.output())![1], String(dashboardPort));
@@ -301,7 +336,8 @@ describe('emulator up and the dashboard', () => {
 
 describe('dashboard pieces', () => {
   test('editAllow keeps comments, layout, tabs and CRLF; removes by name or id; adds the key when missing', () => {
-    const text = '{\r\n\t// top\r\n\t"services": {\r\n\t\t"a": { "allow": ["b", /* keep */ "bid"] },\r\n\t\t"b": {\r\n\t\t\t"command": "x" // here\r\n\t\t}\r\n\t}\r\n}\r\n';
+    const text =
+      '{\r\n\t// top\r\n\t"services": {\r\n\t\t"a": { "allow": ["b", /* keep */ "bid"] },\r\n\t\t"b": {\r\n\t\t\t"command": "x" // here\r\n\t\t}\r\n\t}\r\n}\r\n';
     const removed = editAllow(text, 'a', { name: 'b', id: 'bid' }, false);
     assert.ok(removed.includes('// top') && removed.includes('// here'));
     assert.deepEqual(JSON.parse(removed.replace(/\/\/.*|\/\*.*?\*\//g, '')).services.a.allow, []);
@@ -325,9 +361,21 @@ describe('dashboard pieces', () => {
     trace.push(call('/11'));
     assert.equal(notified, 10);
     assert.equal(trace.lastId, 11);
-    assert.deepEqual(trace.list().map((record) => record.path), ['/9', '/10', '/11']);
-    assert.deepEqual(trace.since(9).map((record) => [record.id, record.path]), [[10, '/10'], [11, '/11']]);
-    assert.deepEqual(trace.since(0, 2).map((record) => record.id), [10, 11]);
+    assert.deepEqual(
+      trace.list().map((record) => record.path),
+      ['/9', '/10', '/11'],
+    );
+    assert.deepEqual(
+      trace.since(9).map((record) => [record.id, record.path]),
+      [
+        [10, '/10'],
+        [11, '/11'],
+      ],
+    );
+    assert.deepEqual(
+      trace.since(0, 2).map((record) => record.id),
+      [10, 11],
+    );
     assert.equal(trace.get(11)?.path, '/11');
     assert.deepEqual(trace.recordsSince(9), { first: 10, records: [trace.recordAt(10), trace.recordAt(11)] });
     assert.equal(trace.recordsSince(11).records.length, 0);
@@ -340,7 +388,17 @@ describe('dashboard pieces', () => {
 
   test('call details are kept for the last 100 calls only', () => {
     const store = new CallDetailStore();
-    const records = Array.from({ length: 150 }, (_, i) => ({ from: 'a', to: 'b', host: 'h', method: 'GET', path: `/${i}`, status: 200, error: undefined, durationMs: 1, time: 0 }));
+    const records = Array.from({ length: 150 }, (_, i) => ({
+      from: 'a',
+      to: 'b',
+      host: 'h',
+      method: 'GET',
+      path: `/${i}`,
+      status: 200,
+      error: undefined,
+      durationMs: 1,
+      time: 0,
+    }));
     for (const record of records) store.add(record, { requestBody: Buffer.alloc(64 * 1024) });
     assert.equal(store.size, 100);
     assert.equal(store.get(records[49]!), undefined);
@@ -354,7 +412,10 @@ describe('dashboard pieces', () => {
     assert.deepEqual(logs.tail('a', 10), ['line 3', 'line 4', 'line 5']);
     assert.equal(logs.query({ source: 'a' })[0]!.label, 'a#2');
     assert.ok(logs.tail('emulator', 1)[0]!.length < 9_000);
-    assert.deepEqual(logs.query({ search: 'LINE 4' }).map((line) => line.text), ['line 4']);
+    assert.deepEqual(
+      logs.query({ search: 'LINE 4' }).map((line) => line.text),
+      ['line 4'],
+    );
     assert.equal(logs.lastSeq, 6);
   });
 });

@@ -76,7 +76,10 @@ describe('dashboard in a real browser (chromium)', () => {
     await detail.locator('.explain').waitFor();
     assert.match(await detail.innerText(), /users \(id users\) may not call orders/);
     assert.match(await detail.innerText(), /Add "orders" to services\.users\.allow in/);
-    assert.match(await detail.locator('pre.curl').innerText(), /^curl -x http:\/\/127\.0\.0\.1:\d+ 'http:\/\/users-orders\.inner-call\.dyc\.ivolces\.com\/orders\/2\?denied'$/);
+    assert.match(
+      await detail.locator('pre.curl').innerText(),
+      /^curl -x http:\/\/127\.0\.0\.1:\d+ 'http:\/\/users-orders\.inner-call\.dyc\.ivolces\.com\/orders\/2\?denied'$/,
+    );
     await detail.locator('button[data-replay]').click();
     await detail.locator('.replayed', { hasText: 'status 403' }).waitFor();
   });

@@ -27,20 +27,35 @@ test('the demo mini-program of the root config: allowed chain, visible denial, t
   assert.equal(detail.error, 'inner_call_denied');
   assert.match(detail.message, /add "orders" to services\.users\.allow/);
   assert.ok(emu.calls().some((c) => c.from === 'users' && c.to === 'orders' && c.error === 'inner_call_denied'));
-  assert.ok(logger.lines.some((line) => line.startsWith('[users] ')), 'the Python service logs stream');
+  assert.ok(
+    logger.lines.some((line) => line.startsWith('[users] ')),
+    'the Python service logs stream',
+  );
 
   // Through the entry, as the mini-program's users (entry.users of the root config).
-  const mine = async (user: string) => (await emu.entry({ user }).get('/api/my/orders').expect(200)).body as { user: { name: string }; orders: { item: string }[] };
+  const mine = async (user: string) =>
+    (await emu.entry({ user }).get('/api/my/orders').expect(200)).body as { user: { name: string }; orders: { item: string }[] };
   const alice = await mine('alice');
   assert.equal(alice.user.name, 'Alice');
-  assert.deepEqual(alice.orders.map((o) => o.item), ['Douyin mug', 'Phone stand']);
+  assert.deepEqual(
+    alice.orders.map((o) => o.item),
+    ['Douyin mug', 'Phone stand'],
+  );
   const bob = await mine('bob');
   assert.equal(bob.user.name, 'Bob');
-  assert.deepEqual(bob.orders.map((o) => o.item), ['Ring light']);
+  assert.deepEqual(
+    bob.orders.map((o) => o.item),
+    ['Ring light'],
+  );
   assert.ok(emu.calls().some((c) => c.from === 'mini-program' && c.user === 'bob' && c.to === 'gateway' && c.path === '/api/my/orders'));
 
   // The anonymous guest is known (/api/me) but has no orders; nobody at all gets 401.
-  const guest = (await emu.entry({ user: 'guest' }).get('/api/me').expect(200)).body as { openid: string | null; anonymousOpenid: string; appId: string; env: string };
+  const guest = (await emu.entry({ user: 'guest' }).get('/api/me').expect(200)).body as {
+    openid: string | null;
+    anonymousOpenid: string;
+    appId: string;
+    env: string;
+  };
   assert.deepEqual([guest.openid, guest.anonymousOpenid, guest.appId, guest.env], [null, 'ao_guest', 'tt1234567890abcdef', 'env-local']);
   assert.equal((await emu.entry({ user: 'guest' }).get('/api/my/orders').expect(401)).body.error, 'login_required');
   const direct = await request(emu.url('gateway'), { path: '/api/my/orders' });

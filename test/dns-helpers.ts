@@ -13,7 +13,10 @@ export function frame(message: Buffer): Buffer {
 }
 
 /** Binds UDP on port 0, then TCP on the same port (retrying), for a fake resolver. */
-export async function bindPair(onMessage: (message: Buffer, remote: dgram.RemoteInfo, socket: dgram.Socket) => void, onConnection: (socket: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+export async function bindPair(
+  onMessage: (message: Buffer, remote: dgram.RemoteInfo, socket: dgram.Socket) => void,
+  onConnection: (socket: net.Socket) => void,
+): Promise<{ port: number; close(): Promise<void> }> {
   for (let attempt = 0; attempt < 10; attempt++) {
     const udp = dgram.createSocket('udp4');
     udp.on('message', (message, remote) => onMessage(message, remote, udp));

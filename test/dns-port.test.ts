@@ -20,7 +20,9 @@ test('the default DNS port is not mDNS; when it is taken, up takes a free one an
   await holdUdp(t, DEFAULTS.dnsPort);
   const file = writeConfig(t, { services: { a: echoService() }, proxy: { port: await freePort() } });
   const up = startProcess(t, process.execPath, [CLI, 'up', '--no-watch'], { cwd: path.dirname(file) });
-  const [, port] = await up.waitFor(new RegExp(`DNS: port ${DEFAULTS.dnsPort} is in use, so the DNS server listens on (\\d+) instead\\. Set dns\\.port in the config to choose a port\\.`));
+  const [, port] = await up.waitFor(
+    new RegExp(`DNS: port ${DEFAULTS.dnsPort} is in use, so the DNS server listens on (\\d+) instead\\. Set dns\\.port in the config to choose a port\\.`),
+  );
   await up.waitFor(new RegExp(`The service is healthy in \\d+ ms\\. Proxy http://127\\.0\\.0\\.1:\\d+, DNS 127\\.0\\.0\\.1:${port} \\(udp\\+tcp\\)`));
   const dig = await run('dig', ['@127.0.0.1', '-p', port!, 'a-a.inner-call.dyc.ivolces.com', '+short', '+time=2', '+tries=1']);
   assert.equal(dig.stdout.trim(), '127.0.0.1');

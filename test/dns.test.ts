@@ -150,14 +150,28 @@ async function startFakeUpstream(t: TestContext, mode: 'answer' | 'silent' = 'an
     received.push(Buffer.from(message));
     if (mode === 'silent') return undefined;
     // dns2's parser is slow on hostile section counts (see docs/dns.md); the flood test sends some.
-    if (message.length < 12 || message.length > 512 || message.readUInt16BE(4) !== 1 || message.readUInt16BE(6) !== 0 || message.readUInt16BE(8) !== 0 || message.readUInt16BE(10) > 1) return undefined;
+    if (
+      message.length < 12 ||
+      message.length > 512 ||
+      message.readUInt16BE(4) !== 1 ||
+      message.readUInt16BE(6) !== 0 ||
+      message.readUInt16BE(8) !== 0 ||
+      message.readUInt16BE(10) > 1
+    )
+      return undefined;
     const query = Packet.parse(message);
     const question = query.questions[0];
     if (question === undefined) return undefined;
     const response = Packet.createResponseFromRequest(query);
     response.header.ra = 1;
     if (question.name.toLowerCase() === 'example.test') {
-      response.answers.push({ name: question.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address: UPSTREAM_ANSWER } as Packet['answers'][number]);
+      response.answers.push({
+        name: question.name,
+        type: Packet.TYPE.A,
+        class: Packet.CLASS.IN,
+        ttl: 60,
+        address: UPSTREAM_ANSWER,
+      } as Packet['answers'][number]);
     } else {
       response.header.rcode = RCODE.NXDOMAIN;
     }
@@ -209,7 +223,13 @@ function prng(seed: number): () => number {
 
 // ── inner-call names ──────────────────────────────────────────────────────────
 
-const INNER_NAMES = ['orders-users.inner-call.dyc.ivolces.com', 'orders-users.dycloud.service', 'gw-01-orders.inner-call.dyc.ivolces.com', 'GW-01-Orders.Inner-Call.DYC.ivolces.COM', 'a-b.DYCLOUD.service.'];
+const INNER_NAMES = [
+  'orders-users.inner-call.dyc.ivolces.com',
+  'orders-users.dycloud.service',
+  'gw-01-orders.inner-call.dyc.ivolces.com',
+  'GW-01-Orders.Inner-Call.DYC.ivolces.COM',
+  'a-b.DYCLOUD.service.',
+];
 
 test('A and AAAA for inner-call names over UDP, any case, ids with dashes', async (t) => {
   const server = await startServer(t);
@@ -232,7 +252,12 @@ test('A and AAAA for inner-call names over TCP, several queries per connection, 
   const together = await tcpExchange(server.port, [Buffer.concat(queries.map(frame))], queries.length);
   // One byte per write.
   const bytes = Buffer.concat(queries.map(frame));
-  const trickled = await tcpExchange(server.port, [...bytes].map((byte) => Buffer.of(byte)), queries.length, 10_000);
+  const trickled = await tcpExchange(
+    server.port,
+    [...bytes].map((byte) => Buffer.of(byte)),
+    queries.length,
+    10_000,
+  );
   for (const replies of [together, trickled]) {
     queries.forEach((query, i) => {
       const type = query.readUInt16BE(query.length - 4);
@@ -266,7 +291,13 @@ test('an IPv4-mapped AAAA answer is encoded right', async (t) => {
 
 test('NXDOMAIN for malformed inner-call names', async (t) => {
   const server = await startServer(t);
-  const names = ['foo.inner-call.dyc.ivolces.com', 'a-b.c.inner-call.dyc.ivolces.com', '-b.dycloud.service', 'a-.dycloud.service', 'x.a-b.inner-call.dyc.ivolces.com'];
+  const names = [
+    'foo.inner-call.dyc.ivolces.com',
+    'a-b.c.inner-call.dyc.ivolces.com',
+    '-b.dycloud.service',
+    'a-.dycloud.service',
+    'x.a-b.inner-call.dyc.ivolces.com',
+  ];
   for (const name of names) {
     for (const ask of [udpAsk, tcpAsk]) {
       const query = makeQuery(name);
@@ -329,7 +360,9 @@ test('other names are forwarded unchanged over UDP and TCP, answers relayed with
   assert.match(outputTcp, /192\.0\.2\.7/, outputTcp);
 
   // Many at once over UDP: each answer goes back to its own client, with its own id.
-  const many = await Promise.all(Array.from({ length: 200 }, (_, i) => udpAsk(server.port, makeQuery(i % 2 ? 'example.test' : 'missing.test', Packet.TYPE.A, 1000 + i))));
+  const many = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => udpAsk(server.port, makeQuery(i % 2 ? 'example.test' : 'missing.test', Packet.TYPE.A, 1000 + i))),
+  );
   many.forEach((raw, i) => {
     const reply = Packet.parse(raw);
     assert.equal(reply.header.id, 1000 + i);
@@ -361,8 +394,18 @@ test('an upstream that never answers: SERVFAIL after the timeout; a dead first u
   const live = await startFakeUpstream(t);
   const closed = await closedPort();
   const onlySilent = await startServer(t, { upstream: [{ host: LOCALHOST, port: silent.port }] });
-  const silentFirst = await startServer(t, { upstream: [{ host: LOCALHOST, port: silent.port }, { host: LOCALHOST, port: live.port }] });
-  const closedFirst = await startServer(t, { upstream: [{ host: LOCALHOST, port: closed }, { host: LOCALHOST, port: live.port }] });
+  const silentFirst = await startServer(t, {
+    upstream: [
+      { host: LOCALHOST, port: silent.port },
+      { host: LOCALHOST, port: live.port },
+    ],
+  });
+  const closedFirst = await startServer(t, {
+    upstream: [
+      { host: LOCALHOST, port: closed },
+      { host: LOCALHOST, port: live.port },
+    ],
+  });
 
   const timed = async <T>(work: Promise<T>): Promise<[T, number]> => {
     const started = performance.now();
@@ -428,7 +471,14 @@ test('malformed packets: FORMERR with the id when there is a header, silence oth
     ['pointer chain', Buffer.concat([header(0x1115, 0x0100, [1, 0, 0, 0]), Buffer.from('0161c00c00010001', 'hex')])],
     ['reserved label type', Buffer.concat([header(0x1116, 0x0100, [1, 0, 0, 0]), Buffer.from('41610000010001', 'hex')])],
     ['label past the end', Buffer.concat([header(0x1117, 0x0100, [1, 0, 0, 0]), Buffer.from('3f6162', 'hex')])],
-    ['name over 255 octets', Buffer.concat([header(0x1118, 0x0100, [1, 0, 0, 0]), ...Array.from({ length: 5 }, () => Buffer.concat([Buffer.of(63), Buffer.alloc(63, 0x61)])), Buffer.from('0000010001', 'hex')])],
+    [
+      'name over 255 octets',
+      Buffer.concat([
+        header(0x1118, 0x0100, [1, 0, 0, 0]),
+        ...Array.from({ length: 5 }, () => Buffer.concat([Buffer.of(63), Buffer.alloc(63, 0x61)])),
+        Buffer.from('0000010001', 'hex'),
+      ]),
+    ],
     ['truncated type', makeQuery('a-b.dycloud.service', 1, 0x1119).subarray(0, -3)],
     ['every count 0xffff', Buffer.concat([header(0x111a, 0x0100, [0xffff, 0xffff, 0xffff, 0xffff]), Buffer.alloc(500)])],
   ];
@@ -493,10 +543,15 @@ test(`flood of random and mutated packets over UDP and TCP (seed ${SEED}; replay
       case 3:
         return mutate(valid());
       case 4:
-        return Buffer.concat([header(int(0x10000), int(0x10000) & 0x7fff, [int(4) === 0 ? 1 : int(0x10000), int(0x10000), int(0x10000), int(0x10000)]), bytes(int(300))]);
+        return Buffer.concat([
+          header(int(0x10000), int(0x10000) & 0x7fff, [int(4) === 0 ? 1 : int(0x10000), int(0x10000), int(0x10000), int(0x10000)]),
+          bytes(int(300)),
+        ]);
       case 5: {
         // Names built from pointers and labels at random.
-        const body = Array.from({ length: 1 + int(8) }, () => (int(2) ? Buffer.of(0xc0 | int(4), int(256)) : Buffer.concat([Buffer.of(int(64)), bytes(int(64))])));
+        const body = Array.from({ length: 1 + int(8) }, () =>
+          int(2) ? Buffer.of(0xc0 | int(4), int(256)) : Buffer.concat([Buffer.of(int(64)), bytes(int(64))]),
+        );
         return Buffer.concat([header(int(0x10000), 0x0100, [1, int(3), int(3), int(3)]), ...body, bytes(int(12))]);
       }
       default:
@@ -631,7 +686,18 @@ test('systemResolvers reads nameserver lines', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'dns-test-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'resolv.conf');
-  await writeFile(file, ['# comment', 'search example.com', 'nameserver 127.0.0.53', '  nameserver\t10.0.0.2  # inline', '; nameserver 10.9.9.9', 'nameserver fe80::1%eth0', 'options edns0'].join('\n'));
+  await writeFile(
+    file,
+    [
+      '# comment',
+      'search example.com',
+      'nameserver 127.0.0.53',
+      '  nameserver\t10.0.0.2  # inline',
+      '; nameserver 10.9.9.9',
+      'nameserver fe80::1%eth0',
+      'options edns0',
+    ].join('\n'),
+  );
   assert.deepEqual(systemResolvers(file), [
     { host: '127.0.0.53', port: 53 },
     { host: '10.0.0.2', port: 53 },

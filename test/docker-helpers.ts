@@ -61,7 +61,8 @@ export async function fakeUpstreamDns(t: TestContext, name: string, address: str
     queries.push(question.name);
     const response = Packet.createResponseFromRequest(query);
     response.header.ra = 1;
-    if (question.name.toLowerCase() !== name) response.header.rcode = 3; // NXDOMAIN
+    if (question.name.toLowerCase() !== name)
+      response.header.rcode = 3; // NXDOMAIN
     else if (question.type === Packet.TYPE.A) {
       response.answers.push({ name: question.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address } as Packet['answers'][number]);
     }

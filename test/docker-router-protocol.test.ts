@@ -52,12 +52,19 @@ test('router listener: PROXY v1 source address names the caller', async (t) => {
   await t.test('header and request in one packet, and split', async () => {
     const whole = await exchange(listener.port, [`PROXY TCP4 172.30.0.5 172.30.0.2 40000 80\r\n${get('a-b.inner-call.dyc.ivolces.com')}`]);
     assert.match(whole, /^HTTP\/1\.1 200[\s\S]*target saw a-b\.inner-call\.dyc\.ivolces\.com$/);
-    const split = await exchange(listener.port, ['PROXY TCP4 172.30.0.5 172.30', '.0.2 40000 80\r\nGET /x HTT', `P/1.1\r\nHost: a-b.dycloud.service\r\nConnection: close\r\n\r\n`]);
+    const split = await exchange(listener.port, [
+      'PROXY TCP4 172.30.0.5 172.30',
+      '.0.2 40000 80\r\nGET /x HTT',
+      `P/1.1\r\nHost: a-b.dycloud.service\r\nConnection: close\r\n\r\n`,
+    ]);
     assert.match(split, /^HTTP\/1\.1 200/);
   });
 
   await t.test('keep-alive: two requests on one relayed connection keep the identity', async () => {
-    const out = await exchange(listener.port, [`PROXY TCP4 172.30.0.5 172.30.0.2 40001 80\r\n${get('a-b.inner-call.dyc.ivolces.com', false)}`, get('b-a.inner-call.dyc.ivolces.com')]);
+    const out = await exchange(listener.port, [
+      `PROXY TCP4 172.30.0.5 172.30.0.2 40001 80\r\n${get('a-b.inner-call.dyc.ivolces.com', false)}`,
+      get('b-a.inner-call.dyc.ivolces.com'),
+    ]);
     assert.equal(out.match(/HTTP\/1\.1 200/g)?.length, 1, out);
     assert.match(out, /HTTP\/1\.1 403[\s\S]*caller_mismatch/);
   });
@@ -72,7 +79,9 @@ test('router listener: PROXY v1 source address names the caller', async (t) => {
   await t.test('an address of no service acts as the host would; no admin surface', async () => {
     const out = await exchange(listener.port, [`PROXY TCP4 172.30.0.99 172.30.0.2 40004 80\r\n${get('a-b.inner-call.dyc.ivolces.com')}`]);
     assert.match(out, /^HTTP\/1\.1 200/);
-    const admin = await exchange(listener.port, [`PROXY TCP4 172.30.0.99 172.30.0.2 40005 80\r\nGET /_emulator/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+    const admin = await exchange(listener.port, [
+      `PROXY TCP4 172.30.0.99 172.30.0.2 40005 80\r\nGET /_emulator/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    ]);
     assert.doesNotMatch(admin, /^HTTP\/1\.1 200/);
   });
 

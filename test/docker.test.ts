@@ -10,7 +10,16 @@ import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
 import { startEmulator } from '../dist/index.js';
 import { CLI, ECHO_DIR, recordingLogger, REPO, request, run, sleep, tempDir, writeConfig } from './helpers.js';
-import { copyNodeModules, dockerService, ensureBaseImages, fakeUpstreamDns, NODE_BASE, ownedByThisProcess, PYTHON_BASE, SESSION_LABEL } from './docker-helpers.js';
+import {
+  copyNodeModules,
+  dockerService,
+  ensureBaseImages,
+  fakeUpstreamDns,
+  NODE_BASE,
+  ownedByThisProcess,
+  PYTHON_BASE,
+  SESSION_LABEL,
+} from './docker-helpers.js';
 import { EmulatorError, freePort } from './internals.js';
 
 const docker = new Docker();
@@ -96,7 +105,13 @@ describe('docker runtime: containers with unmodified inner-call URLs', () => {
       assert.match(stdout, /^error /, stdout);
       const deadline = Date.now() + 3000;
       while (!emu.calls().some((call) => call.error === 'https_not_supported')) {
-        assert.ok(Date.now() < deadline, emu.calls().map((c) => `${c.from} ${c.method} ${c.host} ${c.error}`).join('\n'));
+        assert.ok(
+          Date.now() < deadline,
+          emu
+            .calls()
+            .map((c) => `${c.from} ${c.method} ${c.host} ${c.error}`)
+            .join('\n'),
+        );
         await sleep(20);
       }
       const refused = emu.calls().find((call) => call.error === 'https_not_supported')!;
@@ -126,7 +141,10 @@ describe('docker runtime: containers with unmodified inner-call URLs', () => {
 
     await t.test('container output is logged with the service prefix', () => {
       assert.ok(logger.lines.includes('[a] echo a listening on 8000'), logger.lines.join('\n'));
-      assert.ok(logger.events.some((line) => /^\[a\] build Step \d+\/\d+ : COPY/.test(line)), logger.events.join('\n'));
+      assert.ok(
+        logger.events.some((line) => /^\[a\] build Step \d+\/\d+ : COPY/.test(line)),
+        logger.events.join('\n'),
+      );
     });
 
     await t.test('teardown leaves no container or network of the session', async () => {
@@ -167,7 +185,12 @@ describe('docker runtime: containers with unmodified inner-call URLs', () => {
     const labels = { [SESSION_LABEL]: 'deadbeef', 'dyc-emulator.pid': String(deadPid), 'dyc-emulator.host': os.hostname() };
     const network = await docker.createNetwork({ Name: 'dyc-emulator-deadbeef', Labels: labels });
     t.after(() => network.remove().catch(() => {}));
-    const container = await docker.createContainer({ Image: NODE_BASE, Cmd: ['node', '-e', 'setInterval(() => {}, 1000)'], Labels: labels, HostConfig: { NetworkMode: 'dyc-emulator-deadbeef' } });
+    const container = await docker.createContainer({
+      Image: NODE_BASE,
+      Cmd: ['node', '-e', 'setInterval(() => {}, 1000)'],
+      Labels: labels,
+      HostConfig: { NetworkMode: 'dyc-emulator-deadbeef' },
+    });
     t.after(() => container.remove({ force: true }).catch(() => {}));
     await container.start();
 
@@ -271,13 +294,18 @@ describe('docker runtime: the demo, from the CLI', () => {
     // The user runs its own copy of the package and the demo: the checkout may sit in a
     // directory only root can enter (a `mktemp -d` clone is 0700).
     const copy = path.join(dir, 'dyc-emulator');
-    for (const part of ['package.json', 'bin', 'dist', 'node_modules', 'services']) cpSync(path.join(REPO, part), path.join(copy, part), { recursive: true, verbatimSymlinks: true });
+    for (const part of ['package.json', 'bin', 'dist', 'node_modules', 'services'])
+      cpSync(path.join(REPO, part), path.join(copy, part), { recursive: true, verbatimSymlinks: true });
     const file = writeConfig(t, await demoConfig(path.join(copy, 'services')), dir);
     chmodSync(file, 0o644);
-    const result = await run('runuser', ['-u', user, '--', 'node', path.join(copy, 'bin/emulator.js'), 'exec', '--runtime', 'docker', '--config', file, '--', 'node', '-e', probe], {
-      env: { HOME: `/home/${user}`, DOCKER_HOST: '' },
-      timeoutMs: 180_000,
-    });
+    const result = await run(
+      'runuser',
+      ['-u', user, '--', 'node', path.join(copy, 'bin/emulator.js'), 'exec', '--runtime', 'docker', '--config', file, '--', 'node', '-e', probe],
+      {
+        env: { HOME: `/home/${user}`, DOCKER_HOST: '' },
+        timeoutMs: 180_000,
+      },
+    );
     assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
     assert.match(result.stdout, /^200 .*Alice/m);
   });

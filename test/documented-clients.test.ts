@@ -26,7 +26,13 @@ interface Echo {
 }
 
 /** Calls a language service's endpoint; it answers {result} (the helper's return) or {error} (its error). */
-async function callThrough(emu: Emulator, service: string, endpoint: string, to: string, method = 'GET'): Promise<{ status: number; echo?: Echo; error?: string }> {
+async function callThrough(
+  emu: Emulator,
+  service: string,
+  endpoint: string,
+  to: string,
+  method = 'GET',
+): Promise<{ status: number; echo?: Echo; error?: string }> {
   const reply = await request(emu.url(service), { method, path: `${endpoint}?to=${to}` });
   const body = reply.json<{ result?: string; error?: string }>();
   if (reply.status === 200) return { status: 200, echo: JSON.parse(body.result!) as Echo };
@@ -86,7 +92,12 @@ describe('documented clients: process runtime', () => {
     // fails the lookup locally instead of asking the machine's resolver.
     const hosts = path.join(tempDir(t), 'hosts');
     writeFileSync(hosts, '127.0.0.1 localhost\n');
-    const emu = await startEmulator({ config: CONFIG, proxyPort: 0, dnsPort: 0, services: { java: { env: { JAVA_TOOL_OPTIONS: `-Djdk.net.hosts.file=${hosts}` } } } });
+    const emu = await startEmulator({
+      config: CONFIG,
+      proxyPort: 0,
+      dnsPort: 0,
+      services: { java: { env: { JAVA_TOOL_OPTIONS: `-Djdk.net.hosts.file=${hosts}` } } },
+    });
     t.after(() => emu.stop());
 
     for (const lang of ['go', 'python', 'node', 'php']) {
@@ -152,7 +163,15 @@ describe('documented clients: docker runtime', () => {
       for (const dependency of Object.keys(manifest.dependencies ?? {})) copyPackage(dependency);
     };
     copyPackage('axios');
-    return { go, java, node, python: path.join(EXAMPLE, 'python'), php: path.join(EXAMPLE, 'php'), target: path.join(EXAMPLE, 'target'), secret: path.join(EXAMPLE, 'target') };
+    return {
+      go,
+      java,
+      node,
+      python: path.join(EXAMPLE, 'python'),
+      php: path.join(EXAMPLE, 'php'),
+      target: path.join(EXAMPLE, 'target'),
+      secret: path.join(EXAMPLE, 'target'),
+    };
   }
 
   test("all five helpers as printed, Java's HttpClients.createDefault() included", async (t) => {
@@ -188,7 +207,10 @@ describe('documented clients: docker runtime', () => {
       const before = emu.calls().length;
       const result = await callThrough(emu, 'go', '/call/post-as-printed', 'target', 'POST');
       assert.equal(result.status, 502);
-      assert.match(result.error!, /^Post "http:\/\/go-target\.\.inner-call\.dyc\.ivolces\.com\/api\/post_result": dial tcp: lookup go-target\.\.inner-call\.dyc\.ivolces\.com.*: no such host$/);
+      assert.match(
+        result.error!,
+        /^Post "http:\/\/go-target\.\.inner-call\.dyc\.ivolces\.com\/api\/post_result": dial tcp: lookup go-target\.\.inner-call\.dyc\.ivolces\.com.*: no such host$/,
+      );
       assert.equal(emu.calls().length, before, 'nothing reached the proxy');
     });
   });

@@ -20,8 +20,12 @@ async function config(t: TestContext) {
 test('up prints the entry, which answers as the users; call goes through the running one', async (t) => {
   const { file, ports } = await config(t);
   const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file, '--no-watch']);
-  await up.waitFor(new RegExp(`Entry http://127\\.0\\.0\\.1:${ports.entry} \\(callContainer\\) → web, as alice \\(users: alice, guest; X-Emulator-User picks one\\)`));
-  const echo = (await request(`http://127.0.0.1:${ports.entry}`, { path: '/hi', headers: { 'X-Emulator-User': 'guest' } })).json<{ headers: Record<string, string> }>();
+  await up.waitFor(
+    new RegExp(`Entry http://127\\.0\\.0\\.1:${ports.entry} \\(callContainer\\) → web, as alice \\(users: alice, guest; X-Emulator-User picks one\\)`),
+  );
+  const echo = (await request(`http://127.0.0.1:${ports.entry}`, { path: '/hi', headers: { 'X-Emulator-User': 'guest' } })).json<{
+    headers: Record<string, string>;
+  }>();
   assert.equal(echo.headers['x-tt-anonymous-openid'], 'ao_guest');
   await up.waitFor(/\[calls\]\s+mini-program \(guest\) → web GET \/hi 200/);
 

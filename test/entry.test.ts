@@ -87,7 +87,10 @@ describe('entry', () => {
     assert.equal(echo.headers['x-custom'], 'kept');
     assert.equal(echo.headers['x-ttl'], 'kept, not an X-TT- header');
     assert.equal(echo.headers['x-emulator-users'], 'kept, not a control header');
-    assert.ok(!Object.keys(echo.headers).some((name) => ['x-emulator-service', 'x-emulator-user', 'x-emulator-env'].includes(name)), 'no control header reaches the service');
+    assert.ok(
+      !Object.keys(echo.headers).some((name) => ['x-emulator-service', 'x-emulator-user', 'x-emulator-env'].includes(name)),
+      'no control header reaches the service',
+    );
     // The platform's casing, each header once.
     const names = echo.rawHeaders.filter((_, i) => i % 2 === 0);
     for (const name of ['X-TT-OPENID', 'X-TT-UNIONID', 'X-TT-APPID', 'X-TT-ENV', 'X-TT-SOURCE', 'X-Forwarded-For']) {
@@ -101,7 +104,12 @@ describe('entry', () => {
     const as = async (user: string) => ttHeaders((await request(emu.entryUrl, { path: '/', headers: { 'X-Emulator-User': user } })).json<Echo>());
     assert.equal((await as('bob'))['x-tt-openid'], 'o_bob');
     assert.equal((await as('bob'))['x-tt-unionid'], undefined, 'bob has no unionid');
-    assert.deepEqual(await as('guest'), { 'x-tt-anonymous-openid': 'ao_guest', 'x-tt-appid': 'tt1234567890abcdef', 'x-tt-env': 'env-test', 'x-tt-source': 'callContainer' });
+    assert.deepEqual(await as('guest'), {
+      'x-tt-anonymous-openid': 'ao_guest',
+      'x-tt-appid': 'tt1234567890abcdef',
+      'x-tt-env': 'env-test',
+      'x-tt-source': 'callContainer',
+    });
     assert.equal((await as('alice'))['x-tt-openid'], 'o_alice');
 
     // The trace and the [calls] log: from mini-program, with the user.
@@ -124,11 +132,17 @@ describe('entry', () => {
       assert.equal(reply.json<Echo>().name, 'ord-1', service);
     }
     const unknown = assertEmulatorError(await request(emu.entryUrl, { path: '/x', headers: { 'X-Emulator-Service': 'ord-2' } }), 404, 'unknown_service');
-    assert.match(unknown.message, /X-Emulator-Service names "ord-2", but no service has that name or id\. Did you mean "ord-1"\? Services: api \(id api01\), order-svc \(id ord-1\)\./);
+    assert.match(
+      unknown.message,
+      /X-Emulator-Service names "ord-2", but no service has that name or id\. Did you mean "ord-1"\? Services: api \(id api01\), order-svc \(id ord-1\)\./,
+    );
     assert.match(unknown.message, /leave the header out to reach entry\.service \("api"\)/);
 
     const user = assertEmulatorError(await request(emu.entryUrl, { path: '/x', headers: { 'X-Emulator-User': 'alcie' } }), 404, 'unknown_user');
-    assert.match(user.message, /X-Emulator-User names "alcie", who is not in entry\.users in .*emulator\.config\.json\. Did you mean "alice"\? Users: "alice", "bob", "guest"\./);
+    assert.match(
+      user.message,
+      /X-Emulator-User names "alcie", who is not in entry\.users in .*emulator\.config\.json\. Did you mean "alice"\? Users: "alice", "bob", "guest"\./,
+    );
     assert.match(user.message, /Add "alcie": \{ "openid": "o_alcie" \} there/);
 
     const env = assertEmulatorError(await request(emu.entryUrl, { path: '/x', headers: { 'X-Emulator-Env': 'env-prod' } }), 404, 'unknown_env');
@@ -224,7 +238,9 @@ describe('entry', () => {
     assert.match(echo.headers['x-tt-openid']!, /^o_local_[0-9a-f]{12}$/);
     assert.equal(echo.headers['x-tt-env'], 'env-local');
     assert.ok(
-      logger.events.some((line) => line.includes(`Entry ${emu.entryUrl} (callContainer) → first, as the generated user local-user (X-TT-OPENID ${echo.headers['x-tt-openid']}`)),
+      logger.events.some((line) =>
+        line.includes(`Entry ${emu.entryUrl} (callContainer) → first, as the generated user local-user (X-TT-OPENID ${echo.headers['x-tt-openid']}`),
+      ),
       logger.events.join('\n'),
     );
     // No entry.envId: the client's envID is passed on.
@@ -240,7 +256,10 @@ describe('entry', () => {
     assert.equal((me.body as Echo).headers['x-tt-anonymous-openid'], 'ao_guest');
     const byDefault = await emu.entry().get('/').expect(200);
     assert.equal((byDefault.body as Echo).headers['x-tt-openid'], 'o_alice');
-    assert.throws(() => emu.entry({ user: 'mallory' }), (error: EmulatorError) => error.code === 'usage' && /No user named "mallory" in entry\.users\. Users: alice, bob, guest\./.test(error.message));
+    assert.throws(
+      () => emu.entry({ user: 'mallory' }),
+      (error: EmulatorError) => error.code === 'usage' && /No user named "mallory" in entry\.users\. Users: alice, bob, guest\./.test(error.message),
+    );
     assert.throws(() => emu.entry({ service: 'nope' }), /No service is named or has the id "nope"/);
   });
 
@@ -263,12 +282,15 @@ function exchange(
 ): Promise<{ status: number; body: Buffer; reused: boolean }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, method: options.method ?? 'GET', path: options.path, agent: options.agent, headers: options.headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks), reused: req.reusedSocket }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: url.hostname, port: url.port, method: options.method ?? 'GET', path: options.path, agent: options.agent, headers: options.headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks), reused: req.reusedSocket }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (options.body === undefined) return void req.end();
     if (!options.chunked) req.setHeader('content-length', options.body.length);

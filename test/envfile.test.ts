@@ -35,7 +35,10 @@ test('envFile: multi-line quoted values, comments after quotes, and a warning fo
   assert.equal(env.EMPTY, '');
   assert.equal(env.PLAIN, 'value');
   assert.equal(config.warnings.length, 2, config.warnings.join('\n'));
-  assert.match(config.warnings[0]!, /\.env:10 \(services\.svc\.envFile\): "this line is not an assignment" is not KEY=value, so it sets nothing\. Write it as KEY=value/);
+  assert.match(
+    config.warnings[0]!,
+    /\.env:10 \(services\.svc\.envFile\): "this line is not an assignment" is not KEY=value, so it sets nothing\. Write it as KEY=value/,
+  );
   assert.match(config.warnings[1]!, /\.env:11 .*"export ALONE" is not KEY=value/);
 
   // The service really gets them, and `up`'s logger and `validate` show the warnings.
@@ -44,7 +47,10 @@ test('envFile: multi-line quoted values, comments after quotes, and a warning fo
   const seen = (await request(emu.url('svc'), { path: '/env' })).json<Record<string, string>>();
   assert.equal(seen.PRIVATE_KEY, PEM);
   assert.equal(seen.API_KEY, 'abc123');
-  assert.ok(logger.events.some((e) => /\.env:10 .*sets nothing/.test(e)), logger.events.join('\n'));
+  assert.ok(
+    logger.events.some((e) => /\.env:10 .*sets nothing/.test(e)),
+    logger.events.join('\n'),
+  );
   const validate = await run(process.execPath, [CLI, 'validate', '--config', file]);
   assert.equal(validate.code, 0);
   assert.match(validate.stderr, /⚠ .*\.env:10 .*sets nothing/);

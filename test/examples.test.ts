@@ -43,7 +43,11 @@ describe('examples/integration-testing', () => {
 
   test('Vitest suite passes (two files in parallel, each with its own emulator)', async () => {
     const marker = `DYC_EXAMPLE_VITEST_${process.pid}`;
-    const result = await run(process.execPath, [VITEST, 'run', '--reporter=verbose'], { cwd: EXAMPLE, env: { [marker]: '1', NODE_OPTIONS: '', CI: '1' }, timeoutMs: 120_000 });
+    const result = await run(process.execPath, [VITEST, 'run', '--reporter=verbose'], {
+      cwd: EXAMPLE,
+      env: { [marker]: '1', NODE_OPTIONS: '', CI: '1' },
+      timeoutMs: 120_000,
+    });
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /Test Files {2}2 passed \(2\)/);
     assert.match(result.stdout, /Tests {2}3 passed \(3\)/);
@@ -63,10 +67,14 @@ describe('examples/integration-testing', () => {
   });
 
   test('a failing test fails the exec run', async () => {
-    const result = await run(process.execPath, [CLI, 'exec', '-q', '--', 'python3', '-c', 'import os, sys; assert "EMULATOR_URL_INVENTORY" in os.environ; sys.exit(1)'], {
-      cwd: EXAMPLE,
-      timeoutMs: 60_000,
-    });
+    const result = await run(
+      process.execPath,
+      [CLI, 'exec', '-q', '--', 'python3', '-c', 'import os, sys; assert "EMULATOR_URL_INVENTORY" in os.environ; sys.exit(1)'],
+      {
+        cwd: EXAMPLE,
+        timeoutMs: 60_000,
+      },
+    );
     assert.equal(result.code, 1);
   });
 });

@@ -14,7 +14,6 @@ async function execConfig(t: TestContext, services: Record<string, unknown> = {}
   });
 }
 
-
 const newMarker = (name: string) => `DYC_EXEC_${name}_${process.pid}_${Date.now()}`;
 
 describe('emulator exec', () => {
@@ -76,9 +75,14 @@ describe('emulator exec', () => {
   test('SIGTERM to a command that ignores it: killed after the grace period; exit 143', async (t) => {
     const marker = newMarker('STUBBORN');
     const file = await execConfig(t);
-    const exec = startProcess(t, process.execPath, [CLI, 'exec', '-q', '--config', file, '--', 'sh', '-c', `trap '' TERM INT; echo "command running"; while :; do sleep 0.1; done`], {
-      env: { [marker]: '1' },
-    });
+    const exec = startProcess(
+      t,
+      process.execPath,
+      [CLI, 'exec', '-q', '--config', file, '--', 'sh', '-c', `trap '' TERM INT; echo "command running"; while :; do sleep 0.1; done`],
+      {
+        env: { [marker]: '1' },
+      },
+    );
     await exec.waitFor(/command running/);
     const started = Date.now();
     exec.child.kill('SIGTERM');

@@ -37,7 +37,11 @@ describe('a service with a fixed port', () => {
     writeFileSync(file, serverSource('v1'));
     const port = await freePort();
     const logger = recordingLogger();
-    const emu = await emulatorFor(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', port } } }, { logger, watch: true });
+    const emu = await emulatorFor(
+      t,
+      { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', port } } },
+      { logger, watch: true },
+    );
     const first = (await innerCall(emu, 'caller', 'svc', '/')).json();
     assert.equal(first.version, 'v1');
 
@@ -49,7 +53,11 @@ describe('a service with a fixed port', () => {
     const worker = async (): Promise<void> => {
       while (running) {
         const started = performance.now();
-        const reply = await innerCall(emu, 'caller', 'svc', '/', { agent }).catch((error: Error) => ({ status: 0, body: error.message, json: (): Record<string, unknown> => ({}) }));
+        const reply = await innerCall(emu, 'caller', 'svc', '/', { agent }).catch((error: Error) => ({
+          status: 0,
+          body: error.message,
+          json: (): Record<string, unknown> => ({}),
+        }));
         results.push({ status: reply.status, version: reply.status === 200 ? (reply.json().version as string) : reply.body, ms: performance.now() - started });
       }
     };
@@ -66,7 +74,10 @@ describe('a service with a fixed port', () => {
     await Promise.all(workers);
     const failed = results.filter((r) => r.status !== 200);
     assert.deepEqual(failed, [], `${failed.length} of ${results.length} calls failed`);
-    assert.ok(results.some((r) => r.ms > 30), 'some calls were held during a restart');
+    assert.ok(
+      results.some((r) => r.ms > 30),
+      'some calls were held during a restart',
+    );
     assert.equal((await innerCall(emu, 'caller', 'svc', '/')).json().version, 'v4');
     assert.ok(!logger.events.some((e) => /something else is listening/.test(e)), logger.events.join('\n'));
   });
@@ -77,7 +88,11 @@ describe('a service with a fixed port', () => {
     writeFileSync(file, serverSource('v1'));
     const port = await freePort();
     const logger = recordingLogger();
-    const emu = await emulatorFor(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', port, startTimeout: 5 } } }, { logger, watch: true });
+    const emu = await emulatorFor(
+      t,
+      { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', port, startTimeout: 5 } } },
+      { logger, watch: true },
+    );
     const slow = innerCall(emu, 'caller', 'svc', '/slow');
     await sleep(30);
     writeFileSync(file, serverSource('v2'));

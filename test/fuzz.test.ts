@@ -154,10 +154,25 @@ test(`dyc-fuzz: 100,000 random and mutated DNS packets over UDP and TCP (seed ${
   const upstream = await echoResolver(t);
   const warnings: string[] = [];
   const logger = { ...silentLogger, warn: (message: string) => warnings.push(message) };
-  const server = await startDnsServer({ host: LOCAL, port: 0, answerV4: '127.0.0.9', answerV6: 'fd00::9', upstream: [{ host: LOCAL, port: upstream }], logger });
+  const server = await startDnsServer({
+    host: LOCAL,
+    port: 0,
+    answerV4: '127.0.0.9',
+    answerV6: 'fd00::9',
+    upstream: [{ host: LOCAL, port: upstream }],
+    logger,
+  });
   t.after(() => server.stop());
   const f = fuzzer(SEED);
-  const names = ['a-b.dycloud.service', 'gw-01-orders.inner-call.dyc.ivolces.com', 'x.inner-call.dyc.ivolces.com', 'example.test', 'inner-call.dyc.ivolces.com', 'A-B.DYCLOUD.SERVICE.', ''];
+  const names = [
+    'a-b.dycloud.service',
+    'gw-01-orders.inner-call.dyc.ivolces.com',
+    'x.inner-call.dyc.ivolces.com',
+    'example.test',
+    'inner-call.dyc.ivolces.com',
+    'A-B.DYCLOUD.SERVICE.',
+    '',
+  ];
   const seedPacket = (): Buffer => dnsQuery(f.pick(names), f.pick([1, 28, 5, 15, 16, 255, 0, 65535]), f.int(0x10000));
   const packet = (): Buffer => {
     switch (f.int(8)) {
@@ -173,7 +188,9 @@ test(`dyc-fuzz: 100,000 random and mutated DNS packets over UDP and TCP (seed ${
       }
       case 3: {
         // Names from random labels and pointers.
-        const parts = Array.from({ length: 1 + f.int(10) }, () => (f.int(3) === 0 ? Buffer.from([0xc0 | f.int(64), f.int(256)]) : Buffer.concat([Buffer.from([f.int(70)]), f.bytes(f.int(70))])));
+        const parts = Array.from({ length: 1 + f.int(10) }, () =>
+          f.int(3) === 0 ? Buffer.from([0xc0 | f.int(64), f.int(256)]) : Buffer.concat([Buffer.from([f.int(70)]), f.bytes(f.int(70))]),
+        );
         return Buffer.concat([Buffer.from([f.int(256), f.int(256), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...parts, f.bytes(f.int(6))]);
       }
       case 4:
@@ -222,7 +239,9 @@ test(`dyc-fuzz: 100,000 random and mutated DNS packets over UDP and TCP (seed ${
     await tcpProbe(server.port, batch);
   }
   const seconds = (performance.now() - started) / 1000;
-  t.diagnostic(`${UDP_PACKETS} UDP packets, ${sent} TCP messages in ${seconds.toFixed(1)} s; ${replies} UDP replies; slowest probe ${slowest.toFixed(0)} ms; ${warnings.length} warnings`);
+  t.diagnostic(
+    `${UDP_PACKETS} UDP packets, ${sent} TCP messages in ${seconds.toFixed(1)} s; ${replies} UDP replies; slowest probe ${slowest.toFixed(0)} ms; ${warnings.length} warnings`,
+  );
   assert.ok(replies > UDP_PACKETS / 10, `the server answered the flood (${replies} replies)`);
   await udpProbe(server.port, 0x4242);
   await tcpProbe(server.port, 0x4343);
@@ -260,14 +279,54 @@ test(`dyc-fuzz: random and malformed request lines and Host headers against the 
   const egress = await proxy.openEgress('a');
 
   const f = fuzzer(SEED ^ 0x9e3779b9);
-  const hosts = ['gw-01-b.inner-call.dyc.ivolces.com', 'gw-01-b.dycloud.service', 'b-gw-01.inner-call.dyc.ivolces.com', 'gw-01-b.inner-call.dyc.ivolces.com:80', 'gw-01-b.inner-call.dyc.ivolces.com:8000', 'a-b..inner-call.dyc.ivolces.com', '-b.dycloud.service', 'x.inner-call.dyc.ivolces.com', '[::1]:80', '', 'localhost', 'gw-01-zz.dycloud.service', 'GW-01-B.INNER-CALL.DYC.IVOLCES.COM.'];
+  const hosts = [
+    'gw-01-b.inner-call.dyc.ivolces.com',
+    'gw-01-b.dycloud.service',
+    'b-gw-01.inner-call.dyc.ivolces.com',
+    'gw-01-b.inner-call.dyc.ivolces.com:80',
+    'gw-01-b.inner-call.dyc.ivolces.com:8000',
+    'a-b..inner-call.dyc.ivolces.com',
+    '-b.dycloud.service',
+    'x.inner-call.dyc.ivolces.com',
+    '[::1]:80',
+    '',
+    'localhost',
+    'gw-01-zz.dycloud.service',
+    'GW-01-B.INNER-CALL.DYC.IVOLCES.COM.',
+  ];
   const methods = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE', 'get', 'G€T', 'PROPFIND', ''];
-  const paths = ['/', '/echo?a=1', '*', '//x', '/%00', '/../../etc/passwd', 'http://gw-01-b.inner-call.dyc.ivolces.com/x', 'HTTP://GW-01-B.DYCLOUD.SERVICE', 'gw-01-b.inner-call.dyc.ivolces.com:80', 'gw-01-b.inner-call.dyc.ivolces.com:443', `http://127.0.0.1:${targetPort}/`, `/${'p'.repeat(9000)}`];
+  const paths = [
+    '/',
+    '/echo?a=1',
+    '*',
+    '//x',
+    '/%00',
+    '/../../etc/passwd',
+    'http://gw-01-b.inner-call.dyc.ivolces.com/x',
+    'HTTP://GW-01-B.DYCLOUD.SERVICE',
+    'gw-01-b.inner-call.dyc.ivolces.com:80',
+    'gw-01-b.inner-call.dyc.ivolces.com:443',
+    `http://127.0.0.1:${targetPort}/`,
+    `/${'p'.repeat(9000)}`,
+  ];
   const versions = ['HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/0.9', 'http/1.1', 'HTTP/1.1 extra', ''];
   const text = (): string => f.bytes(f.int(30)).toString('latin1');
   const seedRequest = (): Buffer => {
     const headers = [`Host: ${f.pick(hosts)}`];
-    for (let n = f.int(4); n > 0; n--) headers.push(f.pick(['Content-Length: 5', 'Transfer-Encoding: chunked', 'Connection: keep-alive, x-a', 'Expect: 100-continue', 'Upgrade: websocket', `X-F: ${text()}`, `Host: ${f.pick(hosts)}`, 'Proxy-Connection: close', 'Content-Length: -1']));
+    for (let n = f.int(4); n > 0; n--)
+      headers.push(
+        f.pick([
+          'Content-Length: 5',
+          'Transfer-Encoding: chunked',
+          'Connection: keep-alive, x-a',
+          'Expect: 100-continue',
+          'Upgrade: websocket',
+          `X-F: ${text()}`,
+          `Host: ${f.pick(hosts)}`,
+          'Proxy-Connection: close',
+          'Content-Length: -1',
+        ]),
+      );
     const body = f.pick(['', 'hello', '5\r\nhello\r\n0\r\n\r\n', 'zz\r\n']);
     return Buffer.from(`${f.pick(methods)} ${f.pick(paths)} ${f.pick(versions)}\r\n${headers.join('\r\n')}\r\n\r\n${body}`, 'latin1');
   };
@@ -285,7 +344,8 @@ test(`dyc-fuzz: random and malformed request lines and Host headers against the 
   const stays = (data: Buffer): boolean => {
     // Every line, not just the first: a pipelined second request is parsed too.
     const all = data.toString('latin1');
-    const safe = (authority: string): boolean => innerCallLabel(authority) !== undefined || new RegExp(`^127\\.0\\.0\\.1:(${targetPort}|${proxy.port}|${egress})$`).test(authority);
+    const safe = (authority: string): boolean =>
+      innerCallLabel(authority) !== undefined || new RegExp(`^127\\.0\\.0\\.1:(${targetPort}|${proxy.port}|${egress})$`).test(authority);
     for (const match of all.matchAll(/https?:\/\/([^/?#]*)/gi)) if (!safe(match[1]!)) return false;
     for (const line of all.split('\n')) {
       if (!/connect\s/i.test(line)) continue;
@@ -340,7 +400,9 @@ test(`dyc-fuzz: random and malformed request lines and Host headers against the 
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  t.diagnostic(`${CASES} requests in ${seconds.toFixed(1)} s: ${answered} answered, ${closedSilently} closed without a reply, ${skipped} regenerated to stay local`);
+  t.diagnostic(
+    `${CASES} requests in ${seconds.toFixed(1)} s: ${answered} answered, ${closedSilently} closed without a reply, ${skipped} regenerated to stay local`,
+  );
   assert.ok(answered > CASES / 2, `most got an HTTP answer (${answered})`);
   assert.ok(await fetchOk(proxy.port, 'gw-01-b.inner-call.dyc.ivolces.com'));
   assert.ok(await fetchOk(egress, 'gw-01-b.dycloud.service'));

@@ -29,7 +29,10 @@ describe('health-check failures say what happened', () => {
     );
     const logger = recordingLogger();
     const emu = await emulatorFor(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js' } } }, { logger });
-    assert.ok(logger.events.some((e) => /^\[svc\] answers on \[::1\]:\d+ only/.test(e)), logger.events.join('\n'));
+    assert.ok(
+      logger.events.some((e) => /^\[svc\] answers on \[::1\]:\d+ only/.test(e)),
+      logger.events.join('\n'),
+    );
     const viaProxy = await innerCall(emu, 'caller', 'svc', '/x');
     assert.equal(viaProxy.status, 200);
     assert.equal(viaProxy.body, 'v6 /x');
@@ -40,12 +43,21 @@ describe('health-check failures say what happened', () => {
     const own = await freePort();
     const dir = tempDir(t, 'dyc-own-');
     // Like Flask's 5000 or uvicorn's 8000: the port is in the code, PORT is ignored.
-    writeFileSync(path.join(dir, 'server.js'), `require('node:http').createServer((req, res) => res.end('ok')).listen(${own}, '127.0.0.1');\nprocess.on('SIGTERM', () => process.exit(0));\n`);
+    writeFileSync(
+      path.join(dir, 'server.js'),
+      `require('node:http').createServer((req, res) => res.end('ok')).listen(${own}, '127.0.0.1');\nprocess.on('SIGTERM', () => process.exit(0));\n`,
+    );
     const { error, events } = await failedStart(t, { svc: { dir, command: 'node server.js', startTimeout: 3 } });
-    assert.match(error.message, new RegExp(`did not become healthy in 3 s \\(cold start timeout\\): GET /v1/ping on port \\d+, [^;]+; it listens on ${own}\\.`));
+    assert.match(
+      error.message,
+      new RegExp(`did not become healthy in 3 s \\(cold start timeout\\): GET /v1/ping on port \\d+, [^;]+; it listens on ${own}\\.`),
+    );
     assert.match(error.fix!, new RegExp(`Set "port": ${own} in services\\.svc .* or make it listen on the port in \\$PORT`));
     assert.doesNotMatch(error.fix!, /startTimeout/);
-    assert.ok(events.some((e) => new RegExp(`^\\[svc\\] nothing answers on \\$PORT \\(\\d+\\) yet, but it listens on ${own}\\.`).test(e)), events.join('\n'));
+    assert.ok(
+      events.some((e) => new RegExp(`^\\[svc\\] nothing answers on \\$PORT \\(\\d+\\) yet, but it listens on ${own}\\.`).test(e)),
+      events.join('\n'),
+    );
   });
 
   test('exit code 0: "exited on its own", and the fix is not "raise startTimeout"', async (t) => {
@@ -57,7 +69,7 @@ describe('health-check failures say what happened', () => {
   test('exit code 127: "command not found", naming the command', async (t) => {
     const { error } = await failedStart(t, { svc: { dir: tempDir(t), command: 'pyhton3 app.py' } });
     assert.match(error.message, /svc exited with code 127: command not found before it answered/);
-    assert.match(error.message, /pyhton3: (command )?not found/, 'the shell\'s own line is among the last log lines');
+    assert.match(error.message, /pyhton3: (command )?not found/, "the shell's own line is among the last log lines");
     assert.match(error.fix!, /could not find the program of services\.svc\.command \("pyhton3 app\.py"\)/);
   });
 });

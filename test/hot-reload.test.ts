@@ -52,7 +52,11 @@ describe('hot reload', () => {
   test('10 edits under continuous load: no failed call, and after each reload only the new code answers', async (t) => {
     const dir = versionedService(t);
     const logger = recordingLogger();
-    const emu = await emulatorFor(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js' } } }, { logger, watch: true });
+    const emu = await emulatorFor(
+      t,
+      { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js' } } },
+      { logger, watch: true },
+    );
 
     // Load: 4 callers in a loop through the proxy, each call stamped with when it started.
     const agent = new http.Agent({ keepAlive: true });
@@ -101,7 +105,11 @@ describe('hot reload', () => {
   test('every editor save pattern gives exactly one reload; 50 files at once too', async (t) => {
     const dir = versionedService(t);
     const logger = recordingLogger();
-    const emu = await emulatorFor(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js' } } }, { logger, watch: true });
+    const emu = await emulatorFor(
+      t,
+      { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js' } } },
+      { logger, watch: true },
+    );
     const file = path.join(dir, 'server.js');
 
     const patterns: [string, (v: string) => void][] = [
@@ -155,7 +163,11 @@ describe('hot reload', () => {
   test('a change that does not start keeps the old instance serving; the next save tries again', async (t) => {
     const dir = versionedService(t);
     const logger = recordingLogger();
-    const emu = await emulatorFor(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', startTimeout: 5 } } }, { logger, watch: true });
+    const emu = await emulatorFor(
+      t,
+      { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', startTimeout: 5 } } },
+      { logger, watch: true },
+    );
     const before = await version(emu);
 
     writeFileSync(path.join(dir, 'server.js'), serverSource('broken', true));
@@ -177,7 +189,11 @@ describe('hot reload', () => {
   test('a call in flight during a reload completes on the old instance', async (t) => {
     const dir = versionedService(t);
     const logger = recordingLogger();
-    const emu = await emulatorFor(t, { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js' } } }, { logger, watch: true });
+    const emu = await emulatorFor(
+      t,
+      { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js' } } },
+      { logger, watch: true },
+    );
     const slow = version(emu, '/slow'); // answers after 300 ms
     await sleep(20);
     writeFileSync(path.join(dir, 'server.js'), serverSource('v2'));
@@ -240,7 +256,9 @@ describe('live config reload', () => {
     // Add a service, remove another.
     const addedDir = versionedService(t, 'added');
     const from2 = logger.events.length;
-    const next = config({ caller: echoService({ allow: ['svc', 'added'] }), added: { dir: addedDir, command: 'node server.js' } }) as { services: Record<string, unknown> };
+    const next = config({ caller: echoService({ allow: ['svc', 'added'] }), added: { dir: addedDir, command: 'node server.js' } }) as {
+      services: Record<string, unknown>;
+    };
     delete next.services.other;
     next.services.svc = { dir, command: 'node server.js', env: { GREETING: 'changed' } };
     write(next);

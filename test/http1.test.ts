@@ -263,7 +263,9 @@ describe('HTTP/1.1 on the fast path', () => {
     const proxy = await proxyFor(t, { b: await listenOn(t, raw) });
     const call = (method: string): Promise<number> =>
       new Promise((resolve, reject) => {
-        const req = http.request({ host: LOCAL, port: proxy.port, method, path: '/', headers: { host: HOST }, agent: false }, (res) => resolve(res.resume().statusCode!));
+        const req = http.request({ host: LOCAL, port: proxy.port, method, path: '/', headers: { host: HOST }, agent: false }, (res) =>
+          resolve(res.resume().statusCode!),
+        );
         req.on('error', reject);
         req.end(method === 'POST' ? 'body' : undefined);
       });

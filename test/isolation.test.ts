@@ -98,7 +98,11 @@ describe('hosts', () => {
     const logger = recordingLogger();
     const { ways } = await entries(t, { ports: { a: forbidden, b: forbidden, c: forbidden }, instancePorts: () => [forbidden], logger });
     for (const { what, port, preamble } of ways) {
-      for (const raw of [`GET http://:${forbidden}/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, `GET http:///x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, `CONNECT :${forbidden} HTTP/1.1\r\nHost: x\r\n\r\n`]) {
+      for (const raw of [
+        `GET http://:${forbidden}/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+        `GET http:///x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+        `CONNECT :${forbidden} HTTP/1.1\r\nHost: x\r\n\r\n`,
+      ]) {
         const before = logger.calls.length;
         const reply = await rawExchange(port, preamble + raw);
         assert.equal(statusOf(reply.text), 400, `${what} ${raw.split('\r\n')[0]}: ${reply.text.slice(0, 300)}`);
@@ -121,7 +125,10 @@ describe('hosts', () => {
       assert.deepEqual(JSON.parse(bodyOf(reply.text)).hosts, [AB], what);
     }
     // Pass-through from the host to a server outside the emulator.
-    const passed = await rawExchange(ways[0]!.port, `GET http://127.0.0.1:${outside}/y HTTP/1.1\r\nHost: a-b.inner-call.dyc.ivolces.com\r\nConnection: close\r\n\r\n`);
+    const passed = await rawExchange(
+      ways[0]!.port,
+      `GET http://127.0.0.1:${outside}/y HTTP/1.1\r\nHost: a-b.inner-call.dyc.ivolces.com\r\nConnection: close\r\n\r\n`,
+    );
     assert.equal(statusOf(passed.text), 200, passed.text.slice(0, 300));
     assert.deepEqual(JSON.parse(bodyOf(passed.text)).hosts, [`127.0.0.1:${outside}`]);
   });
@@ -165,7 +172,10 @@ describe('hosts', () => {
       assert.match(reply.text, /Connection: close/i);
       assert.equal(logger.calls.length, before + 1, `${what}: the 400 is logged, /b is not run`);
       // The same after the connection went to the slow path (an absolute-form request first).
-      const handed = await rawExchange(port, `${preamble}GET http://${AB}/c HTTP/1.1\r\nHost: ${AB}\r\n\r\nGET /a HTTP/1.1\r\n\r\nGET /d HTTP/1.1\r\nHost: ${AB}\r\n\r\n`);
+      const handed = await rawExchange(
+        port,
+        `${preamble}GET http://${AB}/c HTTP/1.1\r\nHost: ${AB}\r\n\r\nGET /a HTTP/1.1\r\n\r\nGET /d HTTP/1.1\r\nHost: ${AB}\r\n\r\n`,
+      );
       const statuses = (handed.text.match(/HTTP\/1\.1 (\d{3})/g) ?? []).map((line) => Number(line.slice(9)));
       assert.deepEqual(statuses, [200, 400], `${what}, after a hand-off: ${handed.text}`);
     }
@@ -210,7 +220,10 @@ describe('timeouts', () => {
 
   test('proxy.callTimeout starts once the request body has been sent (a slow upload is not a timeout)', async (t) => {
     const target = await mirrorTarget(t);
-    const never = await listenOn(t, net.createServer((socket) => socket.on('data', () => {}).on('error', () => {})));
+    const never = await listenOn(
+      t,
+      net.createServer((socket) => socket.on('data', () => {}).on('error', () => {})),
+    );
     const { ways } = await entries(t, { ports: { a: target, b: target, c: never }, callTimeout: 0.5 });
     const slowUpload = (port: number, head: string): Promise<{ text: string; ms: number; sentAt: number }> =>
       new Promise((resolve) => {
@@ -241,7 +254,10 @@ describe('timeouts', () => {
         const ok = await slowUpload(port, `${preamble}POST ${target} HTTP/1.1\r\nHost: ${AB}\r\nContent-Length: 12000\r\nConnection: close\r\n\r\n`);
         assert.equal(statusOf(ok.text), 200, `${what}, ${path}: a 1.2 s upload with a 0.5 s callTimeout: ${ok.text.slice(0, 300)}`);
         assert.equal(JSON.parse(bodyOf(ok.text)).bytes, 12000);
-        const late = await slowUpload(port, `${preamble}POST ${target.replace(AB, 'a-c.inner-call.dyc.ivolces.com')} HTTP/1.1\r\nHost: a-c.inner-call.dyc.ivolces.com\r\nContent-Length: 12000\r\nConnection: close\r\n\r\n`);
+        const late = await slowUpload(
+          port,
+          `${preamble}POST ${target.replace(AB, 'a-c.inner-call.dyc.ivolces.com')} HTTP/1.1\r\nHost: a-c.inner-call.dyc.ivolces.com\r\nContent-Length: 12000\r\nConnection: close\r\n\r\n`,
+        );
         assert.equal(statusOf(late.text), 504, `${what}, ${path}: ${late.text.slice(0, 300)}`);
         assert.ok(late.ms - late.sentAt >= 400 && late.ms - late.sentAt < 1200, `${what}, ${path}: 504 ${late.ms - late.sentAt} ms after the body was sent`);
       }
@@ -276,7 +292,10 @@ describe('every refused request is logged, with what probably happened', () => {
     const target = await goodTarget(t);
     const logger = recordingLogger();
     const { egress } = await entries(t, { ports: { a: target, b: target, c: target }, logger, headersTimeoutMs: 500 });
-    const utf8 = await rawExchange(egress, Buffer.concat([Buffer.from(`GET http://${AB}/`), Buffer.from('订单', 'utf8'), Buffer.from(` HTTP/1.1\r\nHost: ${AB}\r\n\r\n`)]));
+    const utf8 = await rawExchange(
+      egress,
+      Buffer.concat([Buffer.from(`GET http://${AB}/`), Buffer.from('订单', 'utf8'), Buffer.from(` HTTP/1.1\r\nHost: ${AB}\r\n\r\n`)]),
+    );
     assert.equal(statusOf(utf8.text), 400, utf8.text);
     assert.equal(errorOf(utf8.text), 'bad_request');
     assert.match(JSON.parse(bodyOf(utf8.text)).message, /percent-encode/);

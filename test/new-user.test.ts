@@ -23,11 +23,24 @@ async function captured(write: (logger: ReturnType<typeof createTerminalLogger>)
 
 describe('terminal output', () => {
   test('[emulator] and [calls] never touch their text, even when service names are short', async () => {
-    const text = await captured((logger) => {
-      logger.info('Starting 1 service: a');
-      logger.serviceEvent('a', 'ready', 'info');
-      logger.call({ from: 'a', to: 'a', host: 'a-a.inner-call.dyc.ivolces.com', method: 'GET', path: '/', status: 200, error: undefined, durationMs: 1, time: 0 });
-    }, ['a']);
+    const text = await captured(
+      (logger) => {
+        logger.info('Starting 1 service: a');
+        logger.serviceEvent('a', 'ready', 'info');
+        logger.call({
+          from: 'a',
+          to: 'a',
+          host: 'a-a.inner-call.dyc.ivolces.com',
+          method: 'GET',
+          path: '/',
+          status: 200,
+          error: undefined,
+          durationMs: 1,
+          time: 0,
+        });
+      },
+      ['a'],
+    );
     assert.match(text, /^\[emulator\] +Starting 1 service: a$/m);
     assert.match(text, /^\[a\] +ready$/m);
     assert.match(text, /^\[calls\] +a → a GET \/ 200 1\.0ms$/m);
@@ -35,7 +48,19 @@ describe('terminal output', () => {
 
   test('a call with a 15 KB query prints a short line; the trace keeps it whole', () => {
     const query = `q=${'x'.repeat(15_000)}`;
-    const line = plain(formatCall({ from: 'a', to: 'b', host: 'a-b.inner-call.dyc.ivolces.com', method: 'GET', path: `/search?${query}`, status: 200, error: undefined, durationMs: 3, time: 0 }));
+    const line = plain(
+      formatCall({
+        from: 'a',
+        to: 'b',
+        host: 'a-b.inner-call.dyc.ivolces.com',
+        method: 'GET',
+        path: `/search?${query}`,
+        status: 200,
+        error: undefined,
+        durationMs: 3,
+        time: 0,
+      }),
+    );
     assert.ok(line.length < 300, `${line.length} characters`);
     assert.match(line, /^a → b GET \/search\?q=x+…\(\+14\.\d KB\) 200 3\.0ms$/);
   });

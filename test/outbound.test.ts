@@ -32,7 +32,11 @@ describe("the user's own proxy", () => {
     const corp = await corporateProxy(t, 'Basic dTpw');
     const direct = await goodTarget(t, 'direct');
     const target = await goodTarget(t, 'inner');
-    const outboundEnv = { HTTP_PROXY: `http://u:p@127.0.0.1:${corp.port}`, https_proxy: `http://u:p@127.0.0.1:${corp.port}`, NO_PROXY: 'localhost,127.0.0.1,.internal.test' };
+    const outboundEnv = {
+      HTTP_PROXY: `http://u:p@127.0.0.1:${corp.port}`,
+      https_proxy: `http://u:p@127.0.0.1:${corp.port}`,
+      NO_PROXY: 'localhost,127.0.0.1,.internal.test',
+    };
     const proxy = await proxyFor(t, { a: target, b: target, c: target }, { outboundEnv });
     const egress = await proxy.openEgress('a');
 
@@ -64,7 +68,11 @@ describe("the user's own proxy", () => {
     const loop = await rawExchange(egress, `GET http://[::ffff:7f00:1]:${proxy.port}/_emulator/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     assert.equal(errorOf(loop.text), 'inner_call_denied');
 
-    assert.deepEqual(corp.seen, ['GET http://open.douyin.test/api?x=1 host=open.douyin.test', 'CONNECT open.douyin.test:443', 'CONNECT blocked.example.test:443']);
+    assert.deepEqual(corp.seen, [
+      'GET http://open.douyin.test/api?x=1 host=open.douyin.test',
+      'CONNECT open.douyin.test:443',
+      'CONNECT blocked.example.test:443',
+    ]);
   });
 
   test('HTTP_PROXY naming the emulator itself is not chained to (no request goes round in a circle)', async (t) => {

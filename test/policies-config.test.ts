@@ -102,13 +102,22 @@ describe('policies in the config file', () => {
     assert.match(result.stderr + result.stdout, /policies\[0\]\.to \(line \d+, column \d+\): "ordrs" is not a service name or id\. Did you mean "orders"\?/);
     assert.match(result.stderr + result.stdout, /Fix: Use one of "gateway", "orders" or "\*" for any\./);
 
-    const good = writeConfig(t, world({ policies: [{ from: 'gateway', to: 'orders', timeout: 2, fault: { abort: 503, percent: 10 } }] }, { replicas: 2, loadBalancer: { maxFailures: 2 } }));
+    const good = writeConfig(
+      t,
+      world(
+        { policies: [{ from: 'gateway', to: 'orders', timeout: 2, fault: { abort: 503, percent: 10 } }] },
+        { replicas: 2, loadBalancer: { maxFailures: 2 } },
+      ),
+    );
     const valid = await run('node', [CLI, 'validate', '--config', good]);
     assert.equal(valid.code, 0, valid.stderr);
     assert.match(valid.stdout, /policies\[0\] {2}gateway → orders: timeout 2 s · fault abort 503 at 10 %/);
     const routes = await run('node', [CLI, 'routes', '--config', good]);
     assert.equal(routes.code, 0, routes.stderr);
-    assert.match(routes.stdout, /Call rules \(the first that matches a call applies\):\n {2}policies\[0\] {2}gateway → orders: timeout 2 s · fault abort 503 at 10 %/);
+    assert.match(
+      routes.stdout,
+      /Call rules \(the first that matches a call applies\):\n {2}policies\[0\] {2}gateway → orders: timeout 2 s · fault abort 503 at 10 %/,
+    );
     assert.match(routes.stdout, /orders: 2 replicas, round-robin, ejects after 2 failures in a row/);
   });
 
@@ -144,7 +153,10 @@ describe('live reload of policies and loadBalancer', () => {
     const ordersUrl = emu.url('orders');
 
     let from = logger.events.length;
-    writeFileSync(file, JSON.stringify(world({ policies: [{ to: 'orders', path: '/x', fault: { abort: 418 } }] }, { loadBalancer: { algorithm: 'least-connections' } }), null, 2));
+    writeFileSync(
+      file,
+      JSON.stringify(world({ policies: [{ to: 'orders', path: '/x', fault: { abort: 418 } }] }, { loadBalancer: { algorithm: 'least-connections' } }), null, 2),
+    );
     await wait(/config: 1 call rule in force from the file/, from);
     await wait(/config: services\.orders\.loadBalancer applied/, from);
     assert.equal((await innerCall(emu, 'gateway', 'orders', '/x')).status, 418);

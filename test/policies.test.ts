@@ -111,8 +111,11 @@ describe('call policies', () => {
     );
   });
 
-  test('retries on the slow path too: a service calling through HTTP_PROXY (absolute-form, Node\'s http server)', async (t) => {
-    const emu = await emulatorFor(t, world({ policies: [{ from: 'gateway', to: 'orders', retry: { attempts: 2, backoffMs: 10, on: ['503', 'timeout'] }, timeout: 0.5 }] }));
+  test("retries on the slow path too: a service calling through HTTP_PROXY (absolute-form, Node's http server)", async (t) => {
+    const emu = await emulatorFor(
+      t,
+      world({ policies: [{ from: 'gateway', to: 'orders', retry: { attempts: 2, backoffMs: 10, on: ['503', 'timeout'] }, timeout: 0.5 }] }),
+    );
     const via = (path: string) => `/call?to=orders&client=fetch&path=${encodeURIComponent(path)}`;
     const reply = (await request(emu.url('gateway'), { path: via('/fail?key=s&times=2&status=503') })).json<{ status: number; body: string }>();
     assert.equal(reply.status, 200, JSON.stringify(reply));
@@ -177,7 +180,11 @@ describe('call policies', () => {
     const name = new URL(emu.innerCallUrl('gateway', 'orders')).host;
     const raw = await new Promise<string>((resolve, reject) => {
       const socket = net.connect({ host, port: Number(port) }, () =>
-        socket.write(`GET /api/list?debug=1&keep=1&v=1 HTTP/1.0\r\nHost: ${name}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`),
+        socket.write(
+          `GET /api/list?debug=1&keep=1&v=1 HTTP/1.0\r\nHost: ${name}\r\n${Object.entries(headers)
+            .map(([k, v]) => `${k}: ${v}\r\n`)
+            .join('')}\r\n`,
+        ),
       );
       let text = '';
       socket.on('data', (chunk) => (text += chunk));
@@ -187,7 +194,7 @@ describe('call policies', () => {
     assert.match(raw, /^HTTP\/1\.[01] 200/);
     const slow = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
     check(slow);
-    assert.equal(slow.headers.connection, 'keep-alive', 'this one went through Node\'s client');
+    assert.equal(slow.headers.connection, 'keep-alive', "this one went through Node's client");
     // Paths outside the rule pass unchanged.
     const other = await innerCall(emu, 'gateway', 'orders', '/other?debug=1', { headers });
     assert.equal(other.json<{ url: string }>().url, '/other?debug=1');
@@ -254,12 +261,21 @@ describe('call policies', () => {
     await assert.rejects(innerCall(emu, 'gateway', 'orders', '/malformed'), /Parse Error|Invalid character in chunk size|HPE_/);
     await assert.rejects(innerCall(emu, 'gateway', 'orders', '/empty'), /socket hang up/);
     const records = emu.calls().filter((record) => record.error === 'fault_injected');
-    assert.deepEqual(records.map((record) => record.actions!.join()).sort(), ['empty', 'empty', 'malformed-chunk', 'malformed-chunk', 'random-then-close', 'reset']);
+    assert.deepEqual(records.map((record) => record.actions!.join()).sort(), [
+      'empty',
+      'empty',
+      'malformed-chunk',
+      'malformed-chunk',
+      'random-then-close',
+      'reset',
+    ]);
   });
 
   test('circuit breaker: open after consecutive failures (target not called), one trial after openSeconds, closed again; logged', async (t) => {
     const logger = recordingLogger();
-    const emu = await emulatorFor(t, world({ policies: [{ from: 'gateway', to: 'orders', circuitBreaker: { consecutiveFailures: 2, openSeconds: 0.5 } }] }), { logger });
+    const emu = await emulatorFor(t, world({ policies: [{ from: 'gateway', to: 'orders', circuitBreaker: { consecutiveFailures: 2, openSeconds: 0.5 } }] }), {
+      logger,
+    });
     const orders = emu.url('orders');
     assert.equal((await innerCall(emu, 'gateway', 'orders', '/status/500?key=g')).status, 500);
     assert.equal((await innerCall(emu, 'gateway', 'orders', '/status/502?key=g')).status, 502);
@@ -284,7 +300,11 @@ describe('call policies', () => {
     const emu = await emulatorFor(t, world({ policies: [{ to: 'orders', path: '/x', fault: { abort: 500 } }] }));
     assert.equal((await innerCall(emu, 'gateway', 'orders', '/x')).status, 500);
 
-    const put = await request(emu.proxyUrl, { method: 'PUT', path: '/_emulator/policies', body: JSON.stringify([{ from: 'gateway', to: 'orders', path: '/x', fault: { abort: 418 } }]) });
+    const put = await request(emu.proxyUrl, {
+      method: 'PUT',
+      path: '/_emulator/policies',
+      body: JSON.stringify([{ from: 'gateway', to: 'orders', path: '/x', fault: { abort: 418 } }]),
+    });
     assert.equal(put.status, 200, put.body);
     assert.equal((await innerCall(emu, 'gateway', 'orders', '/x')).status, 418, 'the run-time rule comes first');
     const listed = (await request(emu.proxyUrl, { path: '/_emulator/policies' })).json<{ runtime: unknown[]; file: unknown[]; seed: number }>();
@@ -292,7 +312,11 @@ describe('call policies', () => {
     assert.equal(listed.file.length, 1);
     assert.equal(listed.seed, emu.seed);
 
-    const bad = await request(emu.proxyUrl, { method: 'PUT', path: '/_emulator/policies', body: JSON.stringify([{ to: 'ordrs', fault: { abort: 503, percent: 150 } }]) });
+    const bad = await request(emu.proxyUrl, {
+      method: 'PUT',
+      path: '/_emulator/policies',
+      body: JSON.stringify([{ to: 'ordrs', fault: { abort: 503, percent: 150 } }]),
+    });
     assert.equal(bad.status, 400);
     const problem = bad.json<{ error: string; message: string }>();
     assert.equal(problem.error, 'policies_invalid');
@@ -378,13 +402,22 @@ describe('load balancing', () => {
     const sick = during.filter((reply) => reply.port === first.port);
     assert.equal(sick.length, 2, 'two 503s in a row take it out');
     assert.ok(sick.every((reply) => reply.status === 503));
-    assert.ok(during.slice(4).every((reply) => reply.port === second.port && reply.status === 200), 'then only the healthy one answers');
-    assert.ok(logger.events.some((line) => line.includes(`[orders] instance 127.0.0.1:${first.port} out of rotation after 2 failures in a row (last: status 503)`)), logger.events.join('\n'));
+    assert.ok(
+      during.slice(4).every((reply) => reply.port === second.port && reply.status === 200),
+      'then only the healthy one answers',
+    );
+    assert.ok(
+      logger.events.some((line) => line.includes(`[orders] instance 127.0.0.1:${first.port} out of rotation after 2 failures in a row (last: status 503)`)),
+      logger.events.join('\n'),
+    );
 
     // It heals; the health check (GET /v1/ping, every second) brings it back.
     const deadline = Date.now() + 5000;
     while (!logger.events.some((line) => line.includes('back in rotation')) && Date.now() < deadline) await sleep(50);
-    assert.ok(logger.events.some((line) => line.includes(`[orders] instance 127.0.0.1:${first.port} back in rotation (health check passed)`)), logger.events.join('\n'));
+    assert.ok(
+      logger.events.some((line) => line.includes(`[orders] instance 127.0.0.1:${first.port} back in rotation (health check passed)`)),
+      logger.events.join('\n'),
+    );
     const after = [await call(), await call()];
     assert.deepEqual(after.map((reply) => reply.port).sort(), [first.port, second.port].sort());
 

@@ -44,7 +44,10 @@ describe('process runtime', () => {
     const started = Date.now();
     await assert.rejects(startEmulator({ config: file, proxyPort: 0, dnsPort: 0 }), (error: EmulatorError) => {
       assert.equal(error.code, 'service_unhealthy');
-      assert.match(error.message, /mute did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, connection refused \(nothing listens on the port yet\)/);
+      assert.match(
+        error.message,
+        /mute did not become healthy in 1 s \(cold start timeout\): GET \/v1\/ping on port \d+, connection refused \(nothing listens on the port yet\)/,
+      );
       assert.match(error.message, /\| booting the mute service/);
       assert.match(error.fix ?? '', /answer GET \/v1\/ping with 200 or 404/);
       return true;
@@ -54,12 +57,18 @@ describe('process runtime', () => {
 
   test('a cold start timeout says what the health probe saw last', async (t) => {
     const file = writeConfig(t, { services: { sick: echoService({ healthcheck: '/status/500', startTimeout: 1 }) } });
-    await assert.rejects(startEmulator({ config: file, proxyPort: 0, dnsPort: 0 }), /sick did not become healthy in 1 s \(cold start timeout\): GET \/status\/500 on port \d+, the answer was 500\./);
+    await assert.rejects(
+      startEmulator({ config: file, proxyPort: 0, dnsPort: 0 }),
+      /sick did not become healthy in 1 s \(cold start timeout\): GET \/status\/500 on port \d+, the answer was 500\./,
+    );
   });
 
   test('a service that exits at start fails fast with its exit code and output', async (t) => {
     const file = writeConfig(t, { services: { bad: echoService({ env: { CRASH_AT_START: '1' } }) } });
-    await assert.rejects(startEmulator({ config: file, proxyPort: 0, dnsPort: 0 }), /bad exited with code 3 before it answered GET \/v1\/ping[\s\S]*\| crashing at start as asked/);
+    await assert.rejects(
+      startEmulator({ config: file, proxyPort: 0, dnsPort: 0 }),
+      /bad exited with code 3 before it answered GET \/v1\/ping[\s\S]*\| crashing at start as asked/,
+    );
   });
 
   test('404 on the health path counts as alive, as on the platform', async (t) => {

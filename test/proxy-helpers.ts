@@ -42,7 +42,11 @@ export async function listenOn(t: TestContext, server: net.Server): Promise<numb
 export async function proxyFor(
   t: TestContext,
   ports: Record<string, number>,
-  extra: Partial<ProxyOptions> & { callTimeout?: number; callerByAddress?: (address: string) => string | undefined; instancePorts?: () => Iterable<number> } = {},
+  extra: Partial<ProxyOptions> & {
+    callTimeout?: number;
+    callerByAddress?: (address: string) => string | undefined;
+    instancePorts?: () => Iterable<number>;
+  } = {},
 ): Promise<ProxyServer> {
   const config = loadConfig(
     writeConfig(t, {
@@ -70,7 +74,8 @@ export async function proxyFor(
   return proxy;
 }
 
-export const get = (host: string, path = '/x', extraHeaders = ''): string => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extraHeaders}Connection: close\r\n\r\n`;
+export const get = (host: string, path = '/x', extraHeaders = ''): string =>
+  `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extraHeaders}Connection: close\r\n\r\n`;
 export const statusOf = (text: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
 export const errorOf = (text: string): string | undefined => /X-Emulator-Error: (\w+)/i.exec(text)?.[1];
 

@@ -106,11 +106,21 @@ describe('routing proxy', () => {
 
   test('bad_inner_call_host for malformed names and other ports', async (t) => {
     const emu = await emulatorFor(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() } });
-    for (const host of ['ab.inner-call.dyc.ivolces.com', 'a-b..inner-call.dyc.ivolces.com', '-b.dycloud.service', 'a-b.extra.inner-call.dyc.ivolces.com', 'a-b.inner-call.dyc.ivolces.com:8000']) {
+    for (const host of [
+      'ab.inner-call.dyc.ivolces.com',
+      'a-b..inner-call.dyc.ivolces.com',
+      '-b.dycloud.service',
+      'a-b.extra.inner-call.dyc.ivolces.com',
+      'a-b.inner-call.dyc.ivolces.com:8000',
+    ]) {
       assertEmulatorError(await request(emu.proxyUrl, { headers: { host } }), 400, 'bad_inner_call_host');
     }
     // The Go helper's POST URL as printed in the platform docs (double dot), through HTTP_PROXY.
-    assertEmulatorError(await request(emu.proxyUrl, { path: 'http://a-b..inner-call.dyc.ivolces.com/api/post_result', method: 'POST', body: '{}' }), 400, 'bad_inner_call_host');
+    assertEmulatorError(
+      await request(emu.proxyUrl, { path: 'http://a-b..inner-call.dyc.ivolces.com/api/post_result', method: 'POST', body: '{}' }),
+      400,
+      'bad_inner_call_host',
+    );
     // Not an inner-call host at all, origin-form: says what this port is.
     const other = assertEmulatorError(await request(emu.proxyUrl, { headers: { host: 'example.test' } }), 400, 'bad_inner_call_host');
     assert.match(other.message, /dyc-emulator proxy/);
@@ -204,7 +214,12 @@ describe('routing proxy', () => {
   test('streams 200 MB up and down with bounded memory in the emulator process', async (t) => {
     // The real CLI in its own process, so its peak RSS (VmHWM) is the proxy's alone.
     const [proxyPort, dnsPort] = [await freePort(), await freePort()];
-    const file = writeConfig(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort }, entry: { port: await freePort() } });
+    const file = writeConfig(t, {
+      services: { a: echoService({ allow: ['b'] }), b: echoService() },
+      proxy: { port: proxyPort },
+      dns: { port: dnsPort },
+      entry: { port: await freePort() },
+    });
     const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file, '--no-watch']);
     await up.waitFor(/All 2 services healthy/);
     const peakRss = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${up.child.pid}/status`, 'utf8'))![1]) / 1024;
@@ -216,11 +231,14 @@ describe('routing proxy', () => {
     for (let sent = 0; sent < size; sent += chunk.length) expected.update(chunk);
     const headers = { host: 'a-b.inner-call.dyc.ivolces.com' };
     const upload = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: proxyPort, method: 'POST', path: '/upload', headers: { ...headers, 'transfer-encoding': 'chunked' } }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve(JSON.parse(text)));
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port: proxyPort, method: 'POST', path: '/upload', headers: { ...headers, 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve(JSON.parse(text)));
+        },
+      );
       req.on('error', reject);
       let sent = 0;
       Readable.from(

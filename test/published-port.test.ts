@@ -36,7 +36,10 @@ describe("a service's published port (its stable address)", () => {
     const first = (await request(url)).json();
     assert.equal(first.version, 'v1');
     assert.notEqual(new URL(url).port, first.port, 'the published port is not the instance port');
-    assert.ok(logger.events.some((e) => e.includes(`ready in`) && e.includes(url)), `the ready line names ${url}: ${logger.events.join('\n')}`);
+    assert.ok(
+      logger.events.some((e) => e.includes(`ready in`) && e.includes(url)),
+      `the ready line names ${url}: ${logger.events.join('\n')}`,
+    );
 
     writeFileSync(path.join(dir, 'server.js'), serverSource('v2'));
     await waitForEvent(logger, /^\[svc\] reloaded in/);
@@ -60,7 +63,11 @@ describe("a service's published port (its stable address)", () => {
     const dir = tempDir(t, 'dyc-published-');
     writeFileSync(path.join(dir, 'server.js'), serverSource('v1'));
     const [publishedPort, proxyPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
-    const file = writeConfig(t, { services: { svc: { dir, command: 'node server.js', publishedPort }, other: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort } });
+    const file = writeConfig(t, {
+      services: { svc: { dir, command: 'node server.js', publishedPort }, other: echoService() },
+      proxy: { port: proxyPort },
+      dns: { port: dnsPort },
+    });
     const cwd = path.dirname(file);
 
     const before = await run(process.execPath, [CLI, 'routes'], { cwd });

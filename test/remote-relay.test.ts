@@ -35,7 +35,13 @@ test('url: the path is appended to the base path, Host is the remote host, conne
   const agent = new (await import('node:http')).Agent({ keepAlive: true });
   t.after(() => agent.destroy());
   for (let i = 0; i < 5; i++) {
-    const reply = await request(relay.url, { method: 'POST', path: `/orders/${i}?x=1`, body: 'hello', headers: { host: 'gw01-orders.inner-call.dyc.ivolces.com', 'content-type': 'text/plain' }, agent });
+    const reply = await request(relay.url, {
+      method: 'POST',
+      path: `/orders/${i}?x=1`,
+      body: 'hello',
+      headers: { host: 'gw01-orders.inner-call.dyc.ivolces.com', 'content-type': 'text/plain' },
+      agent,
+    });
     assert.equal(reply.status, 200);
     assert.deepEqual(reply.json(), { server: 'dev', method: 'POST', url: `/base/orders/${i}?x=1`, host: `127.0.0.1:${remote.port}`, body: 'hello' });
   }
@@ -58,7 +64,10 @@ test('https with a private CA: tls.ca works; without it the error names the fix;
   const body = refused.json<{ error: string; message: string; from: string; to: string }>();
   assert.equal(body.error, 'upstream_error');
   assert.equal(body.from, 'gw01');
-  assert.match(body.message, /TLS: 127\.0\.0\.1's certificate is signed by a CA this machine does not trust \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)\. Fix: set services\.orders\.tls\.ca to the CA's PEM file, or services\.orders\.tls\.insecure to true\./);
+  assert.match(
+    body.message,
+    /TLS: 127\.0\.0\.1's certificate is signed by a CA this machine does not trust \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)\. Fix: set services\.orders\.tls\.ca to the CA's PEM file, or services\.orders\.tls\.insecure to true\./,
+  );
 
   const insecure = await relayFor(t, { targets: one(secure.url), tls: { ca: undefined, insecure: true } });
   assert.equal((await request(insecure.url, { path: '/a' })).status, 200);
@@ -67,13 +76,19 @@ test('https with a private CA: tls.ca works; without it the error names the fix;
   const toSelf = await relayFor(t, { targets: one(selfSigned.url), tls: { ca: pki.caFile, insecure: false } });
   const selfReply = await request(toSelf.url, { path: '/a' });
   assert.equal(selfReply.status, 502);
-  assert.match(selfReply.json<{ message: string }>().message, /TLS: 127\.0\.0\.1 presented a self-signed certificate \(tls\.ca is .*ca\.pem, which did not sign it\)\. Fix: set services\.orders\.tls\.ca to that certificate's PEM file, or services\.orders\.tls\.insecure to true\./);
+  assert.match(
+    selfReply.json<{ message: string }>().message,
+    /TLS: 127\.0\.0\.1 presented a self-signed certificate \(tls\.ca is .*ca\.pem, which did not sign it\)\. Fix: set services\.orders\.tls\.ca to that certificate's PEM file, or services\.orders\.tls\.insecure to true\./,
+  );
 
   const plain = await remoteServer(t, 'plain');
   const httpsToPlain = await relayFor(t, { targets: one(plain.url.replace('http:', 'https:')) });
   const wrong = await request(httpsToPlain.url, { path: '/a' });
   assert.equal(wrong.status, 502);
-  assert.match(wrong.json<{ message: string }>().message, /does not speak TLS on that port\. Fix: use http:\/\/ instead of https:\/\/ in services\.orders\.url/);
+  assert.match(
+    wrong.json<{ message: string }>().message,
+    /does not speak TLS on that port\. Fix: use http:\/\/ instead of https:\/\/ in services\.orders\.url/,
+  );
 });
 
 test('refused connections and DNS failures name the problem and the fix', async (t) => {
@@ -82,14 +97,26 @@ test('refused connections and DNS failures name the problem and the fix', async 
   const relay = await relayFor(t, { targets: one(gone.url) });
   const reply = await request(relay.url, { path: '/x' });
   assert.equal(reply.status, 502);
-  assert.match(reply.json<{ message: string }>().message, new RegExp(`connection refused by 127\\.0\\.0\\.1:${gone.port} \\(ECONNREFUSED\\)\\. Fix: start the server there, or correct the port in services\\.orders\\.url`));
+  assert.match(
+    reply.json<{ message: string }>().message,
+    new RegExp(
+      `connection refused by 127\\.0\\.0\\.1:${gone.port} \\(ECONNREFUSED\\)\\. Fix: start the server there, or correct the port in services\\.orders\\.url`,
+    ),
+  );
   // A name that does not resolve: the error object Node gives (no lookup is sent anywhere from a test).
-  const dns = describeRemoteError(Object.assign(new Error('getaddrinfo ENOTFOUND orders.dev.example'), { code: 'ENOTFOUND' }), new URL('https://orders.dev.example/'), {
-    name: 'orders',
-    configPath: 'services.orders.url',
-    tls: { ca: undefined, insecure: false },
-  });
-  assert.equal(dns, 'DNS: the host name orders.dev.example does not resolve (ENOTFOUND). Fix: check the host in services.orders.url, or connect the VPN that serves it.');
+  const dns = describeRemoteError(
+    Object.assign(new Error('getaddrinfo ENOTFOUND orders.dev.example'), { code: 'ENOTFOUND' }),
+    new URL('https://orders.dev.example/'),
+    {
+      name: 'orders',
+      configPath: 'services.orders.url',
+      tls: { ca: undefined, insecure: false },
+    },
+  );
+  assert.equal(
+    dns,
+    'DNS: the host name orders.dev.example does not resolve (ENOTFOUND). Fix: check the host in services.orders.url, or connect the VPN that serves it.',
+  );
 });
 
 test('targets: weights split calls exactly (smooth weighted round-robin)', async (t) => {
@@ -143,12 +170,22 @@ test('targets: maxFailures ejects, the fallback takes over only then, the ejecte
   assert.equal(await servedBy('/status/503'), 'primary');
   assert.equal(await servedBy('/status/503'), 'primary');
   assert.equal(await servedBy(), 'fallback');
-  assert.deepEqual(relay.targets().map((target) => target.inRotation), [false, true]);
-  assert.ok(relay.logger.events.some((line) => /\[orders\] target http:\/\/127\.0\.0\.1:\d+\/ left the rotation \(2 failures in a row, the last: status 503\)/.test(line)), relay.logger.events.join('\n'));
+  assert.deepEqual(
+    relay.targets().map((target) => target.inRotation),
+    [false, true],
+  );
+  assert.ok(
+    relay.logger.events.some((line) =>
+      /\[orders\] target http:\/\/127\.0\.0\.1:\d+\/ left the rotation \(2 failures in a row, the last: status 503\)/.test(line),
+    ),
+    relay.logger.events.join('\n'),
+  );
   // Without a health check it is tried again after the ejection time, on probation.
   await until(() => relay.targets()[0]!.inRotation, 'the primary is retried');
   assert.equal(await servedBy(), 'primary');
-  assert.ok(relay.logger.events.some((line) => /target http:\/\/127\.0\.0\.1:\d+\/ is back in the rotation \(retrying \(no health check configured\)\)/.test(line)));
+  assert.ok(
+    relay.logger.events.some((line) => /target http:\/\/127\.0\.0\.1:\d+\/ is back in the rotation \(retrying \(no health check configured\)\)/.test(line)),
+  );
 });
 
 test('targets with an explicit healthcheck: a failing probe takes a target out, a passing one brings it back; nothing left is 503 no_healthy_target', async (t) => {
@@ -169,7 +206,10 @@ test('targets with an explicit healthcheck: a failing probe takes a target out, 
   primaryHealthy = false;
   await until(() => !relay.targets()[0]!.inRotation, 'the failing probe takes the primary out');
   assert.equal(await servedBy(), 'fallback');
-  assert.ok(relay.logger.events.some((line) => /target http:\/\/127\.0\.0\.1:\d+\/ left the rotation: GET \/health → status 503/.test(line)), relay.logger.events.join('\n'));
+  assert.ok(
+    relay.logger.events.some((line) => /target http:\/\/127\.0\.0\.1:\d+\/ left the rotation: GET \/health → status 503/.test(line)),
+    relay.logger.events.join('\n'),
+  );
 
   primaryHealthy = true;
   await until(() => relay.targets()[0]!.inRotation, 'the passing probe brings it back');
@@ -182,7 +222,10 @@ test('targets with an explicit healthcheck: a failing probe takes a target out, 
   const none = await request(relay.url, { path: '/' });
   assert.equal(none.status, 503);
   assert.equal(none.headers['x-emulator-error'], 'no_healthy_target');
-  assert.match(none.json<{ message: string }>().message, /No target of "orders" is in the rotation: http:\/\/127\.0\.0\.1:\d+\/ \(GET \/health → status 503\), http:\/\/127\.0\.0\.1:\d+\/ \(GET \/health → connection refused/);
+  assert.match(
+    none.json<{ message: string }>().message,
+    /No target of "orders" is in the rotation: http:\/\/127\.0\.0\.1:\d+\/ \(GET \/health → status 503\), http:\/\/127\.0\.0\.1:\d+\/ \(GET \/health → connection refused/,
+  );
 });
 
 test('url: a WebSocket-style upgrade passes through the relay as bytes (base path and Host as for requests)', async (t) => {

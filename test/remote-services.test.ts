@@ -86,7 +86,10 @@ test('url over https with a private CA: tls.ca (relative to the config), without
   assert.equal(refused.headers['x-emulator-error'], 'upstream_error');
   const body = refused.json<{ error: string; message: string; from: string; to: string }>();
   assert.deepEqual([body.error, body.from, body.to], ['upstream_error', 'gateway', 'untrusted']);
-  assert.match(body.message, /certificate is signed by a CA this machine does not trust .* Fix: set services\.untrusted\.tls\.ca to the CA's PEM file, or services\.untrusted\.tls\.insecure to true\./);
+  assert.match(
+    body.message,
+    /certificate is signed by a CA this machine does not trust .* Fix: set services\.untrusted\.tls\.ca to the CA's PEM file, or services\.untrusted\.tls\.insecure to true\./,
+  );
 });
 
 test('stub: answers from mapping files through the proxy; no match is 404 stub_not_matched; the journal is in the testing and admin APIs', async (t) => {
@@ -103,30 +106,42 @@ test('stub: answers from mapping files through the proxy; no match is 404 stub_n
   assert.deepEqual(created.body, { id: 'pay_1' });
   const missed = await emu.request('gateway', 'payments').get('/v1/payments').expect(404);
   assert.equal(missed.headers['x-emulator-error'], 'stub_not_matched');
-  assert.match(missed.body.message, /Closest: "create payment" \(mappings\/pay\.json\), which differs in method: expected POST, got GET; body: expected matchesJsonPath \$\.amount, the body is empty/);
+  assert.match(
+    missed.body.message,
+    /Closest: "create payment" \(mappings\/pay\.json\), which differs in method: expected POST, got GET; body: expected matchesJsonPath \$\.amount, the body is empty/,
+  );
 
   // A process service calling it: the journal names the caller.
   const fromProcess = await callFrom(emu, 'gateway', 'payments', '/v1/payments');
   assert.equal(fromProcess.status, 404);
 
   const journal = emu.stubRequests('payments');
-  assert.deepEqual(journal.map((entry) => [entry.from, entry.method, entry.url, entry.wasMatched, entry.status]), [
-    ['gateway', 'POST', '/v1/payments', true, 201],
-    ['gateway', 'GET', '/v1/payments', false, 404],
-    ['gateway', 'GET', '/v1/payments', false, 404],
-  ]);
+  assert.deepEqual(
+    journal.map((entry) => [entry.from, entry.method, entry.url, entry.wasMatched, entry.status]),
+    [
+      ['gateway', 'POST', '/v1/payments', true, 201],
+      ['gateway', 'GET', '/v1/payments', false, 404],
+      ['gateway', 'GET', '/v1/payments', false, 404],
+    ],
+  );
   assert.equal(JSON.parse(journal[0]!.body).amount, 10);
   assert.equal(emu.stubRequests('payments', { unmatched: true }).length, 2);
-  const calls = emu.calls().filter((record) => record.to === 'payments').map((record) => record.status);
+  const calls = emu
+    .calls()
+    .filter((record) => record.to === 'payments')
+    .map((record) => record.status);
   assert.deepEqual(calls, [201, 404, 404]);
 
   const admin = await request(emu.proxyUrl, { path: '/_emulator/stubs/payments/requests?unmatched=1' });
   assert.equal(admin.status, 200);
   assert.equal(admin.json<unknown[]>().length, 2);
   const list = await request(emu.proxyUrl, { path: '/_emulator/stubs' });
-  assert.deepEqual(list.json<{ name: string; mappings: number; requests: number; unmatched: number }[]>().map(({ name, mappings, requests, unmatched }) => ({ name, mappings, requests, unmatched })), [
-    { name: 'payments', mappings: 1, requests: 3, unmatched: 2 },
-  ]);
+  assert.deepEqual(
+    list
+      .json<{ name: string; mappings: number; requests: number; unmatched: number }[]>()
+      .map(({ name, mappings, requests, unmatched }) => ({ name, mappings, requests, unmatched })),
+    [{ name: 'payments', mappings: 1, requests: 3, unmatched: 2 }],
+  );
   await request(emu.proxyUrl, { method: 'DELETE', path: '/_emulator/stubs/payments/requests' });
   assert.deepEqual(emu.stubRequests('payments'), []);
   assert.throws(() => emu.stubRequests('gateway'), /"gateway" is not a stub service/);
@@ -144,7 +159,10 @@ test('stub: a mapping edited while the emulator runs answers the next call (hot 
     assert.ok(Date.now() < deadline, 'the edited mapping applies');
     await sleep(50);
   }
-  assert.ok(emu.logger.events.some((line) => line === '[payments] mappings/status.json reloaded (1 mapping)'), emu.logger.events.join('\n'));
+  assert.ok(
+    emu.logger.events.some((line) => line === '[payments] mappings/status.json reloaded (1 mapping)'),
+    emu.logger.events.join('\n'),
+  );
 });
 
 test('record through the emulator, then replay with the real service stopped', async (t) => {
@@ -207,14 +225,31 @@ test('config: exactly one of command, docker, url, targets, stub; allow on such 
     { orders: { command: 'node x.js', url: 'http://127.0.0.1:9' } },
     /services\.orders \(line \d+, column \d+\): has both "command" and "url": a service either runs here \(command, docker\) or is answered elsewhere \(url, targets, stub\), never both\./,
   );
-  await check({ orders: { url: 'http://127.0.0.1:9', allow: ['gateway'] } }, /services\.orders\.allow \(line \d+, column \d+\): a "url" service does not run here, so it calls nobody\./, /Fix: Remove "allow"/);
-  await check({ orders: { url: 'ftp://files.example.com' } }, /services\.orders\.url \(line \d+, column \d+\): "ftp:\/\/files\.example\.com" is not an http:\/\/ or https:\/\/ URL\./);
+  await check(
+    { orders: { url: 'http://127.0.0.1:9', allow: ['gateway'] } },
+    /services\.orders\.allow \(line \d+, column \d+\): a "url" service does not run here, so it calls nobody\./,
+    /Fix: Remove "allow"/,
+  );
+  await check(
+    { orders: { url: 'ftp://files.example.com' } },
+    /services\.orders\.url \(line \d+, column \d+\): "ftp:\/\/files\.example\.com" is not an http:\/\/ or https:\/\/ URL\./,
+  );
   await check({ orders: { url: 'not a url' } }, /services\.orders\.url .*"not a url" is not an http:\/\/ or https:\/\/ URL/);
   await check({ orders: { url: 'http://127.0.0.1:9', tls: { ca: 'missing.pem' } } }, /services\.orders\.tls\.ca .*file .*missing\.pem does not exist/);
-  await check({ orders: { command: 'node x.js', tls: { insecure: true } } }, /services\.orders\.tls .*"tls" applies to "url", "targets" and "stub" \{ "record" \} services only/);
+  await check(
+    { orders: { command: 'node x.js', tls: { insecure: true } } },
+    /services\.orders\.tls .*"tls" applies to "url", "targets" and "stub" \{ "record" \} services only/,
+  );
   await check({ search: { targets: [] } }, /services\.search\.targets .*must be at least 1 items/);
   await check(
-    { search: { targets: [{ url: 'http://127.0.0.1:9', fallback: true }, { url: 'http://127.0.0.1:8', fallback: true }] } },
+    {
+      search: {
+        targets: [
+          { url: 'http://127.0.0.1:9', fallback: true },
+          { url: 'http://127.0.0.1:8', fallback: true },
+        ],
+      },
+    },
     /services\.search\.targets\[1\]\.fallback .*only one target can be the fallback/,
   );
   await check({ search: { targets: [{ url: 'http://127.0.0.1:9', fallback: true }] } }, /services\.search\.targets .*has only a fallback target/);
@@ -224,7 +259,10 @@ test('config: exactly one of command, docker, url, targets, stub; allow on such 
   // A broken mapping file stops the start, naming the file and the JSON path.
   mkdirSync(path.join(dir, 'stubs/bad/mappings'), { recursive: true });
   writeFileSync(path.join(dir, 'stubs/bad/mappings/x.json'), '{ "request": { "urlPath": "/a", "urlPathTemplate": "/a/{id}" }, "response": {} }');
-  await check({ payments: { stub: 'stubs/bad' } }, /x\.json request\.urlPathTemplate \(line 1\): "urlPathTemplate" \(path templates\) is a WireMock feature that dyc-emulator does not support/);
+  await check(
+    { payments: { stub: 'stubs/bad' } },
+    /x\.json request\.urlPathTemplate \(line 1\): "urlPathTemplate" \(path templates\) is a WireMock feature that dyc-emulator does not support/,
+  );
 });
 
 test('a config edit replaces the stand-in without touching the other services', async (t) => {
@@ -245,11 +283,17 @@ test('a config edit replaces the stand-in without touching the other services', 
 test('emulator validate checks stub mapping files too', async (t) => {
   const dir = tempDir(t);
   mkdirSync(path.join(dir, 'stubs/pay/mappings'), { recursive: true });
-  writeFileSync(path.join(dir, 'stubs/pay/mappings/a.json'), '{\n  "request": { "urlPath": "/a", "formParameters": {} },\n  "response": { "status": 200 }\n}\n');
+  writeFileSync(
+    path.join(dir, 'stubs/pay/mappings/a.json'),
+    '{\n  "request": { "urlPath": "/a", "formParameters": {} },\n  "response": { "status": 200 }\n}\n',
+  );
   const file = writeConfig(t, { services: { gateway: echoService({ allow: ['pay'] }), pay: { stub: 'stubs/pay' } } }, dir);
   const bad = await run(process.execPath, [CLI, 'validate', '--config', file]);
   assert.equal(bad.code, 1, bad.stdout + bad.stderr);
-  assert.match(bad.stderr, /A stub mapping file does not load:\n.*mappings\/a\.json request\.formParameters \(line 2\): "formParameters" \(form parameter matching\) is a WireMock feature that dyc-emulator does not support/);
+  assert.match(
+    bad.stderr,
+    /A stub mapping file does not load:\n.*mappings\/a\.json request\.formParameters \(line 2\): "formParameters" \(form parameter matching\) is a WireMock feature that dyc-emulator does not support/,
+  );
   writeFileSync(path.join(dir, 'stubs/pay/mappings/a.json'), '{ "request": { "urlPath": "/a" }, "response": { "status": 200 } }');
   const good = await run(process.execPath, [CLI, 'validate', '--config', file]);
   assert.equal(good.code, 0, good.stdout + good.stderr);

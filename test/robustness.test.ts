@@ -54,28 +54,30 @@ describe('slow and hostile clients', () => {
       ['docker router listener', router.port, 'PROXY TCP4 172.30.0.9 172.30.0.2 40000 80\r\n'],
     ];
     // All four at once: each waits for timeouts of its own.
-    await Promise.all(entries.map(async ([what, port, preamble]) => {
-      // Slowloris: a header line every 100 ms, never the blank line.
-      const slow = await new Promise<{ ms: number; text: string }>((resolve) => {
-        const started = Date.now();
-        let text = '';
-        const socket = net.connect(port, LOCAL, () => socket.write(`${preamble}GET / HTTP/1.1\r\nHost: a-b.inner-call.dyc.ivolces.com\r\n`));
-        const timer = setInterval(() => socket.writable && socket.write('X-Slow: 1\r\n'), 100);
-        socket.on('data', (chunk) => (text += chunk));
-        socket.on('error', () => {});
-        socket.on('close', () => {
-          clearInterval(timer);
-          resolve({ ms: Date.now() - started, text });
+    await Promise.all(
+      entries.map(async ([what, port, preamble]) => {
+        // Slowloris: a header line every 100 ms, never the blank line.
+        const slow = await new Promise<{ ms: number; text: string }>((resolve) => {
+          const started = Date.now();
+          let text = '';
+          const socket = net.connect(port, LOCAL, () => socket.write(`${preamble}GET / HTTP/1.1\r\nHost: a-b.inner-call.dyc.ivolces.com\r\n`));
+          const timer = setInterval(() => socket.writable && socket.write('X-Slow: 1\r\n'), 100);
+          socket.on('data', (chunk) => (text += chunk));
+          socket.on('error', () => {});
+          socket.on('close', () => {
+            clearInterval(timer);
+            resolve({ ms: Date.now() - started, text });
+          });
         });
-      });
-      assert.ok(slow.ms >= 500 && slow.ms < 3000, `${what}: slowloris closed after ${slow.ms} ms`);
-      assert.match(slow.text, /HTTP\/1\.1 408/, `${what}: 408 Request Timeout`);
-      // Idle keep-alive: a finished request, then silence.
-      const idle = await rawExchange(port, `${preamble}GET / HTTP/1.1\r\nHost: a-b.inner-call.dyc.ivolces.com\r\n\r\n`, 5000);
-      assert.equal(idle.timedOut, false, `${what}: idle connection closed`);
-      assert.match(idle.text, /HTTP\/1\.1 200[\s\S]*good \//, what);
-      assert.ok(idle.ms >= 350 && idle.ms < 3000, `${what}: idle keep-alive closed after ${idle.ms} ms`);
-    }));
+        assert.ok(slow.ms >= 500 && slow.ms < 3000, `${what}: slowloris closed after ${slow.ms} ms`);
+        assert.match(slow.text, /HTTP\/1\.1 408/, `${what}: 408 Request Timeout`);
+        // Idle keep-alive: a finished request, then silence.
+        const idle = await rawExchange(port, `${preamble}GET / HTTP/1.1\r\nHost: a-b.inner-call.dyc.ivolces.com\r\n\r\n`, 5000);
+        assert.equal(idle.timedOut, false, `${what}: idle connection closed`);
+        assert.match(idle.text, /HTTP\/1\.1 200[\s\S]*good \//, what);
+        assert.ok(idle.ms >= 350 && idle.ms < 3000, `${what}: idle keep-alive closed after ${idle.ms} ms`);
+      }),
+    );
   });
 
   test('oversized request headers get 431, and the proxy keeps serving', async (t) => {
@@ -92,7 +94,12 @@ describe('slow and hostile clients', () => {
 
   test('a 1 GB streamed upload passes with bounded memory in the emulator process', async (t) => {
     const [proxyPort, dnsPort] = [await freePort(), await freePort()];
-    const file = writeConfig(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort }, entry: { port: await freePort() } });
+    const file = writeConfig(t, {
+      services: { a: echoService({ allow: ['b'] }), b: echoService() },
+      proxy: { port: proxyPort },
+      dns: { port: dnsPort },
+      entry: { port: await freePort() },
+    });
     const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file, '--no-watch']);
     await up.waitFor(/All 2 services healthy/);
     const peakRss = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${up.child.pid}/status`, 'utf8'))![1]) / 1024;
@@ -153,11 +160,14 @@ describe('slow and hostile clients', () => {
     );
     const proxy = await proxyFor(t, { a: target, b: target, c: target });
     const waitFor = async (line: string): Promise<void> => {
-      for (const deadline = Date.now() + 3000; !seen.includes(line); await sleep(10)) assert.ok(Date.now() < deadline, `target never saw "${line}": ${seen.join(', ')}`);
+      for (const deadline = Date.now() + 3000; !seen.includes(line); await sleep(10))
+        assert.ok(Date.now() < deadline, `target never saw "${line}": ${seen.join(', ')}`);
     };
     const host = 'a-b.inner-call.dyc.ivolces.com';
     // Mid-upload: 10 MB promised, 256 KB sent.
-    const upload = net.connect(proxy.port, LOCAL, () => upload.write(Buffer.concat([Buffer.from(`POST /upload HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 10485760\r\n\r\n`), Buffer.alloc(256 * 1024)])));
+    const upload = net.connect(proxy.port, LOCAL, () =>
+      upload.write(Buffer.concat([Buffer.from(`POST /upload HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 10485760\r\n\r\n`), Buffer.alloc(256 * 1024)])),
+    );
     upload.on('error', () => {});
     await waitFor('start /upload');
     upload.destroy();
@@ -292,13 +302,24 @@ describe('security', () => {
 
   test('the proxy, egress ports and DNS listen on loopback only', async (t) => {
     const [proxyPort, dnsPort] = [await freePort(), await freePort()];
-    const file = writeConfig(t, { services: { a: echoService({ allow: ['b'] }), b: echoService() }, proxy: { port: proxyPort }, dns: { port: dnsPort }, entry: { port: await freePort() } });
+    const file = writeConfig(t, {
+      services: { a: echoService({ allow: ['b'] }), b: echoService() },
+      proxy: { port: proxyPort },
+      dns: { port: dnsPort },
+      entry: { port: await freePort() },
+    });
     const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file, '--no-watch']);
     await up.waitFor(/All 2 services healthy/);
     const sockets = listeningSockets(up.child.pid!);
     const described = sockets.map((s) => `${s.proto} ${s.address}:${s.port}`).join(', ');
-    assert.ok(sockets.some((s) => s.proto === 'tcp' && s.port === proxyPort), `proxy port listed: ${described}`);
-    assert.ok(sockets.some((s) => s.proto === 'udp' && s.port === dnsPort) && sockets.some((s) => s.proto === 'tcp' && s.port === dnsPort), `DNS listed: ${described}`);
+    assert.ok(
+      sockets.some((s) => s.proto === 'tcp' && s.port === proxyPort),
+      `proxy port listed: ${described}`,
+    );
+    assert.ok(
+      sockets.some((s) => s.proto === 'udp' && s.port === dnsPort) && sockets.some((s) => s.proto === 'tcp' && s.port === dnsPort),
+      `DNS listed: ${described}`,
+    );
     assert.ok(sockets.length >= 5, `main, 2 egress, DNS udp+tcp: ${described}`);
     for (const socket of sockets) assert.equal(socket.address, LOCAL, `${socket.proto} ${socket.address}:${socket.port} is not loopback-only`);
     up.child.kill('SIGINT');
@@ -318,7 +339,8 @@ describe('security', () => {
     const ab = 'a-b.inner-call.dyc.ivolces.com';
     const cb = 'c-b.inner-call.dyc.ivolces.com';
     const ac = 'a-c.inner-call.dyc.ivolces.com';
-    const forwarded = 'X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Host: c-b.inner-call.dyc.ivolces.com\r\nX-Forwarded-Proto: http\r\nForwarded: for=127.0.0.1;host=c-b.inner-call.dyc.ivolces.com\r\nX-Real-IP: 127.0.0.1\r\n';
+    const forwarded =
+      'X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Host: c-b.inner-call.dyc.ivolces.com\r\nX-Forwarded-Proto: http\r\nForwarded: for=127.0.0.1;host=c-b.inner-call.dyc.ivolces.com\r\nX-Real-IP: 127.0.0.1\r\n';
     type Case = { what: string; connect?: string; raw?: string; status: number; code?: string };
     const cases: Case[] = [
       { what: 'Host names a denied pair', raw: get(ab, '/echo'), status: 403, code: 'inner_call_denied' },
@@ -326,13 +348,48 @@ describe('security', () => {
       { what: 'Host, other domain', raw: get('c-b.dycloud.service', '/echo'), status: 403, code: 'caller_mismatch' },
       { what: 'X-Forwarded-* and Forwarded', raw: get(ab, '/echo', forwarded), status: 403, code: 'inner_call_denied' },
       { what: 'X-Forwarded-* with an allowed caller', raw: get(cb, '/echo', forwarded), status: 403, code: 'caller_mismatch' },
-      { what: 'absolute URL, denied pair', raw: `GET http://${ab}/echo HTTP/1.1\r\nHost: ${ac}\r\nConnection: close\r\n\r\n`, status: 403, code: 'inner_call_denied' },
-      { what: 'absolute URL, allowed caller', raw: `GET http://${cb}/echo HTTP/1.1\r\nHost: ${ac}\r\nConnection: close\r\n\r\n`, status: 403, code: 'caller_mismatch' },
-      { what: 'absolute URL to the proxy port', raw: `GET http://127.0.0.1:${mainPort}/echo HTTP/1.1\r\nHost: ${cb}\r\nConnection: close\r\n\r\n`, status: 403, code: 'inner_call_denied' },
-      { what: 'absolute URL to the admin surface', raw: `GET http://localhost:${mainPort}/_emulator/info HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, status: 403, code: 'inner_call_denied' },
-      { what: "absolute URL to c's egress port", raw: `GET http://127.0.0.1:${cEgress}/echo HTTP/1.1\r\nHost: ${cb}\r\nConnection: close\r\n\r\n`, status: 403, code: 'inner_call_denied' },
-      { what: "absolute URL to b's own port", raw: `GET http://127.0.0.1:${bPort}/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, status: 403, code: 'inner_call_denied' },
-      { what: "absolute URL to b's port, IPv4-mapped", raw: `GET http://[::ffff:127.0.0.1]:${bPort}/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, status: 403, code: 'inner_call_denied' },
+      {
+        what: 'absolute URL, denied pair',
+        raw: `GET http://${ab}/echo HTTP/1.1\r\nHost: ${ac}\r\nConnection: close\r\n\r\n`,
+        status: 403,
+        code: 'inner_call_denied',
+      },
+      {
+        what: 'absolute URL, allowed caller',
+        raw: `GET http://${cb}/echo HTTP/1.1\r\nHost: ${ac}\r\nConnection: close\r\n\r\n`,
+        status: 403,
+        code: 'caller_mismatch',
+      },
+      {
+        what: 'absolute URL to the proxy port',
+        raw: `GET http://127.0.0.1:${mainPort}/echo HTTP/1.1\r\nHost: ${cb}\r\nConnection: close\r\n\r\n`,
+        status: 403,
+        code: 'inner_call_denied',
+      },
+      {
+        what: 'absolute URL to the admin surface',
+        raw: `GET http://localhost:${mainPort}/_emulator/info HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+        status: 403,
+        code: 'inner_call_denied',
+      },
+      {
+        what: "absolute URL to c's egress port",
+        raw: `GET http://127.0.0.1:${cEgress}/echo HTTP/1.1\r\nHost: ${cb}\r\nConnection: close\r\n\r\n`,
+        status: 403,
+        code: 'inner_call_denied',
+      },
+      {
+        what: "absolute URL to b's own port",
+        raw: `GET http://127.0.0.1:${bPort}/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+        status: 403,
+        code: 'inner_call_denied',
+      },
+      {
+        what: "absolute URL to b's port, IPv4-mapped",
+        raw: `GET http://[::ffff:127.0.0.1]:${bPort}/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+        status: 403,
+        code: 'inner_call_denied',
+      },
       { what: 'CONNECT :80 to a denied pair', connect: `${ab}:80`, raw: get(ab, '/echo'), status: 403, code: 'inner_call_denied' },
       { what: 'CONNECT :80 as an allowed caller', connect: `${cb}:80`, raw: get(cb, '/echo'), status: 403, code: 'caller_mismatch' },
       { what: 'CONNECT to an allowed pair, another Host inside', connect: `${ac}:80`, raw: get(cb, '/echo'), status: 403, code: 'caller_mismatch' },
@@ -362,7 +419,9 @@ const run = (c) => new Promise((resolve) => {
   setTimeout(() => socket.destroy(), 5000);
 });
 (async () => { const out = []; for (const c of cases) out.push(await run(c)); console.log(JSON.stringify(out)); })();`;
-    const ran = (await request(emu.url('a'), { method: 'POST', path: '/run', body: JSON.stringify([process.execPath, '-e', client, JSON.stringify(cases)]) })).json() as {
+    const ran = (
+      await request(emu.url('a'), { method: 'POST', path: '/run', body: JSON.stringify([process.execPath, '-e', client, JSON.stringify(cases)]) })
+    ).json() as {
       code: number;
       stdout: string;
       stderr: string;
@@ -382,12 +441,20 @@ const run = (c) => new Promise((resolve) => {
   test('the docker router listener: no admin, no loops, no PROXY line straight from a service container', async (t) => {
     const target = await goodTarget(t);
     // 127.0.0.1 plays a service container that connects to the listener itself.
-    const proxy = await proxyFor(t, { a: target, b: target, c: target }, { callerByAddress: (address) => (address === '172.30.0.5' ? 'a' : address === LOCAL ? 'b' : undefined) });
+    const proxy = await proxyFor(
+      t,
+      { a: target, b: target, c: target },
+      { callerByAddress: (address) => (address === '172.30.0.5' ? 'a' : address === LOCAL ? 'b' : undefined) },
+    );
     const router = await proxy.openRouterListener(LOCAL);
     const routerless = await proxyFor(t, { a: target, b: target, c: target }, { callerByAddress: (address) => (address === '172.30.0.5' ? 'a' : undefined) });
     const listener = await routerless.openRouterListener(LOCAL);
     const line = 'PROXY TCP4 172.30.0.5 172.30.0.2 40000 80\r\n';
-    assert.equal((await rawExchange(router.port, `${line}${get('a-b.inner-call.dyc.ivolces.com')}`)).text, '', 'a direct connection from a service container is dropped');
+    assert.equal(
+      (await rawExchange(router.port, `${line}${get('a-b.inner-call.dyc.ivolces.com')}`)).text,
+      '',
+      'a direct connection from a service container is dropped',
+    );
     const ok = await rawExchange(listener.port, `${line}${get('a-b.inner-call.dyc.ivolces.com')}`);
     assert.equal(statusOf(ok.text), 200);
     const admin = await rawExchange(listener.port, `${line}${get('x', '/_emulator/info')}`);

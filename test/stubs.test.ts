@@ -13,7 +13,11 @@ import { recordingLogger, REPO, request, sleep, tempDir } from './helpers.js';
 
 const DOCS = path.join(REPO, 'test/fixtures/stubs/wiremock-docs');
 
-async function stubOf(t: TestContext, dir: string, extra: { record?: string; watch?: boolean } = {}): Promise<StubServer & { url: string; logger: ReturnType<typeof recordingLogger> }> {
+async function stubOf(
+  t: TestContext,
+  dir: string,
+  extra: { record?: string; watch?: boolean } = {},
+): Promise<StubServer & { url: string; logger: ReturnType<typeof recordingLogger> }> {
   const logger = recordingLogger();
   const stub = await startStub({
     name: 'payments',
@@ -148,14 +152,20 @@ test('WireMock docs: the four faults do to the socket what WireMock does', async
 test('an unsupported WireMock field is a load error naming file, JSON path and line', async (t) => {
   await assert.rejects(stubOf(t, path.join(DOCS, 'unsupported')), (error: Error) => {
     const message = error.message;
-    assert.match(message, /mappings\/everything\.json request\.bodyPatterns\[0\]\.equalToXml \(line \d+\): "equalToXml" \(XML matching\) is a WireMock matcher that dyc-emulator does not support/);
+    assert.match(
+      message,
+      /mappings\/everything\.json request\.bodyPatterns\[0\]\.equalToXml \(line \d+\): "equalToXml" \(XML matching\) is a WireMock matcher that dyc-emulator does not support/,
+    );
     assert.match(message, /request\.multipartPatterns \(line \d+\): "multipartPatterns" \(multipart matching\)/);
     assert.match(message, /request\.clientIp \(line \d+\)/);
     return true;
   });
   const dir = tempDir(t);
   mkdirSync(path.join(dir, 'mappings'));
-  writeFileSync(path.join(dir, 'mappings/typo.json'), '{\n  "request": { "method": "GET", "urlPath": "/a" },\n  "response": { "status": 200, "bodyy": "x" }\n}\n');
+  writeFileSync(
+    path.join(dir, 'mappings/typo.json'),
+    '{\n  "request": { "method": "GET", "urlPath": "/a" },\n  "response": { "status": 200, "bodyy": "x" }\n}\n',
+  );
   await assert.rejects(stubOf(t, dir), /typo\.json response\.bodyy \(line 3\): unknown key "bodyy" in a response\. Fix: Known keys: status/);
 });
 
@@ -166,42 +176,70 @@ test('no match: 404 stub_not_matched naming the closest mapping and what differe
     path.join(dir, 'mappings/pay.json'),
     JSON.stringify({
       name: 'create payment',
-      request: { method: 'POST', urlPath: '/v1/payments', headers: { 'Content-Type': { equalTo: 'application/json' } }, bodyPatterns: [{ equalToJson: { amount: 10, currency: 'CNY' } }] },
+      request: {
+        method: 'POST',
+        urlPath: '/v1/payments',
+        headers: { 'Content-Type': { equalTo: 'application/json' } },
+        bodyPatterns: [{ equalToJson: { amount: 10, currency: 'CNY' } }],
+      },
       response: { status: 201, jsonBody: { id: 'p1' } },
     }),
   );
   writeFileSync(path.join(dir, 'mappings/refund.json'), JSON.stringify({ request: { method: 'POST', urlPath: '/v1/refunds' }, response: { status: 200 } }));
   const stub = await stubOf(t, dir);
 
-  const wrongBody = await post(stub.url, '/v1/payments', '{"amount": 12, "currency": "CNY"}', { 'content-type': 'application/json', host: 'gw01-pay01.inner-call.dyc.ivolces.com' });
+  const wrongBody = await post(stub.url, '/v1/payments', '{"amount": 12, "currency": "CNY"}', {
+    'content-type': 'application/json',
+    host: 'gw01-pay01.inner-call.dyc.ivolces.com',
+  });
   assert.equal(wrongBody.status, 404);
   assert.equal(wrongBody.headers['x-emulator-error'], 'stub_not_matched');
   const body = wrongBody.json<{ error: string; message: string; from: string; to: string; nearMisses: { mapping: string; differences: string[] }[] }>();
   assert.equal(body.error, 'stub_not_matched');
   assert.equal(body.from, 'gw01');
   assert.equal(body.to, 'pay01');
-  assert.match(body.message, /No mapping of stub "payments" matches POST \/v1\/payments\. Closest: "create payment" \(mappings\/pay\.json\), which differs in body: expected equalToJson .*\$\.amount: expected 10, got 12/);
+  assert.match(
+    body.message,
+    /No mapping of stub "payments" matches POST \/v1\/payments\. Closest: "create payment" \(mappings\/pay\.json\), which differs in body: expected equalToJson .*\$\.amount: expected 10, got 12/,
+  );
 
-  const wrongHeaderAndMethod = await request(stub.url, { method: 'PUT', path: '/v1/payments', body: '{"amount":10,"currency":"CNY"}', headers: { 'content-type': 'text/plain' } });
-  assert.match(wrongHeaderAndMethod.json<{ message: string }>().message, /"create payment".*method: expected POST, got PUT; header Content-Type: expected equalTo "application\/json", got "text\/plain"/);
+  const wrongHeaderAndMethod = await request(stub.url, {
+    method: 'PUT',
+    path: '/v1/payments',
+    body: '{"amount":10,"currency":"CNY"}',
+    headers: { 'content-type': 'text/plain' },
+  });
+  assert.match(
+    wrongHeaderAndMethod.json<{ message: string }>().message,
+    /"create payment".*method: expected POST, got PUT; header Content-Type: expected equalTo "application\/json", got "text\/plain"/,
+  );
 
   const wrongPath = await post(stub.url, '/v1/refundz', '');
-  assert.match(wrongPath.json<{ message: string }>().message, /Closest: mappings\/refund\.json, which differs in path: expected \/v1\/refunds, got \/v1\/refundz/);
+  assert.match(
+    wrongPath.json<{ message: string }>().message,
+    /Closest: mappings\/refund\.json, which differs in path: expected \/v1\/refunds, got \/v1\/refundz/,
+  );
 
   await post(stub.url, '/v1/refunds', '');
   const journal = stub.requests();
   assert.equal(journal.length, 4);
-  assert.deepEqual(journal.map((entry) => [entry.method, entry.url, entry.wasMatched, entry.status]), [
-    ['POST', '/v1/payments', false, 404],
-    ['PUT', '/v1/payments', false, 404],
-    ['POST', '/v1/refundz', false, 404],
-    ['POST', '/v1/refunds', true, 200],
-  ]);
+  assert.deepEqual(
+    journal.map((entry) => [entry.method, entry.url, entry.wasMatched, entry.status]),
+    [
+      ['POST', '/v1/payments', false, 404],
+      ['PUT', '/v1/payments', false, 404],
+      ['POST', '/v1/refundz', false, 404],
+      ['POST', '/v1/refunds', true, 200],
+    ],
+  );
   assert.equal(journal[0]!.from, 'gw01');
   assert.equal(journal[0]!.body, '{"amount": 12, "currency": "CNY"}');
   assert.equal(stub.requests({ unmatched: true }).length, 3);
   assert.equal(journal[3]!.mapping?.file, 'mappings/refund.json');
-  assert.ok(stub.logger.events.some((line) => line.includes('No mapping of stub "payments" matches POST /v1/refundz')), 'unmatched requests are logged');
+  assert.ok(
+    stub.logger.events.some((line) => line.includes('No mapping of stub "payments" matches POST /v1/refundz')),
+    'unmatched requests are logged',
+  );
 });
 
 test('hot reload: an edited mapping applies; a broken edit keeps the old mappings and says where', async (t) => {
@@ -218,7 +256,10 @@ test('hot reload: an edited mapping applies; a broken edit keeps the old mapping
   writeFileSync(file, '{\n  "request": { "urlPath": "/hello" },\n  "response": { "body": "v3", "fault": "SOMETIMES" }\n}\n');
   await until(async () => stub.logger.events.some((line) => line.includes('not reloaded')), 'the broken edit is reported');
   const report = stub.logger.events.find((line) => line.includes('not reloaded'))!;
-  assert.match(report, /mappings\/hello\.json not reloaded; its previous mappings stay in force:\n.*hello\.json response\.fault \(line 3\): expected one of CONNECTION_RESET_BY_PEER/);
+  assert.match(
+    report,
+    /mappings\/hello\.json not reloaded; its previous mappings stay in force:\n.*hello\.json response\.fault \(line 3\): expected one of CONNECTION_RESET_BY_PEER/,
+  );
   assert.equal((await get(stub.url, '/hello')).body, 'v2', 'the previous mapping still answers');
 
   writeFileSync(path.join(dir, 'mappings/new.json'), JSON.stringify({ request: { urlPath: '/new' }, response: { status: 202 } }));
@@ -247,7 +288,11 @@ test('record: unmatched requests go to the real service and are saved; replay wo
 
   const dir = tempDir(t);
   const recorder = await stubOf(t, dir, { record: realUrl });
-  const first = await post(recorder.url, '/orders?x=1', '{"item":"mug"}', { 'content-type': 'application/json', authorization: 'Bearer sekrit', cookie: 'sid=sekrit' });
+  const first = await post(recorder.url, '/orders?x=1', '{"item":"mug"}', {
+    'content-type': 'application/json',
+    authorization: 'Bearer sekrit',
+    cookie: 'sid=sekrit',
+  });
   assert.equal(first.status, 201);
   assert.deepEqual(first.json(), { path: '/orders?x=1', got: { item: 'mug' } });
   assert.equal(seen[0]!.auth, 'Bearer sekrit', 'the real service gets the request as sent');

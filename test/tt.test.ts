@@ -23,8 +23,20 @@ test('dyc-emulator/tt has no import: it runs in a browser as it is', async () =>
 });
 
 /** Calls callContainer and returns what the callbacks and the Promise got. */
-async function outcome(promiseOf: (callbacks: { success: (r: CallContainerSuccess) => void; fail: (r: CallContainerFailure) => void; complete: (r: unknown) => void }) => Promise<CallContainerSuccess>) {
-  const seen: { success?: CallContainerSuccess; fail?: CallContainerFailure; complete?: unknown; rejected?: CallContainerError; resolved?: CallContainerSuccess } = {};
+async function outcome(
+  promiseOf: (callbacks: {
+    success: (r: CallContainerSuccess) => void;
+    fail: (r: CallContainerFailure) => void;
+    complete: (r: unknown) => void;
+  }) => Promise<CallContainerSuccess>,
+) {
+  const seen: {
+    success?: CallContainerSuccess;
+    fail?: CallContainerFailure;
+    complete?: unknown;
+    rejected?: CallContainerError;
+    resolved?: CallContainerSuccess;
+  } = {};
   try {
     seen.resolved = await promiseOf({ success: (r) => (seen.success = r), fail: (r) => (seen.fail = r), complete: (r) => (seen.complete = r) });
   } catch (error) {
@@ -62,7 +74,10 @@ test('an entry that is not running: errNo 21100 naming the URL and `emulator up`
   const cloud = createCloud({ envID: 'env-local', entryUrl: `http://127.0.0.1:${port}` });
   const seen = await outcome((callbacks) => cloud.callContainer({ path: '/api', ...callbacks }));
   assert.equal(seen.fail?.errNo, 21100);
-  assert.match(seen.fail!.errMsg, new RegExp(`cannot reach the emulator's entry at http://127.0.0.1:${port} \\(ECONNREFUSED\\)\\. Start it with \`npx emulator up\``));
+  assert.match(
+    seen.fail!.errMsg,
+    new RegExp(`cannot reach the emulator's entry at http://127.0.0.1:${port} \\(ECONNREFUSED\\)\\. Start it with \`npx emulator up\``),
+  );
 });
 
 test('with fail/complete callbacks an ignored Promise is no unhandled rejection; without them it rejects', async () => {
@@ -76,7 +91,10 @@ test('with fail/complete callbacks an ignored Promise is no unhandled rejection;
   process.off('unhandledRejection', onUnhandled);
   assert.equal(failed?.errNo, 21100);
   assert.deepEqual(unhandled, []);
-  await assert.rejects(cloud.callContainer({ path: '/' }), (error: CallContainerError) => error.errNo === 21100 && error.errMsg.startsWith('callContainer:fail network error'));
+  await assert.rejects(
+    cloud.callContainer({ path: '/' }),
+    (error: CallContainerError) => error.errNo === 21100 && error.errMsg.startsWith('callContainer:fail network error'),
+  );
 });
 
 describe('through the real entry', () => {
@@ -88,7 +106,9 @@ describe('through the real entry', () => {
   test('success: statusCode, header, data as a string; the callbacks and the Promise agree', async (t) => {
     const emu = await emulatorFor(t, config);
     const cloud = createCloud({ envID: 'env-test', serviceID: 'ord-1', entryUrl: emu.entryUrl, user: 'bob' });
-    const seen = await outcome((callbacks) => cloud.callContainer({ path: '/orders?x=1', init: { method: 'post', header: { 'X-Trace': 't1' }, body: { item: 'mug' } }, ...callbacks }));
+    const seen = await outcome((callbacks) =>
+      cloud.callContainer({ path: '/orders?x=1', init: { method: 'post', header: { 'X-Trace': 't1' }, body: { item: 'mug' } }, ...callbacks }),
+    );
     assert.equal(seen.fail, undefined);
     assert.deepEqual(seen.success, seen.resolved);
     assert.deepEqual(seen.complete, seen.resolved);
@@ -125,15 +145,19 @@ describe('through the real entry', () => {
     assert.equal(echo.headers['x-tt-openid'], 'o_alice');
   });
 
-  test('gateway errors are errNo 21102 with the emulator\'s explanation; TRACE is 10401; a timeout is 21100', async (t) => {
+  test("gateway errors are errNo 21102 with the emulator's explanation; TRACE is 10401; a timeout is 21100", async (t) => {
     const logger = recordingLogger();
     const emu = await emulatorFor(t, config, { logger });
     const cloud = createCloud({ envID: 'env-test', entryUrl: emu.entryUrl });
-    const failure = async (options: Parameters<typeof cloud.callContainer>[0], on = cloud) => (await outcome((callbacks) => on.callContainer({ ...options, ...callbacks }))).fail!;
+    const failure = async (options: Parameters<typeof cloud.callContainer>[0], on = cloud) =>
+      (await outcome((callbacks) => on.callContainer({ ...options, ...callbacks }))).fail!;
 
     const unknown = await failure({ path: '/', serviceID: 'ord-2' });
     assert.equal(unknown.errNo, 21102);
-    assert.match(unknown.errMsg, /^callContainer:fail gateway error: unknown_service \(404\): X-Emulator-Service names "ord-2", but no service has that name or id\. Did you mean "ord-1"\?/);
+    assert.match(
+      unknown.errMsg,
+      /^callContainer:fail gateway error: unknown_service \(404\): X-Emulator-Service names "ord-2", but no service has that name or id\. Did you mean "ord-1"\?/,
+    );
 
     const user = await failure({ path: '/' }, createCloud({ envID: 'env-test', entryUrl: emu.entryUrl, user: 'carol' }));
     assert.equal(user.errNo, 21102);
@@ -175,7 +199,9 @@ describe('through the real entry', () => {
     assert.equal(scope.tt.other, 1, 'other members of tt are kept');
     // Mini-program code as written for the platform:
     const cloud = scope.tt.createCloud!({ envID: 'env-test', serviceID: 'api01', entryUrl: emu.entryUrl });
-    const data = await new Promise<string>((resolve, reject) => void cloud.callContainer({ path: '/hello', success: (res) => resolve(res.data), fail: (res) => reject(new Error(res.errMsg)) }));
+    const data = await new Promise<string>(
+      (resolve, reject) => void cloud.callContainer({ path: '/hello', success: (res) => resolve(res.data), fail: (res) => reject(new Error(res.errMsg)) }),
+    );
     assert.equal((JSON.parse(data) as { url: string }).url, '/hello');
   });
 
@@ -184,7 +210,15 @@ describe('through the real entry', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     t.after(() => browser.close());
     const page = await browser.newPage();

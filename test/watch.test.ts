@@ -21,7 +21,15 @@ async function changedFiles(t: TestContext, globs: string[] | undefined): Promis
   };
   write();
   const seen = new Set<string>();
-  const watcher = await watchFiles({ dir, globs, polling: false, interval: 100, debounceMs: 50, onChange: (files) => files.forEach((file) => seen.add(file)), onError: (error) => assert.fail(error) });
+  const watcher = await watchFiles({
+    dir,
+    globs,
+    polling: false,
+    interval: 100,
+    debounceMs: 50,
+    onChange: (files) => files.forEach((file) => seen.add(file)),
+    onError: (error) => assert.fail(error),
+  });
   t.after(() => watcher.stop());
   await sleep(100);
   write();
@@ -67,12 +75,16 @@ test('a config edit whose apply fails is reported, and the next edit still appli
   t.after(() => reload.stop());
   const edit = async (cloudEnv: string, expected: number): Promise<void> => {
     writeFileSync(file, JSON.stringify({ services: { api: echoService({ watch: false }) }, cloudEnv }, null, 2));
-    for (const deadline = Date.now() + 5_000; applied.length < expected; await sleep(20)) assert.ok(Date.now() < deadline, `no apply after the edit to ${cloudEnv}: ${applied.join(', ')}`);
+    for (const deadline = Date.now() + 5_000; applied.length < expected; await sleep(20))
+      assert.ok(Date.now() < deadline, `no apply after the edit to ${cloudEnv}: ${applied.join(', ')}`);
   };
   await edit('PROD', 1);
   await edit('DEV', 2);
   assert.deepEqual(applied, ['failed PROD', 'DEV']);
-  assert.ok(logger.events.some((event) => /emulator\.config\.json changed, but applying the new config failed: the first apply fails/.test(event)), logger.events.join('\n'));
+  assert.ok(
+    logger.events.some((event) => /emulator\.config\.json changed, but applying the new config failed: the first apply fails/.test(event)),
+    logger.events.join('\n'),
+  );
   assert.equal(reload.stop(), reload.stop(), 'stop() returns the same promise');
   await reload[Symbol.asyncDispose]();
 });

@@ -59,7 +59,11 @@ export function servePoliciesAdmin(req: IncomingMessage, res: ServerResponse, st
         try {
           value = JSON.parse(text);
         } catch (parseError) {
-          return reply(400, { error: 'policies_invalid', message: `The body is not JSON: ${(parseError as Error).message}.`, fix: 'Send a JSON list of rules, e.g. [{"to": "orders", "fault": {"abort": 503}}].' });
+          return reply(400, {
+            error: 'policies_invalid',
+            message: `The body is not JSON: ${(parseError as Error).message}.`,
+            fix: 'Send a JSON list of rules, e.g. [{"to": "orders", "fault": {"abort": 503}}].',
+          });
         }
         try {
           const rules = parseRuntimePolicies(value, state.config());
@@ -74,7 +78,10 @@ export function servePoliciesAdmin(req: IncomingMessage, res: ServerResponse, st
       return true;
     default:
       res.setHeader('allow', 'GET, PUT, DELETE');
-      reply(405, { error: 'method_not_allowed', message: `${POLICIES_PATH} takes GET (the rules in force), PUT (a list of run-time rules) and DELETE (no run-time rules).` });
+      reply(405, {
+        error: 'method_not_allowed',
+        message: `${POLICIES_PATH} takes GET (the rules in force), PUT (a list of run-time rules) and DELETE (no run-time rules).`,
+      });
       return true;
   }
 }

@@ -31,7 +31,15 @@ export function withPolicies(config: EmulatorConfig, base: CallPlan, request: Ca
   if (outcome.refuse !== undefined) return { kind: 'refuse', error: outcome.refuse, from: from.kind === 'mini-program' ? undefined : from, to };
   return {
     kind: 'call',
-    plan: { from, to, timeoutMs: outcome.timeoutMs ?? base.timeoutMs, shaping: outcome.shaping, fault: outcome.fault, retry: outcome.retry, policy: outcome.policy },
+    plan: {
+      from,
+      to,
+      timeoutMs: outcome.timeoutMs ?? base.timeoutMs,
+      shaping: outcome.shaping,
+      fault: outcome.fault,
+      retry: outcome.retry,
+      policy: outcome.policy,
+    },
   };
 }
 export type RouteDecision =

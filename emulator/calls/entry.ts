@@ -91,7 +91,10 @@ export function decideEntry(config: EmulatorConfig, source: CallSource, request:
     if (to === undefined) {
       const services = [...config.services.values()];
       const known = services.map((service) => (service.id === service.name ? service.name : `${service.name} (id ${service.id})`));
-      const suggestion = closestMatch(control.service, services.flatMap((service) => [service.name, service.id]));
+      const suggestion = closestMatch(
+        control.service,
+        services.flatMap((service) => [service.name, service.id]),
+      );
       return refuse(
         'unknown_service',
         `X-Emulator-Service names "${control.service}", but no service has that name or id.${suggestion === undefined ? '' : ` Did you mean "${suggestion}"?`} ` +
@@ -129,7 +132,10 @@ export function decideEntry(config: EmulatorConfig, source: CallSource, request:
   }
 
   const from: MiniProgramCaller = { kind: 'mini-program', name: MINI_PROGRAM, id: MINI_PROGRAM, user: user.name };
-  const shaping: Shaping = { remove: REMOVED, set: [...identity(config, user, entry.envId ?? (control.env || DEFAULTS.entryEnvId)), ['X-Forwarded-For', clientAddress(source.address)]] };
+  const shaping: Shaping = {
+    remove: REMOVED,
+    set: [...identity(config, user, entry.envId ?? (control.env || DEFAULTS.entryEnvId)), ['X-Forwarded-For', clientAddress(source.address)]],
+  };
   const base = { from, to, timeoutMs: config.proxy.callTimeoutMs, shaping, fault: undefined, retry: undefined };
   if (policies === undefined || !policies.active(config)) return { kind: 'call', plan: base };
   const outcome = policies.plan(config, from, to, request);
@@ -142,7 +148,10 @@ export function decideEntry(config: EmulatorConfig, source: CallSource, request:
     plan: {
       ...base,
       timeoutMs: outcome.timeoutMs ?? base.timeoutMs,
-      shaping: policyShaping === undefined ? shaping : { ...policyShaping, remove: [...REMOVED, ...(policyShaping.remove ?? [])], set: [...(policyShaping.set ?? []), ...(shaping.set ?? [])] },
+      shaping:
+        policyShaping === undefined
+          ? shaping
+          : { ...policyShaping, remove: [...REMOVED, ...(policyShaping.remove ?? [])], set: [...(policyShaping.set ?? []), ...(shaping.set ?? [])] },
       fault: outcome.fault,
       retry: outcome.retry,
       policy: outcome.policy,

@@ -94,13 +94,36 @@ export function describeSocketError(error: NodeJS.ErrnoException): string {
 const RETRY_AFTER_SECONDS = 1;
 
 /** The 503 of a service that has no instance to take the call now. */
-export function unavailableError(from: { id: string }, to: { name: string; id: string }, reason: string, code: 'service_unavailable' | 'no_healthy_target' = 'service_unavailable'): ProxyErrorDetails {
-  if (code === 'no_healthy_target') return { code, message: `Service "${to.name}" (id ${to.id}) has no healthy instance: ${reason}.`, from: from.id, to: to.id, retryAfter: RETRY_AFTER_SECONDS };
-  return { code: 'service_unavailable', message: `Service "${to.name}" (id ${to.id}) is not ready: ${reason}. Retry in a moment.`, from: from.id, to: to.id, retryAfter: RETRY_AFTER_SECONDS };
+export function unavailableError(
+  from: { id: string },
+  to: { name: string; id: string },
+  reason: string,
+  code: 'service_unavailable' | 'no_healthy_target' = 'service_unavailable',
+): ProxyErrorDetails {
+  if (code === 'no_healthy_target')
+    return {
+      code,
+      message: `Service "${to.name}" (id ${to.id}) has no healthy instance: ${reason}.`,
+      from: from.id,
+      to: to.id,
+      retryAfter: RETRY_AFTER_SECONDS,
+    };
+  return {
+    code: 'service_unavailable',
+    message: `Service "${to.name}" (id ${to.id}) is not ready: ${reason}. Retry in a moment.`,
+    from: from.id,
+    to: to.id,
+    retryAfter: RETRY_AFTER_SECONDS,
+  };
 }
 
 /** A target that failed during a call: named by service, with what went wrong. */
-export function upstreamError(code: 'upstream_error' | 'upstream_timeout', from: { id: string }, to: { name: string; id: string }, reason: string): ProxyErrorDetails {
+export function upstreamError(
+  code: 'upstream_error' | 'upstream_timeout',
+  from: { id: string },
+  to: { name: string; id: string },
+  reason: string,
+): ProxyErrorDetails {
   return { code, message: `${to.name} (id ${to.id}): ${reason}`, from: from.id, to: to.id };
 }
 
@@ -110,19 +133,42 @@ export function timeoutReason(timeoutMs: number, rule?: string): string {
 }
 
 /** The answers to requests that never became a call (no head in time, a head too large, one that does not parse). */
-export function unreadableRequestError(code: 'request_timeout' | 'headers_too_large' | 'bad_request', from: string | null, detail?: { parserCode?: string; line?: string }): ProxyErrorDetails {
+export function unreadableRequestError(
+  code: 'request_timeout' | 'headers_too_large' | 'bad_request',
+  from: string | null,
+  detail?: { parserCode?: string; line?: string },
+): ProxyErrorDetails {
   switch (code) {
     case 'request_timeout':
-      return { code, message: 'The request head did not arrive within 30 s of its first byte (the header timeout); the proxy closed the connection.', from, to: null, close: true };
+      return {
+        code,
+        message: 'The request head did not arrive within 30 s of its first byte (the header timeout); the proxy closed the connection.',
+        from,
+        to: null,
+        close: true,
+      };
     case 'headers_too_large':
-      return { code, message: 'The request headers are larger than 16 KB, the limit of the proxy (as of Node\'s HTTP server). Send fewer or shorter headers (large cookies or tokens usually).', from, to: null, close: true };
+      return {
+        code,
+        message:
+          "The request headers are larger than 16 KB, the limit of the proxy (as of Node's HTTP server). Send fewer or shorter headers (large cookies or tokens usually).",
+        from,
+        to: null,
+        close: true,
+      };
     case 'bad_request': {
       const line = detail?.line === undefined ? '' : ` (${JSON.stringify(detail.line)})`;
       const hint =
         detail?.parserCode === 'HPE_INVALID_URL' || /[^\x21-\x7e]/.test(detail?.line?.split(' ')[1] ?? '')
           ? ' The request target has characters HTTP does not allow unencoded (raw UTF-8, spaces): percent-encode the URL (encodeURI in JavaScript, urllib.parse.quote in Python, url.PathEscape in Go).'
           : ' It is not HTTP/1.x as the proxy reads it (a TLS handshake to a plain HTTP port, or a malformed request line or header).';
-      return { code, message: `The request could not be parsed${detail?.parserCode === undefined ? '' : ` (${detail.parserCode})`}${line}.${hint}`, from, to: null, close: true };
+      return {
+        code,
+        message: `The request could not be parsed${detail?.parserCode === undefined ? '' : ` (${detail.parserCode})`}${line}.${hint}`,
+        from,
+        to: null,
+        close: true,
+      };
     }
   }
 }
@@ -161,7 +207,7 @@ export function upgradeError(protocol: string, inner: boolean, from: string | nu
     code: 'upgrade_not_supported',
     message: inner
       ? `Inner calls carry plain HTTP only: the platform does not relay ${what} between services (服务间调用只支持HTTP协议). ` +
-        'WebSocket with the mini-program ends at the platform\'s gateway, which calls your service over HTTP (X-tt-event-type: connect, disconnect, uplink); ' +
+        "WebSocket with the mini-program ends at the platform's gateway, which calls your service over HTTP (X-tt-event-type: connect, disconnect, uplink); " +
         'services push messages with HTTP POSTs to ws-push.dyc.ivolces.com. Between services, use plain HTTP calls.'
       : `The proxy does not relay ${what} as a forward proxy. For wss:// the client should tunnel with CONNECT, which the proxy relays.`,
     from,

@@ -110,7 +110,11 @@ export class InstancePicker implements UpstreamPicker {
       },
       onEvent: (event) => {
         if (event.kind === 'ejected') {
-          logger.serviceEvent(name, `instance ${event.key} out of rotation after ${event.failures} failures in a row (last: ${event.reason}); back when GET ${healthcheck} passes`, 'warn');
+          logger.serviceEvent(
+            name,
+            `instance ${event.key} out of rotation after ${event.failures} failures in a row (last: ${event.reason}); back when GET ${healthcheck} passes`,
+            'warn',
+          );
         } else {
           logger.serviceEvent(name, `instance ${event.key} back in rotation (${event.reason})`, 'info');
         }

@@ -79,7 +79,14 @@ export class CallPipeline {
   }
 
   /** A request the emulator answered itself (routing error, 503, bad request): its one record. */
-  refused(source: CallSource, request: CallRequest, error: CallError, names: { from?: string | undefined; to?: string | undefined } = {}, started = performance.now(), arrived = Date.now()): CallRecord {
+  refused(
+    source: CallSource,
+    request: CallRequest,
+    error: CallError,
+    names: { from?: string | undefined; to?: string | undefined } = {},
+    started = performance.now(),
+    arrived = Date.now(),
+  ): CallRecord {
     return this.recordOther(source, request, STATUS_OF[error.code], error.code, started, arrived, names);
   }
 

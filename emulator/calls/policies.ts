@@ -114,8 +114,13 @@ export class PolicyEngine implements CallPolicies {
     let fault: Fault | undefined;
     if (decided !== undefined) {
       const delayMs = decided.delayMs > 0 ? decided.delayMs : undefined;
-      if (decided.abort !== undefined) fault = { kind: 'abort', status: decided.abort, body: errorBody(abortError(decided, rule.label, from.id, to.id)), ...(delayMs ? { delayMs } : {}) };
-      else if (decided.type !== undefined) fault = decided.type === 'random-then-close' ? { kind: decided.type, bytes: 64, ...(delayMs ? { delayMs } : {}) } : { kind: decided.type, ...(delayMs ? { delayMs } : {}) };
+      if (decided.abort !== undefined)
+        fault = { kind: 'abort', status: decided.abort, body: errorBody(abortError(decided, rule.label, from.id, to.id)), ...(delayMs ? { delayMs } : {}) };
+      else if (decided.type !== undefined)
+        fault =
+          decided.type === 'random-then-close'
+            ? { kind: decided.type, bytes: 64, ...(delayMs ? { delayMs } : {}) }
+            : { kind: decided.type, ...(delayMs ? { delayMs } : {}) };
       else if (delayMs !== undefined) fault = { kind: 'delay', ms: delayMs };
     }
     const terminal = fault !== undefined && fault.kind !== 'delay';
@@ -125,17 +130,30 @@ export class PolicyEngine implements CallPolicies {
       shaping: rule.request === undefined ? undefined : shapingFor(rule.request, request.path),
       fault,
       retry: rule.retry !== undefined && mayRetry(rule, request.method) ? retryRuleFor(rule.retry) : undefined,
-      policy: admission === undefined && actions.length <= 1 && decided === undefined ? markFor(rule) : {
-        label: rule.label,
-        timeout: rule.timeoutMs !== undefined,
-        actions,
-        settle: admission === undefined ? undefined : (status, error) => {
-          // A fault or a caller that went away says nothing about the target.
-          if (terminal || status === 499) return breaker!.cancel(admission);
-          const failure = error === 'upstream_timeout' ? 'timeout' : error === 'upstream_error' ? 'connection error' : status >= 500 ? `status ${status}` : undefined;
-          breaker!.report(admission, failure, performance.now());
-        },
-      },
+      policy:
+        admission === undefined && actions.length <= 1 && decided === undefined
+          ? markFor(rule)
+          : {
+              label: rule.label,
+              timeout: rule.timeoutMs !== undefined,
+              actions,
+              settle:
+                admission === undefined
+                  ? undefined
+                  : (status, error) => {
+                      // A fault or a caller that went away says nothing about the target.
+                      if (terminal || status === 499) return breaker!.cancel(admission);
+                      const failure =
+                        error === 'upstream_timeout'
+                          ? 'timeout'
+                          : error === 'upstream_error'
+                            ? 'connection error'
+                            : status >= 500
+                              ? `status ${status}`
+                              : undefined;
+                      breaker!.report(admission, failure, performance.now());
+                    },
+            },
     };
   }
 
@@ -206,7 +224,8 @@ export function breakerFailure(outcome: TryFailure | number): string | undefined
 /** How a socket error reads as a try failure: refused before connecting, or reset after. */
 export function tryFailureOf(error: NodeJS.ErrnoException | undefined, connected: boolean): TryFailure {
   const code = error?.code;
-  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || !connected) return 'connect-failure';
+  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || !connected)
+    return 'connect-failure';
   return 'reset';
 }
 
@@ -216,7 +235,12 @@ const shapings = new WeakMap<RequestShaping, Shaping>();
 function shapingFor(shaping: RequestShaping, target: string): Shaping {
   let headers = shapings.get(shaping);
   if (headers === undefined) {
-    headers = { remove: [...shaping.dropHeaders], set: shaping.setHeaders, add: shaping.addHeaders, ...(shaping.method === undefined ? {} : { method: shaping.method }) };
+    headers = {
+      remove: [...shaping.dropHeaders],
+      set: shaping.setHeaders,
+      add: shaping.addHeaders,
+      ...(shaping.method === undefined ? {} : { method: shaping.method }),
+    };
     shapings.set(shaping, headers);
   }
   if (shaping.path === undefined && !shaping.touchesQuery) return headers;
@@ -234,7 +258,9 @@ function retryRuleFor(retry: RetryPolicy): RetryRule {
       backoffMs: retry.backoffMs,
       keepBodyBytes: MAX_KEPT_BODY,
       retryOn: (outcome) =>
-        outcome.kind === 'status' ? retriesOn(retry, outcome.status) : retriesOn(retry, outcome.failure ?? (outcome.code === 'upstream_timeout' ? 'timeout' : 'reset')),
+        outcome.kind === 'status'
+          ? retriesOn(retry, outcome.status)
+          : retriesOn(retry, outcome.failure ?? (outcome.code === 'upstream_timeout' ? 'timeout' : 'reset')),
     };
     retryRules.set(retry, rule);
   }
@@ -248,6 +274,7 @@ const marks = new WeakMap<PolicyRule, PolicyMark>();
 /** The mark of a rule that does nothing different per call (no fault drawn, no breaker): made once per rule. */
 function markFor(rule: PolicyRule): PolicyMark {
   let mark = marks.get(rule);
-  if (mark === undefined) marks.set(rule, (mark = { label: rule.label, timeout: rule.timeoutMs !== undefined, actions: rule.request === undefined ? NO_ACTIONS : SHAPED }));
+  if (mark === undefined)
+    marks.set(rule, (mark = { label: rule.label, timeout: rule.timeoutMs !== undefined, actions: rule.request === undefined ? NO_ACTIONS : SHAPED }));
   return mark;
 }

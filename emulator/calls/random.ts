@@ -55,7 +55,10 @@ export class SeededRandom {
  * The seed in force: EMULATOR_SEED, else the config's `policiesSeed`, else a new one
  * (printed at `up`, so the run can be replayed with EMULATOR_SEED).
  */
-export function chooseSeed(configSeed: number | undefined, env: NodeJS.ProcessEnv = process.env): { seed: number; from: 'EMULATOR_SEED' | 'policiesSeed' | 'random' } {
+export function chooseSeed(
+  configSeed: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { seed: number; from: 'EMULATOR_SEED' | 'policiesSeed' | 'random' } {
   const fromEnv = env.EMULATOR_SEED;
   if (fromEnv !== undefined && fromEnv.trim() !== '') {
     const value = Number(fromEnv);

@@ -94,7 +94,9 @@ export async function main(argv: string[], bin = 'emulator'): Promise<number> {
   if (command.args === undefined && parsed.positionals.length > 0) {
     const got = parsed.positionals.map((arg) => `"${arg}"`).join(' ');
     const why = name === 'up' ? ' It starts every service of the config; to run only some, give it a config file that lists those (--config).' : '';
-    throw new EmulatorError('usage', `${name} takes no arguments, but got ${got}.${why}`, { fix: `Run \`${bin} ${name}\` without them (options start with --; see \`${bin} ${name} --help\`).` });
+    throw new EmulatorError('usage', `${name} takes no arguments, but got ${got}.${why}`, {
+      fix: `Run \`${bin} ${name}\` without them (options start with --; see \`${bin} ${name} --help\`).`,
+    });
   }
   const values: Values = { ...(parsed.values as Values) };
   if (values.config === undefined && global.config !== undefined) values.config = global.config;

@@ -4,7 +4,6 @@ import type { EmulatorConfig, RuntimeKind } from '../config/types.js';
 import { EmulatorError } from '../errors.js';
 import type { Values } from './command.js';
 
-
 export function configFromFlags(values: Values): EmulatorConfig {
   const runtime = values.runtime;
   if (runtime !== undefined && runtime !== 'process' && runtime !== 'docker') {

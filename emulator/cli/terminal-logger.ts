@@ -7,7 +7,11 @@ const PALETTE = [pc.cyan, pc.magenta, pc.blue, pc.yellow, pc.green, pc.redBright
  * The terminal's view of an emulator: `[name]`-prefixed service logs, one line per
  * call, emulator events. The only Logger that prints.
  */
-export function createTerminalLogger(serviceNames: Iterable<string>, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Logger {
+export function createTerminalLogger(
+  serviceNames: Iterable<string>,
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Logger {
   const names = [...serviceNames];
   // Wide enough for "[emulator]" and "[name#2]", plus a space: the text never touches the prefix.
   const width = Math.max('[emulator]'.length, ...names.map((name) => `[${name}#2]`.length)) + 1;

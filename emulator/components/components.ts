@@ -106,15 +106,23 @@ export async function startComponents(options: StartComponentsOptions): Promise<
       const identity = await p.driver.identity(p.runtime, p.component as never, p.binary);
       const meta = readMeta(config.components.dataDir, p.component.kind);
       if (meta !== undefined && meta.server !== identity && !isFresh(config.components.dataDir, p.component.kind)) {
-        throw new EmulatorError('component_start_failed', `components.${p.component.kind}: its data in ${componentDir(config.components.dataDir, p.component.kind)} was created by ${meta.server}, and this start would run ${identity}; their files are not compatible.`, {
-          fix: `Run \`npx emulator reset ${p.component.kind}\` to start over with empty data, or set components.${p.component.kind}.runtime (or image) back to what created it.`,
-        });
+        throw new EmulatorError(
+          'component_start_failed',
+          `components.${p.component.kind}: its data in ${componentDir(config.components.dataDir, p.component.kind)} was created by ${meta.server}, and this start would run ${identity}; their files are not compatible.`,
+          {
+            fix: `Run \`npx emulator reset ${p.component.kind}\` to start over with empty data, or set components.${p.component.kind}.runtime (or image) back to what created it.`,
+          },
+        );
       }
       p.identity = identity;
       if (p.component.port !== undefined && !(await isPortFree(p.component.port))) {
-        throw new EmulatorError('port_in_use', `components.${p.component.kind} needs port ${p.component.port} (components.${p.component.kind}.port), but something else is listening on it.`, {
-          fix: `Stop what uses port ${p.component.port} (\`ss -ltnp | grep :${p.component.port}\` shows it; another \`emulator up\`?), or remove components.${p.component.kind}.port to get a free one.`,
-        });
+        throw new EmulatorError(
+          'port_in_use',
+          `components.${p.component.kind} needs port ${p.component.port} (components.${p.component.kind}.port), but something else is listening on it.`,
+          {
+            fix: `Stop what uses port ${p.component.port} (\`ss -ltnp | grep :${p.component.port}\` shows it; another \`emulator up\`?), or remove components.${p.component.kind}.port to get a free one.`,
+          },
+        );
       }
     }
 
@@ -174,14 +182,22 @@ async function plan(component: ComponentConfig, dockerServices: boolean, options
   const wantsDocker = component.runtime === 'docker' || (component.runtime === undefined && (dockerServices || binary === undefined));
   if (!wantsDocker) {
     if (binary === undefined) {
-      throw new EmulatorError('component_unavailable', `components.${name} has "runtime": "process", but ${driver.binaries.join(' / ')} is not installed (not on PATH).`, {
-        fix: `Install it: ${driver.install}; or remove "runtime" so that it runs in docker (image ${component.image}).`,
-      });
+      throw new EmulatorError(
+        'component_unavailable',
+        `components.${name} has "runtime": "process", but ${driver.binaries.join(' / ')} is not installed (not on PATH).`,
+        {
+          fix: `Install it: ${driver.install}; or remove "runtime" so that it runs in docker (image ${component.image}).`,
+        },
+      );
     }
     if (dockerServices) {
-      throw new EmulatorError('component_unavailable', `components.${name} has "runtime": "process", but some services run in docker, and containers cannot reach a server on this machine's loopback.`, {
-        fix: `Remove components.${name}.runtime: with docker services it runs as a container on their network.`,
-      });
+      throw new EmulatorError(
+        'component_unavailable',
+        `components.${name} has "runtime": "process", but some services run in docker, and containers cannot reach a server on this machine's loopback.`,
+        {
+          fix: `Remove components.${name}.runtime: with docker services it runs as a container on their network.`,
+        },
+      );
     }
     return { ...base, runtime: 'process', session: undefined };
   }
@@ -190,10 +206,14 @@ async function plan(component: ComponentConfig, dockerServices: boolean, options
     session = await options.docker();
   } catch (error) {
     if (!(error instanceof EmulatorError) || component.runtime === 'docker' || dockerServices) throw error;
-    throw new EmulatorError('component_unavailable', `components.${name} needs a ${name === 'redis' ? 'Redis' : 'MySQL'} server: ${driver.binaries.join(' / ')} is not on PATH, and docker cannot run ${component.image}: ${error.message}`, {
-      fix: `Install it (${driver.install}), or start Docker so that the emulator runs ${component.image} as a container.`,
-      cause: error,
-    });
+    throw new EmulatorError(
+      'component_unavailable',
+      `components.${name} needs a ${name === 'redis' ? 'Redis' : 'MySQL'} server: ${driver.binaries.join(' / ')} is not on PATH, and docker cannot run ${component.image}: ${error.message}`,
+      {
+        fix: `Install it (${driver.install}), or start Docker so that the emulator runs ${component.image} as a container.`,
+        cause: error,
+      },
+    );
   }
   return { ...base, runtime: 'docker', session };
 }
@@ -226,7 +246,11 @@ class ComponentSupervisor {
     const fresh = isFresh(this.dataDir, this.name);
     const shown = path.relative(process.cwd(), componentDir(this.dataDir, this.name)) || '.';
     const how = runtime === 'process' ? this.p.binary! : component.image;
-    this.logger.serviceEvent(this.name, `starting ${how} (${runtime}), data in ${shown.startsWith('..') ? componentDir(this.dataDir, this.name) : shown}${fresh ? ', new' : ''}`, 'info');
+    this.logger.serviceEvent(
+      this.name,
+      `starting ${how} (${runtime}), data in ${shown.startsWith('..') ? componentDir(this.dataDir, this.name) : shown}${fresh ? ', new' : ''}`,
+      'info',
+    );
     try {
       if (runtime === 'process' && fresh && driver.initialise) {
         const initStarted = performance.now();
@@ -234,7 +258,11 @@ class ComponentSupervisor {
         this.logger.serviceEvent(this.name, `initialised the data folder in ${Math.round(performance.now() - initStarted)} ms`, 'info');
       }
       if (runtime === 'docker') {
-        await pullIfMissing(this.p.session!, { image: component.image, name: this.name, logger: this.logger }, `\`docker pull ${component.image}\` where a registry is reachable, set components.${this.name}.image to an image you have, or install the server (${driver.install}) to run it as a process.`);
+        await pullIfMissing(
+          this.p.session!,
+          { image: component.image, name: this.name, logger: this.logger },
+          `\`docker pull ${component.image}\` where a registry is reachable, set components.${this.name}.image to an image you have, or install the server (${driver.install}) to run it as a process.`,
+        );
       }
       if (fresh) writeMeta(this.dataDir, this.name, this.p.identity);
       for (let attempt = 1; ; attempt++) {
@@ -283,7 +311,14 @@ class ComponentSupervisor {
   }
 
   private processStart(): ProcessStart<ComponentConfig> {
-    return { config: this.p.component, binary: this.p.binary!, port: this.port, dir: this.dir, componentDir: componentDir(this.dataDir, this.name), logger: this.logger };
+    return {
+      config: this.p.component,
+      binary: this.p.binary!,
+      port: this.port,
+      dir: this.dir,
+      componentDir: componentDir(this.dataDir, this.name),
+      logger: this.logger,
+    };
   }
 
   /** One run of the server until it answers; watches it afterwards. */
@@ -336,7 +371,11 @@ class ComponentSupervisor {
     const delay = this.backoff;
     this.backoff = Math.min(delay * 2, BACKOFF_MAX_MS);
     const last = this.server?.recentLogs().slice(-5) ?? [];
-    this.logger.serviceEvent(this.name, `${reason}; restarting in ${delay} ms${last.length > 0 ? `. Last lines:\n${last.map((line) => `  | ${line}`).join('\n')}` : ''}`, 'error');
+    this.logger.serviceEvent(
+      this.name,
+      `${reason}; restarting in ${delay} ms${last.length > 0 ? `. Last lines:\n${last.map((line) => `  | ${line}`).join('\n')}` : ''}`,
+      'error',
+    );
     this.timer = setTimeout(() => {
       if (this.stopped) return;
       void (async () => {
@@ -374,7 +413,9 @@ export function describeComponents(config: EmulatorConfig): { name: ComponentNam
     const binary = findBinary(driver.binaries);
     const docker = component.runtime === 'docker' || (component.runtime === undefined && (dockerServices || binary === undefined));
     const port = component.port === undefined ? '<free port>' : String(component.port);
-    const runs = docker ? `docker ${component.image}${binary === undefined && component.runtime === undefined ? ` (${driver.binaries.join(' / ')} not installed)` : ''}` : `process ${binary ?? driver.binaries[0]}`;
+    const runs = docker
+      ? `docker ${component.image}${binary === undefined && component.runtime === undefined ? ` (${driver.binaries.join(' / ')} not installed)` : ''}`
+      : `process ${binary ?? driver.binaries[0]}`;
     const address = docker && dockerServices ? `127.0.0.1:${port} (containers: ${name}:${driver.containerPort})` : `127.0.0.1:${port}`;
     return [{ name, runs, env: driver.env(component, address) }];
   });

@@ -70,7 +70,8 @@ export async function pullIfMissing(session: ComponentDockerSession, spec: Pick<
         (event: { id?: string; status?: string; progressDetail?: { current?: number; total?: number } }) => {
           if (event.id !== undefined && event.status !== undefined) {
             const layer = layers.get(event.id) ?? { current: 0, total: 0, done: false };
-            if (event.status === 'Downloading' && event.progressDetail?.total) Object.assign(layer, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+            if (event.status === 'Downloading' && event.progressDetail?.total)
+              Object.assign(layer, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
             if (/^(Pull complete|Already exists|Download complete)$/.test(event.status)) layer.done = true;
             layers.set(event.id, layer);
           }
@@ -87,7 +88,10 @@ export async function pullIfMissing(session: ComponentDockerSession, spec: Pick<
       );
     });
   } catch (error) {
-    throw new EmulatorError('component_unavailable', `components.${name}: cannot pull ${image} from ${session.endpoint}: ${describeError(error)}.`, { fix, cause: error });
+    throw new EmulatorError('component_unavailable', `components.${name}: cannot pull ${image} from ${session.endpoint}: ${describeError(error)}.`, {
+      fix,
+      cause: error,
+    });
   }
   logger.serviceEvent(name, `pulled ${image} in ${((Date.now() - started) / 1000).toFixed(1)} s`, 'info');
 }
@@ -121,7 +125,9 @@ export async function runContainer(session: ComponentDockerSession, spec: Contai
       NetworkingConfig: { EndpointsConfig: { [session.network]: { Aliases: [spec.name] } } },
     });
   } catch (error) {
-    throw new EmulatorError('component_start_failed', `components.${spec.name}: cannot create a container from ${spec.image}: ${describeError(error)}`, { cause: error });
+    throw new EmulatorError('component_start_failed', `components.${spec.name}: cannot create a container from ${spec.image}: ${describeError(error)}`, {
+      cause: error,
+    });
   }
 
   const tail = new LogTail(50);
@@ -154,7 +160,9 @@ export async function runContainer(session: ComponentDockerSession, spec: Contai
     await stop();
     const taken = /port is already allocated|address already in use/i.test(describeError(error));
     throw new EmulatorError(taken ? 'port_in_use' : 'component_start_failed', `components.${spec.name}: cannot start its container: ${describeError(error)}`, {
-      fix: taken ? `Free port ${spec.hostPort}, or remove components.${spec.name}.port to get a free one.` : `Try \`docker run --rm ${spec.image}\` to see why.`,
+      fix: taken
+        ? `Free port ${spec.hostPort}, or remove components.${spec.name}.port to get a free one.`
+        : `Try \`docker run --rm ${spec.image}\` to see why.`,
       cause: error,
     });
   }

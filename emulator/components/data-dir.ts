@@ -106,7 +106,10 @@ export function lockDataDir(dataDir: string, name: string, configFile: string): 
 }
 
 export function inUseError(dir: string, name: string, holder: LockContent | undefined): EmulatorError {
-  const who = holder === undefined ? 'another emulator' : `the emulator with pid ${holder.pid}${holder.host === os.hostname() ? '' : ` on ${holder.host}`} (${holder.config || 'a config built in code'})`;
+  const who =
+    holder === undefined
+      ? 'another emulator'
+      : `the emulator with pid ${holder.pid}${holder.host === os.hostname() ? '' : ` on ${holder.host}`} (${holder.config || 'a config built in code'})`;
   return new EmulatorError('data_in_use', `The data of components.${name} (${dir}) is in use by ${who}.`, {
     fix: `Stop that \`emulator up\` first (Ctrl-C in its terminal${holder ? `, or \`kill ${holder.pid}\`` : ''}), or run this config from a copy in another folder.`,
   });

@@ -25,7 +25,10 @@ function flavour(binary: string): Promise<'mariadb' | 'mysql'> {
   if (known === undefined) {
     // Debian's mysqld is a link to mariadbd: the name answers without a spawn.
     if (path.basename(realpathSync(binary)).startsWith('mariadb')) known = Promise.resolve('mariadb');
-    else known = outputOf(binary, ['--version']).then((version) => (/mariadb/i.test(version ?? '') || path.basename(binary).startsWith('mariadb') ? 'mariadb' : 'mysql'));
+    else
+      known = outputOf(binary, ['--version']).then((version) =>
+        /mariadb/i.test(version ?? '') || path.basename(binary).startsWith('mariadb') ? 'mariadb' : 'mysql',
+      );
     flavours.set(binary, known);
   }
   return known;
@@ -66,7 +69,12 @@ export const mysqlDriver: ComponentDriver<MysqlComponentConfig> = {
     const fix = 'Read the output above; `npx emulator reset mysql` starts over.';
     const user = runningAsRoot() ? ['--user=root'] : [];
     if ((await flavour(binary)) === 'mysql') {
-      await runToCompletion(binary, ['--no-defaults', '--initialize-insecure', `--datadir=${dir}`, ...user], 'components.mysql: initialising the data folder', fix);
+      await runToCompletion(
+        binary,
+        ['--no-defaults', '--initialize-insecure', `--datadir=${dir}`, ...user],
+        'components.mysql: initialising the data folder',
+        fix,
+      );
       return;
     }
     const installDb = findBinary(['mariadb-install-db', 'mysql_install_db']);
@@ -75,7 +83,15 @@ export const mysqlDriver: ComponentDriver<MysqlComponentConfig> = {
         fix: 'Install the whole server package (`sudo apt-get install mariadb-server`), or run MySQL in docker ("runtime": "docker").',
       });
     }
-    const args = ['--no-defaults', `--datadir=${dir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve', ...user, ...MARIADB_TUNING];
+    const args = [
+      '--no-defaults',
+      `--datadir=${dir}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      '--skip-name-resolve',
+      ...user,
+      ...MARIADB_TUNING,
+    ];
     await runToCompletion(installDb, args, 'components.mysql: initialising the data folder (mariadb-install-db)', fix);
   },
 
@@ -135,10 +151,14 @@ async function ensureDatabase(config: MysqlComponentConfig, target: AdminTarget)
     await connection.query(`ALTER USER ${user} IDENTIFIED BY '${config.password}'`);
     await connection.query(`GRANT ALL PRIVILEGES ON \`${config.database}\`.* TO ${user}`);
   } catch (error) {
-    throw new EmulatorError('component_start_failed', `components.mysql: cannot create database "${config.database}" and user "${config.username}": ${(error as Error).message}`, {
-      fix: 'Check components.mysql.username and database; `npx emulator reset mysql` starts over with empty data.',
-      cause: error,
-    });
+    throw new EmulatorError(
+      'component_start_failed',
+      `components.mysql: cannot create database "${config.database}" and user "${config.username}": ${(error as Error).message}`,
+      {
+        fix: 'Check components.mysql.username and database; `npx emulator reset mysql` starts over with empty data.',
+        cause: error,
+      },
+    );
   } finally {
     await connection.end().catch(() => {});
   }

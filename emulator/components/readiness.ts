@@ -60,7 +60,13 @@ export async function waitReady(options: ReadyOptions): Promise<void> {
 
 function notReady(options: ReadyOptions, message: string): EmulatorError {
   const logs = options.recentLogs();
-  const tail = logs.length === 0 ? '  (it wrote nothing)' : logs.slice(-20).map((line) => `  | ${line}`).join('\n');
+  const tail =
+    logs.length === 0
+      ? '  (it wrote nothing)'
+      : logs
+          .slice(-20)
+          .map((line) => `  | ${line}`)
+          .join('\n');
   return new EmulatorError('component_start_failed', `components.${options.name}: ${message}\nLast log lines of ${options.name}:\n${tail}`, {
     fix: `Read the server's lines above; \`npx emulator reset ${options.name}\` starts over with empty data, components.${options.name}.startTimeout gives it longer.`,
   });

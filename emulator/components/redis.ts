@@ -30,7 +30,25 @@ export const redisDriver: ComponentDriver<RedisComponentConfig> = {
     // set-proc-title no: its command line keeps naming the data folder (`ps` shows whose it is).
     // AOF: every write is in the file within a second, so data survives a crash of the
     // server too, not only a clean stop.
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--daemonize', 'no', '--logfile', '', '--set-proc-title', 'no', '--pidfile', path.join(componentDir, 'redis.pid'), ...authArgs(config)];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--daemonize',
+      'no',
+      '--logfile',
+      '',
+      '--set-proc-title',
+      'no',
+      '--pidfile',
+      path.join(componentDir, 'redis.pid'),
+      ...authArgs(config),
+    ];
     return spawnServer(binary, args, { label: 'redis', logger, cwd: dir, componentDir, show: (line) => WARNING.test(line) });
   },
 

@@ -79,7 +79,12 @@ export interface SpawnOptions {
 
 /** Starts a server binary in its own process group, like a service (no orphans, Ctrl-C reaches it through us). */
 export function spawnServer(command: string, args: string[], options: SpawnOptions): Server {
-  const child = spawn(command, args, { cwd: options.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C', DYC_EMULATOR_COMPONENT: options.componentDir } });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LC_ALL: 'C', DYC_EMULATOR_COMPONENT: options.componentDir },
+  });
   const tail = new LogTail(50);
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
@@ -129,8 +134,17 @@ export function runToCompletion(command: string, args: string[], what: string, f
     child.once('error', (error) => reject(new EmulatorError('component_start_failed', `${what}: cannot run ${command}: ${error.message}`, { fix })));
     child.once('close', (code, signal) => {
       if (code === 0) return resolve();
-      const lines = tail.snapshot().map((line) => `  | ${line}`).join('\n');
-      reject(new EmulatorError('component_start_failed', `${what}: ${path.basename(command)} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}.\n${lines}`, { fix }));
+      const lines = tail
+        .snapshot()
+        .map((line) => `  | ${line}`)
+        .join('\n');
+      reject(
+        new EmulatorError(
+          'component_start_failed',
+          `${what}: ${path.basename(command)} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}.\n${lines}`,
+          { fix },
+        ),
+      );
     });
   });
 }

@@ -14,11 +14,22 @@ const common = {
   runtime: z
     .enum(['process', 'docker'])
     .optional()
-    .describe('Where the server runs. Default: a container when any service runs in docker, else a local process when the binary is on PATH, else a container.'),
+    .describe(
+      'Where the server runs. Default: a container when any service runs in docker, else a local process when the binary is on PATH, else a container.',
+    ),
   image: z.string().min(1).optional().describe('Container image (docker runtime).'),
   port: port.optional().describe('Host port the server is reached on from processes. Default: a free port.'),
-  username: z.string().regex(/^[A-Za-z0-9_]{1,32}$/).optional(),
-  password: z.string().min(1).max(128).regex(/^[^'"\\\s]+$/).optional().describe('Password (no quotes, backslashes or spaces). Default: "emulator".'),
+  username: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,32}$/)
+    .optional(),
+  password: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[^'"\\\s]+$/)
+    .optional()
+    .describe('Password (no quotes, backslashes or spaces). Default: "emulator".'),
   startTimeout: z.number().positive().max(600).optional().describe('Seconds the server has to answer (PING / SELECT 1). Default 60.'),
 };
 
@@ -35,7 +46,11 @@ export const mysqlSchema = z
     ...common,
     image: common.image.describe('Container image (docker runtime). Default mysql:8.0.'),
     username: common.username.describe('MYSQL_USERNAME. Default "app".'),
-    database: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).optional().describe('MYSQL_DATABASE, created if missing. Default "app".'),
+    database: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,64}$/)
+      .optional()
+      .describe('MYSQL_DATABASE, created if missing. Default "app".'),
     init: z
       .union([z.string().min(1), z.array(z.string().min(1))])
       .optional()
@@ -150,7 +165,11 @@ export function resolveComponents(entry: ComponentsEntry | undefined, configFile
     });
     const username = m.username ?? COMPONENT_DEFAULTS.mysqlUsername;
     if (username === 'root') {
-      problems.push({ path: ['components', 'mysql', 'username'], message: '"root" is the server’s administrator, not an application user.', fix: 'Use another name, e.g. "app".' });
+      problems.push({
+        path: ['components', 'mysql', 'username'],
+        message: '"root" is the server’s administrator, not an application user.',
+        fix: 'Use another name, e.g. "app".',
+      });
     }
     mysql = {
       kind: 'mysql',
@@ -165,7 +184,11 @@ export function resolveComponents(entry: ComponentsEntry | undefined, configFile
     };
   }
   if (redis?.port !== undefined && redis.port === mysql?.port) {
-    problems.push({ path: ['components', 'mysql', 'port'], message: `port ${redis.port} is already components.redis.port.`, fix: 'Give each component its own port, or remove "port" to get a free one.' });
+    problems.push({
+      path: ['components', 'mysql', 'port'],
+      message: `port ${redis.port} is already components.redis.port.`,
+      fix: 'Give each component its own port, or remove "port" to get a free one.',
+    });
   }
   return { ...(redis && { redis }), ...(mysql && { mysql }), dataDir };
 }

@@ -48,7 +48,9 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const raw = source.parse();
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
-    source.fail(result.error.issues.flatMap((issue) => describeIssue(issue, raw)).map((problem) => ({ ...problem, fix: problem.fix ?? policyFieldFix(problem.path) })));
+    source.fail(
+      result.error.issues.flatMap((issue) => describeIssue(issue, raw)).map((problem) => ({ ...problem, fix: problem.fix ?? policyFieldFix(problem.path) })),
+    );
   }
   return resolve(result.data, source, options);
 }
@@ -77,7 +79,11 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     }
     const owner = nameById.get(id);
     if (owner !== undefined) {
-      problems.push({ path: idPath, message: `id "${id}" is already used by service "${owner}"; ids must be unique.`, fix: `Give services.${name} an "id" of its own.` });
+      problems.push({
+        path: idPath,
+        message: `id "${id}" is already used by service "${owner}"; ids must be unique.`,
+        fix: `Give services.${name} an "id" of its own.`,
+      });
     }
     nameById.set(id, name);
     idByName.set(name, id);
@@ -112,11 +118,19 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     const replicas = entry.replicas ?? 1;
     if (kind?.kind === 'process' && kind.port !== undefined) {
       if (replicas > 1) {
-        problems.push({ path: at('port'), message: `a fixed port cannot serve ${replicas} replicas in the process runtime.`, fix: 'Remove "port" so that each replica gets a free port as PORT.' });
+        problems.push({
+          path: at('port'),
+          message: `a fixed port cannot serve ${replicas} replicas in the process runtime.`,
+          fix: 'Remove "port" so that each replica gets a free port as PORT.',
+        });
       }
       const other = fixedPorts.get(kind.port);
       if (other !== undefined) {
-        problems.push({ path: at('port'), message: `port ${kind.port} is already used by service "${other}".`, fix: 'Give each service its own port, or remove "port" to get a free one.' });
+        problems.push({
+          path: at('port'),
+          message: `port ${kind.port} is already used by service "${other}".`,
+          fix: 'Give each service its own port, or remove "port" to get a free one.',
+        });
       }
       fixedPorts.set(kind.port, name);
     }
@@ -124,7 +138,11 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     if (entry.publishedPort !== undefined) {
       const other = fixedPorts.get(entry.publishedPort);
       if (other !== undefined) {
-        problems.push({ path: at('publishedPort'), message: `port ${entry.publishedPort} is already used by service "${other}".`, fix: 'Give each service its own published port.' });
+        problems.push({
+          path: at('publishedPort'),
+          message: `port ${entry.publishedPort} is already used by service "${other}".`,
+          fix: 'Give each service its own published port.',
+        });
       }
       fixedPorts.set(entry.publishedPort, name);
     }
@@ -142,8 +160,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
             `${envFile}:${warning.line} (services.${name}.envFile): "${shown}" ${warning.message}. Write it as KEY=value; quote values with spaces, # or several lines: KEY="a b".`,
           );
         }
-      }
-      else problems.push({ path: at('envFile'), message: `file ${envFile} does not exist.`, fix: 'Create it, or fix the path (relative to "dir").' });
+      } else problems.push({ path: at('envFile'), message: `file ${envFile} does not exist.`, fix: 'Create it, or fix the path (relative to "dir").' });
     }
     env = { ...env, ...entry.env };
 
@@ -158,7 +175,13 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
       allow,
       allowLine: source.lineOf(entry.allow === undefined ? at() : at('allow')),
       // A stand-in has no files of its own to reload (a stub watches its mapping files itself).
-      watch: isStandInKind(kind.kind) ? { kind: 'off' } : entry.watch === undefined || entry.watch === true ? { kind: 'default' } : entry.watch === false ? { kind: 'off' } : { kind: 'globs', globs: entry.watch },
+      watch: isStandInKind(kind.kind)
+        ? { kind: 'off' }
+        : entry.watch === undefined || entry.watch === true
+          ? { kind: 'default' }
+          : entry.watch === false
+            ? { kind: 'off' }
+            : { kind: 'globs', globs: entry.watch },
       healthcheck: entry.healthcheck ?? DEFAULTS.healthcheck,
       replicas,
       loadBalancer: resolveLoadBalancer(entry.loadBalancer),
@@ -172,18 +195,31 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
     if (port === proxyPort || (data.dns?.port !== undefined && port === dnsPort)) {
       const key = data.services[owner]?.publishedPort === port ? 'publishedPort' : 'port';
       const what = port === proxyPort ? 'the proxy’s port (proxy.port)' : 'the DNS server’s port (dns.port)';
-      problems.push({ path: ['services', owner, key], message: `port ${port} is ${what}.`, fix: `Choose another port for the service, or set ${port === proxyPort ? 'proxy.port' : 'dns.port'}.` });
+      problems.push({
+        path: ['services', owner, key],
+        message: `port ${port} is ${what}.`,
+        fix: `Choose another port for the service, or set ${port === proxyPort ? 'proxy.port' : 'dns.port'}.`,
+      });
     }
   }
   const upstream: HostPort[] = [];
   const entry = resolveEntry(data.entry, idByName, source.file, problems);
-  for (const [port, owner] of [[proxyPort, 'proxy.port'], [dnsPort, 'dns.port'], ...[...fixedPorts].map(([p, name]) => [p, `services.${name}.port`] as const)] as const) {
-    if (port === entry.port) problems.push({ path: ['entry', 'port'], message: `port ${port} is also ${owner}.`, fix: 'Give the entry a port of its own (default 8090).' });
+  for (const [port, owner] of [
+    [proxyPort, 'proxy.port'],
+    [dnsPort, 'dns.port'],
+    ...[...fixedPorts].map(([p, name]) => [p, `services.${name}.port`] as const),
+  ] as const) {
+    if (port === entry.port)
+      problems.push({ path: ['entry', 'port'], message: `port ${port} is also ${owner}.`, fix: 'Give the entry a port of its own (default 8090).' });
   }
   (data.dns?.upstream ?? []).forEach((server, index) => {
     const parsed = parseHostPort(server, 53);
     if (parsed === undefined) {
-      problems.push({ path: ['dns', 'upstream', index], message: `"${server}" is not an IP address with an optional port.`, fix: 'Write it as "1.2.3.4", "1.2.3.4:53" or "[::1]:53".' });
+      problems.push({
+        path: ['dns', 'upstream', index],
+        message: `"${server}" is not an IP address with an optional port.`,
+        fix: 'Write it as "1.2.3.4", "1.2.3.4:53" or "[::1]:53".',
+      });
     } else upstream.push(parsed);
   });
 
@@ -214,7 +250,19 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
 
 /** The fields that only one kind of service has, with its `kind`. */
 type KindFields<S = ServiceConfig> = S extends ServiceConfig ? Omit<S, CommonField> : never;
-type CommonField = 'name' | 'id' | 'dir' | 'env' | 'allow' | 'allowLine' | 'watch' | 'healthcheck' | 'replicas' | 'loadBalancer' | 'startTimeoutMs' | 'publishedPort';
+type CommonField =
+  | 'name'
+  | 'id'
+  | 'dir'
+  | 'env'
+  | 'allow'
+  | 'allowLine'
+  | 'watch'
+  | 'healthcheck'
+  | 'replicas'
+  | 'loadBalancer'
+  | 'startTimeoutMs'
+  | 'publishedPort';
 
 /**
  * Which kind a service entry is, from the keys it has: `command` → process, `docker` →
@@ -237,15 +285,29 @@ function serviceKind(entry: ServiceEntry, name: string, options: LoadOptions, pr
     return undefined;
   }
   if (elsewhere.length > 1) {
-    problems.push({ path: at(elsewhere[1]!), atKey: true, message: `has both "${elsewhere[0]}" and "${elsewhere[1]}".`, fix: 'Keep one of url, targets, stub.' });
+    problems.push({
+      path: at(elsewhere[1]!),
+      atKey: true,
+      message: `has both "${elsewhere[0]}" and "${elsewhere[1]}".`,
+      fix: 'Keep one of url, targets, stub.',
+    });
     return undefined;
   }
   if (elsewhere.length === 1) return standInKind(entry, elsewhere[0]!, at, problems, root);
   if (entry.tls !== undefined) {
-    problems.push({ path: at('tls'), atKey: true, message: '"tls" applies to "url", "targets" and "stub" { "record" } services only.', fix: 'Remove it: a service that runs here is called over plain HTTP, as on the platform.' });
+    problems.push({
+      path: at('tls'),
+      atKey: true,
+      message: '"tls" applies to "url", "targets" and "stub" { "record" } services only.',
+      fix: 'Remove it: a service that runs here is called over plain HTTP, as on the platform.',
+    });
   }
   if (docker?.image !== undefined && docker.dockerfile !== undefined) {
-    problems.push({ path: at('docker'), message: 'has both "image" and "dockerfile".', fix: 'Keep one: "image" to run an existing image, "dockerfile" to build `dir`.' });
+    problems.push({
+      path: at('docker'),
+      message: 'has both "image" and "dockerfile".',
+      fix: 'Keep one: "image" to run an existing image, "dockerfile" to build `dir`.',
+    });
   }
   if (docker !== undefined && (command === undefined || options.runtime === 'docker')) {
     return {
@@ -270,7 +332,13 @@ const isStandInKind = (kind: string): boolean => (STAND_IN_KEYS as readonly stri
 const RUN_ONLY_KEYS = ['port', 'publishedPort', 'replicas', 'env', 'envFile', 'watch', 'startTimeout', 'dir'] as const;
 
 /** `url`, `targets`, `stub`: what their stand-in needs (emulator/targets), every URL and path checked. */
-function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], at: (...rest: JsonPath) => JsonPath, problems: Problem[], root: string): KindFields | undefined {
+function standInKind(
+  entry: ServiceEntry,
+  key: (typeof STAND_IN_KEYS)[number],
+  at: (...rest: JsonPath) => JsonPath,
+  problems: Problem[],
+  root: string,
+): KindFields | undefined {
   const before = problems.length;
   if (entry.allow !== undefined && entry.allow.length > 0) {
     problems.push({
@@ -281,8 +349,16 @@ function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], a
   }
   for (const runOnly of RUN_ONLY_KEYS) {
     if (entry[runOnly] === undefined) continue;
-    const replicas = runOnly === 'replicas' ? ` (a "${key}" service has one stand-in; ${key === 'stub' ? 'it needs no more' : 'list several servers in "targets" to spread calls'})` : '';
-    problems.push({ path: at(runOnly), atKey: true, message: `"${runOnly}" has no meaning for a "${key}" service: it does not run here${replicas}.`, fix: 'Remove it.' });
+    const replicas =
+      runOnly === 'replicas'
+        ? ` (a "${key}" service has one stand-in; ${key === 'stub' ? 'it needs no more' : 'list several servers in "targets" to spread calls'})`
+        : '';
+    problems.push({
+      path: at(runOnly),
+      atKey: true,
+      message: `"${runOnly}" has no meaning for a "${key}" service: it does not run here${replicas}.`,
+      fix: 'Remove it.',
+    });
   }
   if (entry.healthcheck !== undefined && key === 'stub') {
     problems.push({ path: at('healthcheck'), atKey: true, message: 'a "stub" service is always healthy: nothing to probe.', fix: 'Remove it.' });
@@ -293,7 +369,12 @@ function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], a
   const tls = { ca: undefined as string | undefined, insecure: entry.tls?.insecure ?? false };
   if (entry.tls?.ca !== undefined) {
     tls.ca = path.resolve(root, entry.tls.ca);
-    if (!existsSync(tls.ca)) problems.push({ path: at('tls', 'ca'), message: `file ${tls.ca} does not exist.`, fix: 'Point it at the PEM file of the CA that signed the server’s certificate, relative to the config file.' });
+    if (!existsSync(tls.ca))
+      problems.push({
+        path: at('tls', 'ca'),
+        message: `file ${tls.ca} does not exist.`,
+        fix: 'Point it at the PEM file of the CA that signed the server’s certificate, relative to the config file.',
+      });
   }
   const checkUrl = (value: string, where: JsonPath): string => {
     let url: URL | undefined;
@@ -303,11 +384,23 @@ function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], a
       url = undefined;
     }
     if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
-      problems.push({ path: where, message: `"${value}" is not an http:// or https:// URL.`, fix: 'Write the base URL of the server, e.g. "https://orders.dev.example.com/api".' });
+      problems.push({
+        path: where,
+        message: `"${value}" is not an http:// or https:// URL.`,
+        fix: 'Write the base URL of the server, e.g. "https://orders.dev.example.com/api".',
+      });
     } else if (url.search !== '' || url.hash !== '') {
-      problems.push({ path: where, message: `"${value}" has a query or fragment; a base URL is a scheme, host, port and path, and each call's path and query are appended.`, fix: 'Remove what follows "?" or "#".' });
+      problems.push({
+        path: where,
+        message: `"${value}" has a query or fragment; a base URL is a scheme, host, port and path, and each call's path and query are appended.`,
+        fix: 'Remove what follows "?" or "#".',
+      });
     } else if (url.username !== '' || url.password !== '') {
-      problems.push({ path: where, message: `"${value}" has credentials in it, which would be written in logs and never sent as they are.`, fix: 'Remove them; a caller sends its own Authorization header, which passes through.' });
+      problems.push({
+        path: where,
+        message: `"${value}" has credentials in it, which would be written in logs and never sent as they are.`,
+        fix: 'Remove them; a caller sends its own Authorization header, which passes through.',
+      });
     }
     return value;
   };
@@ -318,10 +411,20 @@ function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], a
     const stubDir = path.resolve(root, stub.dir);
     // Record mode creates it (it is where recordings go); without record there would be nothing to answer from.
     if (stub.record === undefined && !isDirectory(stubDir)) {
-      problems.push({ path: stubAt, message: `directory ${stubDir} does not exist.`, fix: 'Create it with a mappings/ folder of WireMock mapping files, or fix the path (relative to the config file).' });
+      problems.push({
+        path: stubAt,
+        message: `directory ${stubDir} does not exist.`,
+        fix: 'Create it with a mappings/ folder of WireMock mapping files, or fix the path (relative to the config file).',
+      });
     }
     if (stub.record !== undefined) checkUrl(stub.record, at('stub', 'record'));
-    else if (entry.tls !== undefined) problems.push({ path: at('tls'), atKey: true, message: '"tls" on a "stub" service applies to its "record" URL, and it has none.', fix: 'Remove "tls", or add "record".' });
+    else if (entry.tls !== undefined)
+      problems.push({
+        path: at('tls'),
+        atKey: true,
+        message: '"tls" on a "stub" service applies to its "record" URL, and it has none.',
+        fix: 'Remove "tls", or add "record".',
+      });
     if (problems.length > before) return undefined;
     return { kind: 'stub', stubDir, record: stub.record, tls };
   }
@@ -331,12 +434,31 @@ function standInKind(entry: ServiceEntry, key: (typeof STAND_IN_KEYS)[number], a
     targets = [{ url: checkUrl(entry.url!, at('url')), weight: 1, fallback: false }];
   } else {
     const list = entry.targets!;
-    targets = list.map((target, index) => ({ url: checkUrl(target.url, at('targets', index, 'url')), weight: target.weight ?? 1, fallback: target.fallback ?? false }));
+    targets = list.map((target, index) => ({
+      url: checkUrl(target.url, at('targets', index, 'url')),
+      weight: target.weight ?? 1,
+      fallback: target.fallback ?? false,
+    }));
     const fallbacks = list.flatMap((target, index) => (target.fallback ? [index] : []));
-    if (fallbacks.length > 1) problems.push({ path: at('targets', fallbacks[1]!, 'fallback'), message: `only one target can be the fallback (targets[${fallbacks[0]}] is already).`, fix: 'Keep "fallback": true on one target.' });
-    if (fallbacks.length === list.length) problems.push({ path: at('targets'), message: 'has only a fallback target, which gets calls only when another target is out of the rotation.', fix: 'Add a target without "fallback", or use "url".' });
+    if (fallbacks.length > 1)
+      problems.push({
+        path: at('targets', fallbacks[1]!, 'fallback'),
+        message: `only one target can be the fallback (targets[${fallbacks[0]}] is already).`,
+        fix: 'Keep "fallback": true on one target.',
+      });
+    if (fallbacks.length === list.length)
+      problems.push({
+        path: at('targets'),
+        message: 'has only a fallback target, which gets calls only when another target is out of the rotation.',
+        fix: 'Add a target without "fallback", or use "url".',
+      });
     if (entry.loadBalancer?.algorithm !== 'weighted' && list.some((target) => target.weight !== undefined)) {
-      problems.push({ path: at('loadBalancer'), atKey: entry.loadBalancer !== undefined, message: 'targets have weights, but the load balancer does not use them.', fix: 'Set "loadBalancer": { "algorithm": "weighted" }, or remove the weights.' });
+      problems.push({
+        path: at('loadBalancer'),
+        atKey: entry.loadBalancer !== undefined,
+        message: 'targets have weights, but the load balancer does not use them.',
+        fix: 'Set "loadBalancer": { "algorithm": "weighted" }, or remove the weights.',
+      });
     }
   }
   if (problems.length > before) return undefined;
@@ -352,7 +474,9 @@ export function parseRuntimePolicies(value: unknown, config: EmulatorConfig): Po
   const problems: Problem[] = [];
   const result = policiesSchema.safeParse(value, { reportInput: true });
   if (!result.success) {
-    const issues = result.error.issues.flatMap((issue) => describeIssue({ ...issue, path: ['policies', ...issue.path] } as z.core.$ZodIssue, { policies: value }));
+    const issues = result.error.issues.flatMap((issue) =>
+      describeIssue({ ...issue, path: ['policies', ...issue.path] } as z.core.$ZodIssue, { policies: value }),
+    );
     problems.push(...issues.map((problem) => ({ ...problem, fix: problem.fix ?? policyFieldFix(problem.path) })));
   } else {
     const nameById = new Map([...config.services.values()].map((service) => [service.id, service.name]));
@@ -360,9 +484,13 @@ export function parseRuntimePolicies(value: unknown, config: EmulatorConfig): Po
     if (problems.length === 0) return rules;
   }
   const lines = problems.map((problem) => `  ${formatPath(problem.path.slice(1))}: ${problem.message}${problem.fix ? `\n    Fix: ${problem.fix}` : ''}`);
-  throw new EmulatorError('policies_invalid', `Invalid run-time policies (${problems.length === 1 ? '1 problem' : `${problems.length} problems`}):\n${lines.join('\n')}`, {
-    fix: 'Send a JSON list of rules shaped like the config file\'s "policies" (README: "Call policies").',
-  });
+  throw new EmulatorError(
+    'policies_invalid',
+    `Invalid run-time policies (${problems.length === 1 ? '1 problem' : `${problems.length} problems`}):\n${lines.join('\n')}`,
+    {
+      fix: 'Send a JSON list of rules shaped like the config file\'s "policies" (README: "Call policies").',
+    },
+  );
 }
 
 /** EMULATOR_WATCH_POLLING=1/0 overrides watchOptions.polling (e.g. only on a WSL machine). */
@@ -392,7 +520,10 @@ function isDirectory(dir: string): boolean {
 }
 
 function suggestId(name: string): string {
-  const id = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+  const id = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
   return id.slice(0, 63) || 'svc';
 }
 
@@ -441,16 +572,26 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
       }
       if (where[0] === 'components') return [{ path: issuePath, message: `${describeValue(issue.input, false)} ${componentFormatMessage(String(last))}` }];
       if (where.length === 3 && where[0] === 'entry' && where[1] === 'users') {
-        return [{ path: issuePath, atKey: true, message: 'user names may contain letters, digits, "_", "." and "-", starting with a letter or digit (they are sent as X-Emulator-User).' }];
+        return [
+          {
+            path: issuePath,
+            atKey: true,
+            message: 'user names may contain letters, digits, "_", "." and "-", starting with a letter or digit (they are sent as X-Emulator-User).',
+          },
+        ];
       }
       if (last === 'healthcheck') return [{ path: issuePath, message: 'must be a path starting with "/", e.g. "/v1/ping".' }];
       return [{ path: issuePath, message: `has the wrong format (${issue.format}).` }];
     }
     case 'invalid_value':
-      return [{ path: issuePath, message: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(issue.input, false)}.` }];
+      return [
+        { path: issuePath, message: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(issue.input, false)}.` },
+      ];
     case 'invalid_union': {
-      if (where.at(-1) === 'init') return [{ path: issuePath, message: `expected a file name or an array of file names, got ${describeValue(issue.input, false)}.` }];
-      if (where.at(-1) === 'watch') return [{ path: issuePath, message: `expected true, false or an array of globs, got ${describeValue(issue.input, false)}.` }];
+      if (where.at(-1) === 'init')
+        return [{ path: issuePath, message: `expected a file name or an array of file names, got ${describeValue(issue.input, false)}.` }];
+      if (where.at(-1) === 'watch')
+        return [{ path: issuePath, message: `expected true, false or an array of globs, got ${describeValue(issue.input, false)}.` }];
       return [{ path: issuePath, message: issue.message }];
     }
     default:
@@ -465,7 +606,8 @@ function knownKeysAt(where: string[]): string[] {
   if (where[0] === 'proxy') return ['port', 'callTimeout'];
   if (where[0] === 'dns') return ['port', 'upstream'];
   if (where[0] === 'components') return where.length === 1 ? COMPONENT_KEYS.top : where[1] === 'redis' ? COMPONENT_KEYS.redis : COMPONENT_KEYS.mysql;
-  if (where[0] === 'entry') return where.length === 3 && where[1] === 'users' ? ['openid', 'unionid', 'anonymousOpenid'] : ['port', 'service', 'appId', 'envId', 'source', 'users'];
+  if (where[0] === 'entry')
+    return where.length === 3 && where[1] === 'users' ? ['openid', 'unionid', 'anonymousOpenid'] : ['port', 'service', 'appId', 'envId', 'source', 'users'];
   if (where[0] === 'watchOptions') return ['polling', 'interval', 'debounce'];
   return keysAt(configSchema, where);
 }

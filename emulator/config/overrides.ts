@@ -81,10 +81,14 @@ export function resolveConfig(options: ConfigSourceOptions, loadOptions: LoadOpt
     return parseConfig(applyOverrides(text, options), file, loadOptions);
   } catch (error) {
     if (error instanceof EmulatorError && error.code === 'config_invalid') {
-      throw new EmulatorError('config_invalid', `${error.message}\n  (The config as changed by the overrides passed to startEmulator: ${overrides.join(', ')}.)`, {
-        fix: 'Fix the override or the config, as shown above.',
-        cause: error,
-      });
+      throw new EmulatorError(
+        'config_invalid',
+        `${error.message}\n  (The config as changed by the overrides passed to startEmulator: ${overrides.join(', ')}.)`,
+        {
+          fix: 'Fix the override or the config, as shown above.',
+          cause: error,
+        },
+      );
     }
     throw error;
   }

@@ -45,7 +45,12 @@ const requestSchema = z
       .strictObject({
         headers: shapingHeaders.optional().describe('Headers to replace (or add when missing).'),
         query: shapingQuery.optional().describe('Query parameters to replace (or add when missing).'),
-        path: z.string().startsWith('/').regex(/^[\x21-\x7e]*$/).optional().describe('The path sent to the target (the query string is kept).'),
+        path: z
+          .string()
+          .startsWith('/')
+          .regex(/^[\x21-\x7e]*$/)
+          .optional()
+          .describe('The path sent to the target (the query string is kept).'),
         method: method.optional().describe('The method sent to the target.'),
       })
       .optional(),
@@ -84,7 +89,12 @@ export const policyRuleSchema = z
     to: z.string().min(1).optional().describe('Target: a service name or id, or "*". Default "*".'),
     methods: z.array(method).min(1).optional().describe('Methods the rule matches (upper case). Default: all.'),
     path: z.string().startsWith('/').optional().describe('Path the rule matches: exact, or a prefix with a trailing * ("/api/*"). Default: all.'),
-    timeout: z.number().positive().max(3600).optional().describe('Seconds to the response head, per try; then 504 upstream_timeout. Default proxy.callTimeout.'),
+    timeout: z
+      .number()
+      .positive()
+      .max(3600)
+      .optional()
+      .describe('Seconds to the response head, per try; then 504 upstream_timeout. Default proxy.callTimeout.'),
     retry: retrySchema.optional(),
     request: requestSchema.optional(),
     fault: faultSchema.optional(),
@@ -92,20 +102,36 @@ export const policyRuleSchema = z
   })
   .describe('A call rule: the first rule that matches a call (from, to, method, path) applies.');
 
-export const policiesSchema = z.array(policyRuleSchema).describe('Call rules (timeouts, retries, request shaping, faults, circuit breakers); the first match applies.');
+export const policiesSchema = z
+  .array(policyRuleSchema)
+  .describe('Call rules (timeouts, retries, request shaping, faults, circuit breakers); the first match applies.');
 
 export const policiesSeedSchema = z
   .number()
   .int()
   .min(0)
   .max(2 ** 32 - 1)
-  .describe('Seed of the random source that decides faults, so a failing run replays exactly. EMULATOR_SEED overrides it. Default: a new seed per run, printed at `up`.');
+  .describe(
+    'Seed of the random source that decides faults, so a failing run replays exactly. EMULATOR_SEED overrides it. Default: a new seed per run, printed at `up`.',
+  );
 
 export const loadBalancerSchema = z
   .strictObject({
-    algorithm: z.enum(['round-robin', 'least-connections', 'weighted']).optional().describe('How calls are spread over instances (or targets). Default round-robin.'),
-    maxFailures: z.number().int().min(0).max(1000).optional().describe('Failures in a row that take an instance out of rotation until its health check passes; 0 (default) never does.'),
-    unhealthyStatus: z.array(z.number().int().min(100).max(599)).optional().describe('Response statuses that count as failures, e.g. [503]. Connection errors and timeouts always do.'),
+    algorithm: z
+      .enum(['round-robin', 'least-connections', 'weighted'])
+      .optional()
+      .describe('How calls are spread over instances (or targets). Default round-robin.'),
+    maxFailures: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .optional()
+      .describe('Failures in a row that take an instance out of rotation until its health check passes; 0 (default) never does.'),
+    unhealthyStatus: z
+      .array(z.number().int().min(100).max(599))
+      .optional()
+      .describe('Response statuses that count as failures, e.g. [503]. Connection errors and timeouts always do.'),
   })
   .describe('Load balancing over replicas (and targets).');
 

@@ -95,8 +95,17 @@ export const POLICY_DEFAULTS = {
 /** Headers that carry the framing or the connection: the proxy owns them, a rule may not shape them. */
 const UNSHAPEABLE = new Set([
   // Hop-by-hop (RFC 9110 §7.6.1) and proxy headers, as in proxy/headers.ts (config sits below the proxy).
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade',
-  'content-length', 'transfer-encoding', 'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'upgrade',
+  'content-length',
+  'transfer-encoding',
+  'host',
 ]);
 
 export interface ServiceNames {
@@ -109,7 +118,13 @@ export interface ServiceNames {
  * Resolves validated rule entries. `at` is where the list is (["policies"] in the file,
  * [] for a run-time list); problems are pushed to `problems`.
  */
-export function resolvePolicies(entries: readonly PolicyRuleEntry[], services: ServiceNames, origin: 'file' | 'runtime', at: JsonPath, problems: PolicyProblem[]): PolicyRule[] {
+export function resolvePolicies(
+  entries: readonly PolicyRuleEntry[],
+  services: ServiceNames,
+  origin: 'file' | 'runtime',
+  at: JsonPath,
+  problems: PolicyProblem[],
+): PolicyRule[] {
   const known = [...services.names, ...services.nameById.keys()];
   const service = (value: string | undefined, path: JsonPath, allowEntry: boolean): string | undefined => {
     if (value === undefined || value === '*') return undefined;
@@ -129,12 +144,20 @@ export function resolvePolicies(entries: readonly PolicyRuleEntry[], services: S
     const label = entry.name ?? (origin === 'file' ? `policies[${index}]` : `run-time rule ${index}`);
     const path = entry.path;
     if (path !== undefined && path.indexOf('*') !== -1 && path.indexOf('*') !== path.length - 1) {
-      problems.push({ path: here('path'), message: `"${path}" has a * before its end.`, fix: 'Write an exact path ("/api/orders") or a prefix with one trailing * ("/api/*").' });
+      problems.push({
+        path: here('path'),
+        message: `"${path}" has a * before its end.`,
+        fix: 'Write an exact path ("/api/orders") or a prefix with one trailing * ("/api/*").',
+      });
     }
     const retry = entry.retry === undefined ? undefined : resolveRetry(entry.retry);
     const fault = entry.fault;
     if (fault !== undefined && fault.abort !== undefined && fault.type !== undefined) {
-      problems.push({ path: here('fault'), message: 'has both "abort" and "type".', fix: 'Keep one: "abort" answers with a status, "type" breaks the connection.' });
+      problems.push({
+        path: here('fault'),
+        message: 'has both "abort" and "type".',
+        fix: 'Keep one: "abort" answers with a status, "type" breaks the connection.',
+      });
     }
     if (fault !== undefined && fault.abort === undefined && fault.type === undefined && fault.delayMs === undefined) {
       problems.push({ path: here('fault'), message: 'injects nothing.', fix: 'Add "abort": 503, "delayMs": 300 or "type": "reset".' });

@@ -28,12 +28,18 @@ export const serviceSchema = z
       .regex(SERVICE_ID_PATTERN)
       .optional()
       .describe('Douyin service id used in inner-call names (`{fromId}-{toId}.inner-call.dyc.ivolces.com`). Default: the service name.'),
-    dir: z.string().min(1).optional().describe('Working directory (and docker build context), relative to the config file. Default: the config file’s directory.'),
+    dir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Working directory (and docker build context), relative to the config file. Default: the config file’s directory.'),
     command: z.string().min(1).optional().describe('Shell command that starts the service: present means the process runtime.'),
     docker: dockerSchema.optional(),
     port: port
       .optional()
-      .describe('Port the service listens on. Process runtime: default is a free port chosen by the emulator, passed as PORT. Docker: container port, default 8000.'),
+      .describe(
+        'Port the service listens on. Process runtime: default is a free port chosen by the emulator, passed as PORT. Docker: container port, default 8000.',
+      ),
     publishedPort: port
       .optional()
       .describe(
@@ -52,12 +58,20 @@ export const serviceSchema = z
         'Hot-reload globs relative to `dir` ("!glob" excludes; [] watches nothing). Default (or true): all of `dir` except node_modules, .git, build outputs and editor side files; a glob that names one of those folders (e.g. "build/**") watches it. false disables.',
       ),
     healthcheck: z.string().startsWith('/').optional().describe('Liveness path probed with GET; 200 and 404 count as alive. Default /v1/ping.'),
-    replicas: z.number().int().min(1).max(16).optional().describe('Number of instances; calls are spread by `loadBalancer` (round-robin by default). Default 1.'),
+    replicas: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .optional()
+      .describe('Number of instances; calls are spread by `loadBalancer` (round-robin by default). Default 1.'),
     url: z
       .string()
       .min(1)
       .optional()
-      .describe('Answered by a server that does not run here: inner calls go to this http(s) base URL (path appended, Host set to its host). Instead of command/docker.'),
+      .describe(
+        'Answered by a server that does not run here: inner calls go to this http(s) base URL (path appended, Host set to its host). Instead of command/docker.',
+      ),
     targets: z
       .array(
         z.strictObject({
@@ -89,7 +103,13 @@ export const serviceSchema = z
     loadBalancer: z
       .strictObject({
         algorithm: z.enum(['round-robin', 'least-connections', 'weighted']).optional().describe('Default round-robin; weighted uses the targets’ weights.'),
-        maxFailures: z.number().int().min(0).max(1000).optional().describe('Failures in a row that take a target out of the rotation until its health check passes. Default 0: never.'),
+        maxFailures: z
+          .number()
+          .int()
+          .min(0)
+          .max(1000)
+          .optional()
+          .describe('Failures in a row that take a target out of the rotation until its health check passes. Default 0: never.'),
         unhealthyStatus: z.array(z.number().int().min(100).max(599)).optional().describe('Response statuses that count as failures.'),
       })
       .optional()
@@ -118,13 +138,19 @@ const entryUserSchema = z
 export const entrySchema = z
   .strictObject({
     port: port.optional().describe('Port of the entry (the cloud gateway that callContainer reaches) on 127.0.0.1. Default 8090.'),
-    service: z.string().min(1).optional().describe('Service (name or id) a request goes to when it names none with X-Emulator-Service. Default: the first service.'),
+    service: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Service (name or id) a request goes to when it names none with X-Emulator-Service. Default: the first service.'),
     appId: z.string().min(1).optional().describe('X-TT-APPID: the mini-program’s AppID. Default "tt0000000000000000".'),
     envId: z
       .string()
       .min(1)
       .optional()
-      .describe('X-TT-ENV: the cloud environment id (the envID passed to tt.createCloud). When set, a client that sends another envID is refused. Default: the client’s envID, else "env-local".'),
+      .describe(
+        'X-TT-ENV: the cloud environment id (the envID passed to tt.createCloud). When set, a client that sends another envID is refused. Default: the client’s envID, else "env-local".',
+      ),
     source: z.string().min(1).optional().describe('X-TT-SOURCE: what triggered the call (undocumented by the platform). Default "callContainer".'),
     users: z
       .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/), entryUserSchema)
@@ -146,7 +172,12 @@ export const configSchema = z
       .optional(),
     watchOptions: z
       .strictObject({
-        polling: z.boolean().optional().describe('Poll for changes instead of file-system events (WSL, network mounts, some Docker Desktop mounts). Also: EMULATOR_WATCH_POLLING=1. Default false.'),
+        polling: z
+          .boolean()
+          .optional()
+          .describe(
+            'Poll for changes instead of file-system events (WSL, network mounts, some Docker Desktop mounts). Also: EMULATOR_WATCH_POLLING=1. Default false.',
+          ),
         interval: z.number().int().min(10).max(60_000).optional().describe('Poll interval in ms. Default 100.'),
         debounce: z.number().int().min(0).max(10_000).optional().describe('Quiet period in ms after the last change before a reload. Default 100.'),
       })
@@ -166,7 +197,9 @@ export const configSchema = z
     policiesSeed: policiesSeedSchema.optional(),
     dns: z
       .strictObject({
-        port: port.optional().describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 8053; when unset and 8053 is in use, `up` takes a free port and says so.'),
+        port: port
+          .optional()
+          .describe('Port of the DNS server on 127.0.0.1 (UDP and TCP). Default 8053; when unset and 8053 is in use, `up` takes a free port and says so.'),
         upstream: z
           .array(z.string().min(1))
           .optional()

@@ -65,7 +65,10 @@ export function createAdminApp(source: DashboardSource): AdminApp {
   app.use(express.json({ limit: '1mb' }));
 
   const sendJson = (res: Response, body: unknown, status = 200): void => {
-    res.status(status).type('application/json').send(`${JSON.stringify(body, null, 2)}\n`);
+    res
+      .status(status)
+      .type('application/json')
+      .send(`${JSON.stringify(body, null, 2)}\n`);
   };
 
   // The admin API that tools and `emulator call` have used since the first version.
@@ -103,7 +106,9 @@ export function createAdminApp(source: DashboardSource): AdminApp {
     if (!record) return sendJson(res, { error: 'not_found', message: `Call ${req.params.id} is no longer in the trace (it keeps the last 1000).` }, 404);
     const detail = detailOf(record.id);
     const body = (buffer: Buffer | undefined, bytes: number | undefined) =>
-      buffer === undefined ? undefined : { text: buffer.toString('utf8'), base64: buffer.toString('base64'), captured: buffer.length, bytes: bytes ?? buffer.length };
+      buffer === undefined
+        ? undefined
+        : { text: buffer.toString('utf8'), base64: buffer.toString('base64'), captured: buffer.length, bytes: bytes ?? buffer.length };
     sendJson(res, {
       call: record,
       captured: detail !== undefined,
@@ -116,7 +121,13 @@ export function createAdminApp(source: DashboardSource): AdminApp {
       actions: detail?.actions ?? [],
       message: detail?.message,
       explanation: explain(record, source.config()),
-      curl: curlCommand(record, source.proxyUrl(), detail?.requestHeaders, detail?.requestBody, (detail?.requestBodyBytes ?? 0) <= (detail?.requestBody?.length ?? 0)),
+      curl: curlCommand(
+        record,
+        source.proxyUrl(),
+        detail?.requestHeaders,
+        detail?.requestBody,
+        (detail?.requestBodyBytes ?? 0) <= (detail?.requestBody?.length ?? 0),
+      ),
     });
   });
   app.post('/_emulator/calls/:id/replay', async (req, res) => {
@@ -126,7 +137,11 @@ export function createAdminApp(source: DashboardSource): AdminApp {
     const detail = detailOf(record.id);
     const complete = detail?.requestBody !== undefined && (detail.requestBodyBytes ?? detail.requestBody.length) <= detail.requestBody.length;
     if (detail?.requestBody !== undefined && !complete) {
-      return sendJson(res, { error: 'not_replayable', message: 'The request body was larger than the 64 KB the dashboard keeps: copy it as curl and supply the body.' }, 400);
+      return sendJson(
+        res,
+        { error: 'not_replayable', message: 'The request body was larger than the 64 KB the dashboard keeps: copy it as curl and supply the body.' },
+        400,
+      );
     }
     const reply = await replay(source.proxyUrl(), record, detail?.requestHeaders, detail?.requestBody);
     sendJson(res, { ...reply, call: source.calls.lastId });
@@ -143,7 +158,11 @@ export function createAdminApp(source: DashboardSource): AdminApp {
       return sendJson(res, { error: 'bad_request', message: 'Send {"from": <service name>, "to": <service name>, "allow": true|false}.' }, 400);
     }
     if (!isConfigFile(config.file)) {
-      return sendJson(res, { error: 'not_editable', message: 'This emulator runs a config built in code, not a file: change "allow" where the config is written.' }, 409);
+      return sendJson(
+        res,
+        { error: 'not_editable', message: 'This emulator runs a config built in code, not a file: change "allow" where the config is written.' },
+        409,
+      );
     }
     // One edit at a time: each reads the file the previous one wrote.
     editing = editing.then(async () => {
@@ -161,7 +180,11 @@ export function createAdminApp(source: DashboardSource): AdminApp {
       if (now !== allow) {
         return sendJson(
           res,
-          { error: 'overridden', message: `The file now says ${allow ? 'allow' : 'deny'}, but the emulator's start options override services.${caller.name}.allow.`, matrix: accessMatrix(applied) },
+          {
+            error: 'overridden',
+            message: `The file now says ${allow ? 'allow' : 'deny'}, but the emulator's start options override services.${caller.name}.allow.`,
+            matrix: accessMatrix(applied),
+          },
           409,
         );
       }
@@ -212,7 +235,15 @@ export function createAdminApp(source: DashboardSource): AdminApp {
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = error instanceof EmulatorError && error.kind === 'user' ? 422 : ((error as { status?: number }).status ?? 500);
     if (res.headersSent) return void res.end();
-    sendJson(res, { error: error instanceof EmulatorError ? error.code : 'internal', message: error instanceof Error ? error.message : String(error), fix: (error as EmulatorError).fix }, status);
+    sendJson(
+      res,
+      {
+        error: error instanceof EmulatorError ? error.code : 'internal',
+        message: error instanceof Error ? error.message : String(error),
+        fix: (error as EmulatorError).fix,
+      },
+      status,
+    );
   });
 
   return {
@@ -233,25 +264,35 @@ function replay(
   body: Buffer | undefined,
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; truncated: boolean } | { error: string; message: string }> {
   const proxy = new URL(proxyUrl);
-  const outgoing: [string, string][] = (headers ?? []).filter(([name]) => !/^(host|content-length|connection|proxy-connection|transfer-encoding|keep-alive)$/i.test(name));
+  const outgoing: [string, string][] = (headers ?? []).filter(
+    ([name]) => !/^(host|content-length|connection|proxy-connection|transfer-encoding|keep-alive)$/i.test(name),
+  );
   outgoing.push(['Host', record.host]);
   if (body !== undefined) outgoing.push(['Content-Length', String(body.length)]);
   // An inner call goes to the proxy by Host; a call to another host went through it as a forward proxy.
   const path = record.to === undefined && !/\.inner-call\.|\.dycloud\.service/i.test(record.host) ? `http://${record.host}${record.path}` : record.path;
   return new Promise((resolve) => {
-    const req = http.request({ host: proxy.hostname, port: proxy.port, method: record.method, path, headers: outgoing.flat(), agent: false, timeout: 60_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        if (size < REPLAY_BODY_LIMIT) chunks.push(chunk);
-        size += chunk.length;
-      });
-      res.on('end', () => {
-        const all = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: all.subarray(0, REPLAY_BODY_LIMIT).toString('utf8'), truncated: size > REPLAY_BODY_LIMIT });
-      });
-      res.on('error', (error) => resolve({ error: 'replay_failed', message: error.message }));
-    });
+    const req = http.request(
+      { host: proxy.hostname, port: proxy.port, method: record.method, path, headers: outgoing.flat(), agent: false, timeout: 60_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size < REPLAY_BODY_LIMIT) chunks.push(chunk);
+          size += chunk.length;
+        });
+        res.on('end', () => {
+          const all = Buffer.concat(chunks);
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: all.subarray(0, REPLAY_BODY_LIMIT).toString('utf8'),
+            truncated: size > REPLAY_BODY_LIMIT,
+          });
+        });
+        res.on('error', (error) => resolve({ error: 'replay_failed', message: error.message }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('no answer within 60 s')));
     req.on('error', (error) => resolve({ error: 'replay_failed', message: error.message }));
     req.end(body);

@@ -47,7 +47,10 @@ export function explain(record: CallRecord, config: EmulatorConfig): Explanation
         fix: 'Write http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path (or {fromId}-{toId}.dycloud.service), without a port.',
       };
     case 'https_not_supported':
-      return { what: 'The client asked for TLS to an inner-call name; the platform serves inner calls over plain HTTP only.', fix: 'Use http://, not https://, for inner-call URLs.' };
+      return {
+        what: 'The client asked for TLS to an inner-call name; the platform serves inner calls over plain HTTP only.',
+        fix: 'Use http://, not https://, for inner-call URLs.',
+      };
     case 'service_unavailable':
       return {
         what: `${record.to ?? 'The target'} was not ready: starting, crashed and waiting to restart, or failed to start.`,

@@ -32,7 +32,12 @@ export class LiveStream {
   ) {}
 
   attach(req: Request, res: Response): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.socket?.setNoDelay(true);
     if (this.clients.size === 0) this.open();
     this.clients.add(res);
@@ -92,7 +97,8 @@ export class LiveStream {
       this.lastLog = this.logs.lastSeq;
       text += `event: logs\ndata: ${JSON.stringify(lines)}\n\n`;
       // A service event (ready, crashed, reloading…) changes what the Services view shows.
-      if (lines.some((line) => line.source !== EMULATOR_SOURCE && line.stream !== 'stdout' && line.stream !== 'stderr')) text += `event: services\ndata: {}\n\n`;
+      if (lines.some((line) => line.source !== EMULATOR_SOURCE && line.stream !== 'stdout' && line.stream !== 'stderr'))
+        text += `event: services\ndata: {}\n\n`;
     }
     if (text !== '') this.send(text);
   }

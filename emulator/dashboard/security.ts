@@ -19,10 +19,13 @@ export function newToken(): string {
 export function loopbackOnly(req: Request, res: Response, next: NextFunction): void {
   const host = req.headers.host;
   if (!isLoopbackHost(host)) {
-    res.status(403).type('text/plain').send(
-      `Blocked request. This host (${JSON.stringify(host ?? '')}) is not allowed: the emulator's dashboard and admin API answer only to loopback names ` +
-        `(localhost, 127.0.0.1, [::1]). Open http://127.0.0.1:<port>/ instead.\n`,
-    );
+    res
+      .status(403)
+      .type('text/plain')
+      .send(
+        `Blocked request. This host (${JSON.stringify(host ?? '')}) is not allowed: the emulator's dashboard and admin API answer only to loopback names ` +
+          `(localhost, 127.0.0.1, [::1]). Open http://127.0.0.1:<port>/ instead.\n`,
+      );
     return;
   }
   const origin = req.headers.origin;

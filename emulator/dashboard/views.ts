@@ -31,12 +31,22 @@ export interface ExtraRow extends ServiceSnapshot {
  * Stand-ins (stub, url, targets services) are healthy as long as they are configured
  * (SPEC); components run until the emulator stops (start-up waited for them to answer).
  */
-export function extraRows(config: EmulatorConfig, standIn: (name: string) => { host: string; port: number } | undefined, components: readonly ComponentInfo[]): ExtraRow[] {
+export function extraRows(
+  config: EmulatorConfig,
+  standIn: (name: string) => { host: string; port: number } | undefined,
+  components: readonly ComponentInfo[],
+): ExtraRow[] {
   const rows: ExtraRow[] = [];
   for (const service of config.services.values()) {
     if (isRunnable(service)) continue;
     const where = standIn(service.name);
-    rows.push({ name: service.name, runtime: service.kind, state: 'healthy', restarts: 0, replicas: [{ label: service.name, state: 'healthy', ...(where ?? {}) }] });
+    rows.push({
+      name: service.name,
+      runtime: service.kind,
+      state: 'healthy',
+      restarts: 0,
+      replicas: [{ label: service.name, state: 'healthy', ...(where ?? {}) }],
+    });
   }
   for (const component of components) {
     const colon = component.address.lastIndexOf(':');

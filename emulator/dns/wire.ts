@@ -140,12 +140,21 @@ export function ipv6Bytes(address: string): Buffer {
   if (zone !== -1) text = text.slice(0, zone);
   const lastColon = text.lastIndexOf(':');
   if (text.includes('.', lastColon)) {
-    const [a, b, c, d] = text.slice(lastColon + 1).split('.').map(Number) as [number, number, number, number];
+    const [a, b, c, d] = text
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number) as [number, number, number, number];
     text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
   const gap = text.indexOf('::');
   const head = (gap === -1 ? text : text.slice(0, gap)).split(':').filter((group) => group !== '');
-  const tail = gap === -1 ? [] : text.slice(gap + 2).split(':').filter((group) => group !== '');
+  const tail =
+    gap === -1
+      ? []
+      : text
+          .slice(gap + 2)
+          .split(':')
+          .filter((group) => group !== '');
   const groups = [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
   const out = Buffer.alloc(16);
   groups.forEach((group, i) => out.writeUInt16BE(parseInt(group, 16), i * 2));

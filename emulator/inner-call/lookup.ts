@@ -35,5 +35,7 @@ export function requireService(config: EmulatorConfig, nameOrId: string, fix = '
   const services = [...config.services.values()];
   const known = services.map((candidate) => (candidate.id === candidate.name ? candidate.name : `${candidate.name} (id ${candidate.id})`));
   const candidates = services.flatMap((candidate) => [candidate.name, candidate.id]);
-  throw new EmulatorError('usage', `No service is named or has the id "${nameOrId}".${didYouMean(nameOrId, candidates)} Services: ${known.join(', ')}.`, { fix });
+  throw new EmulatorError('usage', `No service is named or has the id "${nameOrId}".${didYouMean(nameOrId, candidates)} Services: ${known.join(', ')}.`, {
+    fix,
+  });
 }

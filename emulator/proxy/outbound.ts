@@ -31,7 +31,8 @@ function parseProxy(value: string, scheme: string): OutboundProxy | undefined {
     return undefined;
   }
   if (url.protocol !== 'http:') return undefined; // an https:// or socks proxy is not chained (yet)
-  const authorization = url.username === '' ? undefined : `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+  const authorization =
+    url.username === '' ? undefined : `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
   return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port) || 80, authorization, label: `http://${url.host}` };
 }
 

@@ -32,7 +32,8 @@ export async function destination(context: ProxyContext, host: string, port: num
   }
   const what = context.ownPorts().get(port);
   if (what !== undefined && isLocalAddress(address)) return { kind: 'refused', what };
-  if (context.sockets.viaRouter(socket) && isLoopbackAddress(address)) return { kind: 'refused', what: "on the host's loopback, which a container cannot reach by itself" };
+  if (context.sockets.viaRouter(socket) && isLoopbackAddress(address))
+    return { kind: 'refused', what: "on the host's loopback, which a container cannot reach by itself" };
   return { kind: 'ok', address };
 }
 

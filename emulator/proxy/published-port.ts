@@ -47,11 +47,14 @@ const RETRY_AFTER_SECONDS = 1;
 
 export function publishedPortTakenError(service: ServiceConfig): EmulatorError {
   const port = service.publishedPort;
-  return new EmulatorError('port_in_use', `Service "${service.name}" is published on port ${port} (services.${service.name}.publishedPort), but something else is listening on it.`, {
-    fix: `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it; is another \`emulator up\` running?), or choose another publishedPort.`,
-  });
+  return new EmulatorError(
+    'port_in_use',
+    `Service "${service.name}" is published on port ${port} (services.${service.name}.publishedPort), but something else is listening on it.`,
+    {
+      fix: `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it; is another \`emulator up\` running?), or choose another publishedPort.`,
+    },
+  );
 }
-
 
 export async function startPublishedPort(options: PublishedPortOptions): Promise<PublishedPort> {
   const { service } = options;
@@ -115,7 +118,12 @@ export async function startPublishedPort(options: PublishedPortOptions): Promise
         sendProxyError(
           res,
           timedOut
-            ? { code: 'upstream_timeout', message: `${service.name}: no response within ${options.callTimeoutMs() / 1000} s (proxy.callTimeout).`, from: null, to: service.id }
+            ? {
+                code: 'upstream_timeout',
+                message: `${service.name}: no response within ${options.callTimeoutMs() / 1000} s (proxy.callTimeout).`,
+                from: null,
+                to: service.id,
+              }
             : { code: 'upstream_error', message: `${service.name}: ${describeSocketError(error)}`, from: null, to: service.id },
         );
       });

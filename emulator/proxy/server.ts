@@ -107,9 +107,11 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     mainUrl: () => mainUrl,
     ownPorts() {
       const own = new Map<number, string>([[handle.port, "the emulator's proxy port"]]);
-      for (const [name, egressServer] of egress) own.set((egressServer.address() as net.AddressInfo | null)?.port ?? -1, `the egress port of service "${name}"`);
+      for (const [name, egressServer] of egress)
+        own.set((egressServer.address() as net.AddressInfo | null)?.port ?? -1, `the egress port of service "${name}"`);
       for (const routerServer of routerServers) own.set((routerServer.address() as net.AddressInfo | null)?.port ?? -1, "the docker router's listener");
-      for (const entryServer of entryServers) own.set((entryServer.address() as net.AddressInfo | null)?.port ?? -1, "the emulator's entry port (mini-program calls)");
+      for (const entryServer of entryServers)
+        own.set((entryServer.address() as net.AddressInfo | null)?.port ?? -1, "the emulator's entry port (mini-program calls)");
       for (const instancePort of directory.instancePorts?.() ?? []) if (!own.has(instancePort)) own.set(instancePort, 'a service instance');
       for (const [protectedPort, what] of directory.protectedPorts?.() ?? []) own.set(protectedPort, what);
       return own;
@@ -133,7 +135,9 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
     server.on('upgrade', (req: IncomingMessage, socket: Socket) => handleUpgrade(context, req, socket));
     // Expect: 100-continue is the target's to answer (slow path): Node must not send its own 100.
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handleRequest(context, req, res, isMain));
-    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => handleConnect(context, req, socket, head, (inside) => tunnelServer.emit('connection', inside)));
+    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      handleConnect(context, req, socket, head, (inside) => tunnelServer.emit('connection', inside)),
+    );
     // Every connection starts on the fast path (./fast-path/connection.ts); Node's own
     // connection listener is its slow path, for the requests the fast path leaves.
     const [slowPath] = server.listeners('connection') as ((socket: Socket) => void)[];
@@ -228,7 +232,14 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
       entryServer.removeAllListeners('connect');
       entryServer.on('connect', (_req: IncomingMessage, socket: Socket) => {
         socket.on('error', () => socket.destroy());
-        socket.end(rawErrorResponse({ code: 'bad_request', message: 'The entry is not a forward proxy: send requests to it as to the service (GET /path).', from: 'mini-program', to: null }));
+        socket.end(
+          rawErrorResponse({
+            code: 'bad_request',
+            message: 'The entry is not a forward proxy: send requests to it as to the service (GET /path).',
+            from: 'mini-program',
+            to: null,
+          }),
+        );
       });
       // The entry's upgrades choose service and user by the control headers (./upgrade.ts), not by Host.
       entryServer.removeAllListeners('upgrade');
@@ -262,4 +273,3 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   };
   return handle;
 }
-

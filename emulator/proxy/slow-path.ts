@@ -6,7 +6,17 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { describeSocketError, hostLinesMessage, notInnerCallHostError, PROXY_ERRORS, timeoutReason, unavailableError, upstreamError, type ProxyErrorCode, type ProxyErrorDetails } from '../calls/errors.js';
+import {
+  describeSocketError,
+  hostLinesMessage,
+  notInnerCallHostError,
+  PROXY_ERRORS,
+  timeoutReason,
+  unavailableError,
+  upstreamError,
+  type ProxyErrorCode,
+  type ProxyErrorDetails,
+} from '../calls/errors.js';
 import { faultStatus, injectFault } from '../calls/faults.js';
 import type { CallDetailsBuilder } from '../calls/record.js';
 import { entryControlOfHeaders } from '../calls/entry.js';
@@ -72,10 +82,18 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
     return;
   }
   if (target.absolute && splitAuthority(target.host, 80)[0] === '') {
-    return badRequest(`The request target "${req.url}" has an empty host. Write the host in the URL: http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path.`, target.host);
+    return badRequest(
+      `The request target "${req.url}" has an empty host. Write the host in the URL: http://{fromId}-{toId}.inner-call.dyc.ivolces.com/path.`,
+      target.host,
+    );
   }
 
-  const request: CallRequest = { host: target.host, method, path: target.path, ...(source.via === 'entry' ? { control: entryControlOfHeaders(req.rawHeaders) } : {}) };
+  const request: CallRequest = {
+    host: target.host,
+    method,
+    path: target.path,
+    ...(source.via === 'entry' ? { control: entryControlOfHeaders(req.rawHeaders) } : {}),
+  };
   const decision = pipeline.decide(source, request);
   if (decision.kind === 'not-inner-call') {
     if (target.absolute) {
@@ -132,31 +150,55 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
   let attemptStarted = performance.now();
   /** One attempt ended: the load balancer's count (the first instance's), and the call's tries. */
   const attemptEnded = (outcome: number | 'connect-failure' | 'reset' | 'timeout' | undefined): void => {
-    upstream.done?.(outcome === undefined ? { kind: 'none' } : typeof outcome === 'number' ? { kind: 'response', status: outcome } : { kind: 'failure', reason: outcome });
+    upstream.done?.(
+      outcome === undefined ? { kind: 'none' } : typeof outcome === 'number' ? { kind: 'response', status: outcome } : { kind: 'failure', reason: outcome },
+    );
     if (plan.retry !== undefined && outcome !== undefined) call.attemptEnded(key, outcome, attemptStarted);
     attemptStarted = performance.now();
   };
   const go = (): void =>
-    forward(context, req, res, { host: upstream.host, port: upstream.port, path: plan.shaping?.path ?? target.path, method: plan.shaping?.method ?? method, hostHeader: target.host }, {
-      timeoutMs: plan.timeoutMs,
-      shape: plan.shaping === undefined ? undefined : (headers) => shapeRawHeaders(headers, compileShaping(plan.shaping!)),
-      details: call.details,
-      retries: plan.retry === undefined ? undefined : (outcome) => call.retries(outcome),
-      backoffMs: plan.retry?.backoffMs ?? 0,
-      timeoutRule: plan.policy?.timeout ? plan.policy.label : undefined,
-      attemptEnded,
-      error: (code, reason) => upstreamError(code, plan.from, plan.to, reason),
-      done: (status, error) => {
-        attemptEnded(error === 'upstream_timeout' ? 'timeout' : error === 'upstream_error' && status >= 500 && status !== 499 ? 'reset' : status === 499 ? undefined : status);
-        call.end(status, error);
+    forward(
+      context,
+      req,
+      res,
+      { host: upstream.host, port: upstream.port, path: plan.shaping?.path ?? target.path, method: plan.shaping?.method ?? method, hostHeader: target.host },
+      {
+        timeoutMs: plan.timeoutMs,
+        shape: plan.shaping === undefined ? undefined : (headers) => shapeRawHeaders(headers, compileShaping(plan.shaping!)),
+        details: call.details,
+        retries: plan.retry === undefined ? undefined : (outcome) => call.retries(outcome),
+        backoffMs: plan.retry?.backoffMs ?? 0,
+        timeoutRule: plan.policy?.timeout ? plan.policy.label : undefined,
+        attemptEnded,
+        error: (code, reason) => upstreamError(code, plan.from, plan.to, reason),
+        done: (status, error) => {
+          attemptEnded(
+            error === 'upstream_timeout'
+              ? 'timeout'
+              : error === 'upstream_error' && status >= 500 && status !== 499
+                ? 'reset'
+                : status === 499
+                  ? undefined
+                  : status,
+          );
+          call.end(status, error);
+        },
       },
-    });
+    );
   if (fault?.kind === 'delay') setTimeout(() => (res.destroyed ? call.end(499) : go()), fault.ms).unref();
   else go();
 }
 
 /** A forward-proxy request for a host outside the emulator: pass it on, to the address that was checked. */
-function passThrough(context: ProxyContext, req: IncomingMessage, res: ServerResponse, request: CallRequest, source: CallSource, started: number, arrived: number): void {
+function passThrough(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  request: CallRequest,
+  source: CallSource,
+  started: number,
+  arrived: number,
+): void {
   const { pipeline } = context;
   const [host, port] = splitAuthority(request.host, 80);
   const caller = source.caller;
@@ -175,13 +217,25 @@ function passThrough(context: ProxyContext, req: IncomingMessage, res: ServerRes
     const to =
       chain === undefined
         ? { host: verdict.address, port, path: request.path, method: request.method, hostHeader: request.host }
-        : { host: chain.host, port: chain.port, path: `http://${request.host}${request.path}`, method: request.method, hostHeader: request.host, proxyAuthorization: chain.authorization };
+        : {
+            host: chain.host,
+            port: chain.port,
+            path: `http://${request.host}${request.path}`,
+            method: request.method,
+            hostHeader: request.host,
+            proxyAuthorization: chain.authorization,
+          };
     forward(context, req, res, to, {
       timeoutMs: pipeline.config().proxy.callTimeoutMs,
       shape: undefined,
       details: undefined,
       retries: undefined,
-      error: (code, reason) => ({ code, message: `${request.host}${chain === undefined ? '' : ` (through ${chain.label})`}: ${reason}`, from: caller?.id ?? null, to: null }),
+      error: (code, reason) => ({
+        code,
+        message: `${request.host}${chain === undefined ? '' : ` (through ${chain.label})`}: ${reason}`,
+        from: caller?.id ?? null,
+        to: null,
+      }),
       done,
     });
   });
@@ -237,7 +291,7 @@ function forward(
       socket.setNoDelay(true);
       if (socket.connecting) socket.once('connect', () => (connected = true));
       else connected = true;
-      if (details !== undefined) (socket.connecting ? socket.once('connect', () => details.upstreamReady()) : details.upstreamReady());
+      if (details !== undefined) socket.connecting ? socket.once('connect', () => details.upstreamReady()) : details.upstreamReady();
     });
     // proxy.callTimeout counts from when the request has been sent (nginx's proxy_read_timeout): a long upload is not a slow target.
     let timer: NodeJS.Timeout | undefined;

@@ -34,7 +34,8 @@ export function handleConnect(context: ProxyContext, req: IncomingMessage, socke
   };
   const hostLines = countHeader(req.rawHeaders, 'host');
   if (host === '' || hostLines > 1) {
-    const message = host === '' ? `CONNECT "${authority}" has an empty host. Write the host and port to tunnel to: CONNECT example.com:443.` : hostLinesMessage(hostLines);
+    const message =
+      host === '' ? `CONNECT "${authority}" has an empty host. Write the host and port to tunnel to: CONNECT example.com:443.` : hostLinesMessage(hostLines);
     return refuse({ code: 'bad_request', message, from: caller?.id ?? null, to: null });
   }
 
@@ -59,7 +60,12 @@ export function handleConnect(context: ProxyContext, req: IncomingMessage, socke
               from: from?.id ?? null,
               to: to?.id ?? null,
             }
-          : { code: 'bad_inner_call_host', message: `Inner-call names serve plain HTTP on port 80 only, not ${port}.`, from: from?.id ?? null, to: to?.id ?? null };
+          : {
+              code: 'bad_inner_call_host',
+              message: `Inner-call names serve plain HTTP on port 80 only, not ${port}.`,
+              from: from?.id ?? null,
+              to: to?.id ?? null,
+            };
     return refuse(error, { from: from?.name, to: to?.name });
   }
 
@@ -125,7 +131,9 @@ export function handleConnect(context: ProxyContext, req: IncomingMessage, socke
     };
     upstream.on('data', onData);
     upstream.once('connect', () => {
-      upstream.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${proxy.authorization === undefined ? '' : `Proxy-Authorization: ${proxy.authorization}\r\n`}\r\n`);
+      upstream.write(
+        `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${proxy.authorization === undefined ? '' : `Proxy-Authorization: ${proxy.authorization}\r\n`}\r\n`,
+      );
     });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (!socket.writable || upstream.readyState === 'open') return socket.destroy();
@@ -149,14 +157,28 @@ export function handleUpgrade(context: ProxyContext, req: IncomingMessage, socke
   const source = sockets.callSource(socket, pipeline.config());
   const url = req.url ?? '/';
   const absolute = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);
-  const request: CallRequest = { host: absolute ? absolute[1]! : (req.headers.host ?? ''), method: req.method ?? 'GET', path: absolute ? absolute[2] || '/' : url };
+  const request: CallRequest = {
+    host: absolute ? absolute[1]! : (req.headers.host ?? ''),
+    method: req.method ?? 'GET',
+    path: absolute ? absolute[2] || '/' : url,
+  };
   const decision = pipeline.decide(source, request);
   const protocol = String(req.headers.upgrade ?? '');
   const error =
     decision.kind === 'refuse'
       ? { ...decision.error, close: true }
-      : upgradeError(protocol, decision.kind === 'call', source.caller?.id ?? (decision.kind === 'call' ? decision.plan.from.id : null), decision.kind === 'call' ? decision.plan.to.id : null);
-  const names = decision.kind === 'call' ? { from: decision.plan.from.name, to: decision.plan.to.name } : decision.kind === 'refuse' ? { from: decision.from?.name, to: decision.to?.name } : {};
+      : upgradeError(
+          protocol,
+          decision.kind === 'call',
+          source.caller?.id ?? (decision.kind === 'call' ? decision.plan.from.id : null),
+          decision.kind === 'call' ? decision.plan.to.id : null,
+        );
+  const names =
+    decision.kind === 'call'
+      ? { from: decision.plan.from.name, to: decision.plan.to.name }
+      : decision.kind === 'refuse'
+        ? { from: decision.from?.name, to: decision.to?.name }
+        : {};
   socket.end(rawErrorResponse(error));
   pipeline.refused(source, request, error, names, started, arrived);
 }

@@ -19,7 +19,12 @@ export function handleUpgrade(context: ProxyContext, req: IncomingMessage, socke
   const arrived = Date.now();
   socket.on('error', () => socket.destroy());
   const source = sockets.callSource(socket, pipeline.config());
-  const request: CallRequest = { host: req.headers.host ?? '', method: req.method ?? 'GET', path: req.url ?? '/', control: entryControlOfHeaders(req.rawHeaders) };
+  const request: CallRequest = {
+    host: req.headers.host ?? '',
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    control: entryControlOfHeaders(req.rawHeaders),
+  };
   const decision = pipeline.decide(source, request);
   if (decision.kind === 'not-inner-call') return void socket.destroy(); // only the entry listens for upgrades
   if (decision.kind === 'refuse') {

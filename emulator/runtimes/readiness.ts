@@ -24,7 +24,11 @@ export type NotReady = { reason: 'exited'; status: ExitStatus } | { reason: 'tim
  * Waits for `check`, racing the instance's exit and `timeoutMs`. Resolves undefined when
  * ready, or to why not; throws `signal.reason` when aborted.
  */
-export async function waitReady(instance: Instance, check: ReadinessCheck, options: { timeoutMs: number; signal?: AbortSignal }): Promise<NotReady | undefined> {
+export async function waitReady(
+  instance: Instance,
+  check: ReadinessCheck,
+  options: { timeoutMs: number; signal?: AbortSignal },
+): Promise<NotReady | undefined> {
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -430,7 +430,8 @@ async function waitHealthy(instance: Instance, service: RunnableService, signal?
   // Still no answer after a moment: say where the service listens, if not on $PORT (Flask's 5000, uvicorn's 8000).
   const hint = setTimeout(() => {
     const elsewhere = listensElsewhere(instance);
-    if (elsewhere !== undefined) notice?.(`nothing answers on $PORT (${instance.port}) yet, but it listens on ${elsewhere}. ${listenFix(service, instance, elsewhere)}`);
+    if (elsewhere !== undefined)
+      notice?.(`nothing answers on $PORT (${instance.port}) yet, but it listens on ${elsewhere}. ${listenFix(service, instance, elsewhere)}`);
   }, LISTEN_HINT_AFTER_MS);
   let notReady: Awaited<ReturnType<typeof waitReady>>;
   try {

@@ -60,7 +60,10 @@ export function serveStubAdmin(req: IncomingMessage, res: ServerResponse, stubs:
     stub.clearRequests();
     send(200, { cleared: true });
   } else {
-    send(405, { error: 'method_not_allowed', message: `GET /_emulator/stubs/${name}/requests, DELETE /_emulator/stubs/${name}/requests, GET /_emulator/stubs/${name}/mappings` });
+    send(405, {
+      error: 'method_not_allowed',
+      message: `GET /_emulator/stubs/${name}/requests, DELETE /_emulator/stubs/${name}/requests, GET /_emulator/stubs/${name}/mappings`,
+    });
   }
   return true;
 }

@@ -6,7 +6,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  * instead of importing the proxy's.
  */
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'transfer-encoding']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'upgrade',
+  'transfer-encoding',
+]);
 
 /** Raw headers (name, value, …) without hop-by-hop ones and those `Connection` names; order and case kept. */
 export function endToEnd(raw: readonly string[], drop: ReadonlySet<string> = new Set()): string[] {
@@ -45,7 +55,14 @@ export function innerCallParties(host: string | undefined, ownId: string): { fro
 }
 
 /** The proxy's error shape (`{"error", "message", "from", "to"}` plus `X-Emulator-Error`), so callers handle one format. */
-export function sendError(req: IncomingMessage, res: ServerResponse, ownId: string, code: StandInErrorCode, message: string, extra: Record<string, unknown> = {}): void {
+export function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ownId: string,
+  code: StandInErrorCode,
+  message: string,
+  extra: Record<string, unknown> = {},
+): void {
   if (res.headersSent) return void res.destroy();
   const { from, to } = innerCallParties(req.headers.host, ownId);
   const body = `${JSON.stringify({ error: code, message, from, to, ...extra })}\n`;

@@ -83,7 +83,14 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
   };
   const targets: Target[] = options.targets.map((config) => {
     const url = new URL(config.url);
-    return { url, key: url.href, weight: config.weight, fallback: config.fallback, basePath: url.pathname.replace(/\/+$/, ''), secure: url.protocol === 'https:' };
+    return {
+      url,
+      key: url.href,
+      weight: config.weight,
+      fallback: config.fallback,
+      basePath: url.pathname.replace(/\/+$/, ''),
+      secure: url.protocol === 'https:',
+    };
   });
   const byKey = new Map(targets.map((target) => [target.key, target]));
   const several = targets.length > 1;
@@ -100,14 +107,22 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
     onEvent(event) {
       const target = byKey.get(event.key);
       if (target === undefined) return;
-      if (event.kind === 'ejected') logger.serviceEvent(options.name, `${describe(target)} left the rotation (${event.failures} failures in a row, the last: ${event.reason})`, 'warn');
-      else logger.serviceEvent(options.name, `${describe(target)} is back in the rotation (${explicit !== undefined && event.reason === 'health check passed' ? `GET ${explicit} passed` : event.reason})`, 'info');
+      if (event.kind === 'ejected')
+        logger.serviceEvent(options.name, `${describe(target)} left the rotation (${event.failures} failures in a row, the last: ${event.reason})`, 'warn');
+      else
+        logger.serviceEvent(
+          options.name,
+          `${describe(target)} is back in the rotation (${explicit !== undefined && event.reason === 'health check passed' ? `GET ${explicit} passed` : event.reason})`,
+          'info',
+        );
     },
   });
   /** Targets whose last probe failed (explicit healthcheck): kept out of the member list until one passes. */
   const failingProbe = new Map<Target, string>();
   const refreshMembers = (): void =>
-    balancer.update(targets.filter((target) => !failingProbe.has(target)).map((target) => ({ key: target.key, target, weight: target.weight, fallback: target.fallback })));
+    balancer.update(
+      targets.filter((target) => !failingProbe.has(target)).map((target) => ({ key: target.key, target, weight: target.weight, fallback: target.fallback })),
+    );
   refreshMembers();
   const timers = new Set<NodeJS.Timeout>();
   let stopped = false;
@@ -115,9 +130,17 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const slot = balancer.pick();
     if (slot === undefined) {
-      const probes = targets.filter((target) => failingProbe.has(target)).map((target) => `${target.url.href} (GET ${explicit} → ${failingProbe.get(target)!.replace(/\.$/, '')})`);
+      const probes = targets
+        .filter((target) => failingProbe.has(target))
+        .map((target) => `${target.url.href} (GET ${explicit} → ${failingProbe.get(target)!.replace(/\.$/, '')})`);
       const why = probes.length === targets.length ? probes.join(', ') : [balancer.describeEmpty(), ...probes].join('; ');
-      return sendError(req, res, options.id, 'no_healthy_target', `No target of "${options.name}" is in the rotation: ${why}. Calls resume when a health check passes.`);
+      return sendError(
+        req,
+        res,
+        options.id,
+        'no_healthy_target',
+        `No target of "${options.name}" is in the rotation: ${why}. Calls resume when a health check passes.`,
+      );
     }
     relay(req, res, slot);
   }
@@ -189,12 +212,21 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
           if (!wasFailing && !initial) return;
           failingProbe.delete(target);
           changed = true;
-          if (wasFailing || several) logger.serviceEvent(options.name, `${describe(target)} ${wasFailing ? 'is back in the rotation' : 'is healthy'} (GET ${explicit} → ${result.status})`, 'info');
+          if (wasFailing || several)
+            logger.serviceEvent(
+              options.name,
+              `${describe(target)} ${wasFailing ? 'is back in the rotation' : 'is healthy'} (GET ${explicit} → ${result.status})`,
+              'info',
+            );
         } else {
           failingProbe.set(target, result.problem);
           if (wasFailing) return;
           changed = true;
-          logger.serviceEvent(options.name, `${describe(target)} ${initial ? 'is not healthy yet' : 'left the rotation'}: GET ${explicit} → ${result.problem}`, 'warn');
+          logger.serviceEvent(
+            options.name,
+            `${describe(target)} ${initial ? 'is not healthy yet' : 'left the rotation'}: GET ${explicit} → ${result.problem}`,
+            'warn',
+          );
         }
       }),
     );
@@ -215,13 +247,16 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
     const target = slot.target;
     const port = Number(target.url.port || (target.secure ? 443 : 80));
     const host = target.url.hostname.replace(/^\[|\]$/g, '');
-    const upstream = target.secure ? tls.connect({ host, port, servername: target.url.hostname, ca, rejectUnauthorized: !options.tls.insecure }) : net.connect({ host, port });
+    const upstream = target.secure
+      ? tls.connect({ host, port, servername: target.url.hostname, ca, rejectUnauthorized: !options.tls.insecure })
+      : net.connect({ host, port });
     let connected = false;
     upstream.once(target.secure ? 'secureConnect' : 'connect', () => {
       connected = true;
       balancer.done(slot, { kind: 'none' });
       const lines = [`${req.method} ${target.basePath}${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() !== 'host') lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      for (let i = 0; i < req.rawHeaders.length; i += 2)
+        if (req.rawHeaders[i]!.toLowerCase() !== 'host') lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
       lines.push(`Host: ${target.url.host}`);
       upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);
@@ -275,7 +310,14 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
       const slots = new Map(balancer.snapshot().map((slot) => [slot.key, slot]));
       return targets.map((target) => {
         const slot = slots.get(target.key);
-        return { url: target.url.href, weight: target.weight, fallback: target.fallback, inRotation: slot?.inRotation ?? false, active: slot?.active ?? 0, failures: slot?.failures ?? 0 };
+        return {
+          url: target.url.href,
+          weight: target.weight,
+          fallback: target.fallback,
+          inRotation: slot?.inRotation ?? false,
+          active: slot?.active ?? 0,
+          failures: slot?.failures ?? 0,
+        };
       });
     },
     stop() {
@@ -337,7 +379,12 @@ async function probeTarget(
   });
 }
 
-const UNTRUSTED_CA = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT']);
+const UNTRUSTED_CA = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+]);
 
 /** What went wrong talking to a remote server, and what to change in the config. */
 export function describeRemoteError(error: NodeJS.ErrnoException, url: URL, options: Pick<RemoteOptions, 'name' | 'configPath' | 'tls'>): string {
@@ -357,7 +404,11 @@ export function describeRemoteError(error: NodeJS.ErrnoException, url: URL, opti
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return `TLS: ${host}'s certificate is not for that name (${error.message}). Fix: use a host name the certificate lists in ${options.configPath}, or set ${tlsKey}.insecure to true.`;
   }
-  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || (code === 'EPROTO' && /wrong version|packet length/i.test(error.message))) {
+  if (
+    code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+    code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' ||
+    (code === 'EPROTO' && /wrong version|packet length/i.test(error.message))
+  ) {
     return `TLS: ${url.host} does not speak TLS on that port. Fix: use http:// instead of https:// in ${options.configPath}.`;
   }
   if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || code === 'EPROTO' || /certificate|ssl|tls/i.test(error.message)) {

@@ -167,13 +167,25 @@ export class MinimalBalancer<T> implements TargetBalancer<T> {
     slot.failures++;
     if (slot.failures < maxFailures) return;
     slot.ejected = true;
-    this.options.onEvent?.({ kind: 'ejected', key: slot.key, failures: slot.failures, reason: outcome.kind === 'response' ? `status ${outcome.status}` : outcome.reason });
+    this.options.onEvent?.({
+      kind: 'ejected',
+      key: slot.key,
+      failures: slot.failures,
+      reason: outcome.kind === 'response' ? `status ${outcome.status}` : outcome.reason,
+    });
     this.timer ??= setInterval(() => this.probe(), this.options.healthCheckIntervalMs ?? 1000).unref();
   }
 
   snapshot(): SlotSnapshot[] {
     const rotation = new Set(this.rotation());
-    return this.slots.map((slot) => ({ key: slot.key, weight: slot.weight, fallback: slot.fallback, active: slot.active, failures: slot.failures, inRotation: rotation.has(slot) }));
+    return this.slots.map((slot) => ({
+      key: slot.key,
+      weight: slot.weight,
+      fallback: slot.fallback,
+      active: slot.active,
+      failures: slot.failures,
+      inRotation: rotation.has(slot),
+    }));
   }
 
   describeEmpty(): string {
@@ -214,7 +226,10 @@ export class MinimalBalancer<T> implements TargetBalancer<T> {
         this.probing.add(slot);
         void this.options
           .healthCheck(slot.target)
-          .then((healthy) => healthy && readmit('health check passed'), () => undefined)
+          .then(
+            (healthy) => healthy && readmit('health check passed'),
+            () => undefined,
+          )
           .finally(() => this.probing.delete(slot));
       }
     }

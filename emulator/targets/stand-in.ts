@@ -20,9 +20,7 @@ export interface StandIn {
   stop(): Promise<void>;
 }
 
-export type StandInSpec =
-  | ({ readonly kind: 'url' | 'targets' } & Omit<RemoteOptions, 'logger'>)
-  | ({ readonly kind: 'stub' } & Omit<StubOptions, 'logger'>);
+export type StandInSpec = ({ readonly kind: 'url' | 'targets' } & Omit<RemoteOptions, 'logger'>) | ({ readonly kind: 'stub' } & Omit<StubOptions, 'logger'>);
 
 export async function startStandIn(spec: StandInSpec, logger: Logger): Promise<StandIn> {
   if (spec.kind === 'stub') {

@@ -31,7 +31,11 @@ export class StandIns {
     try {
       next = await startStandIn(spec, this.logger);
     } catch (error) {
-      this.logger.serviceEvent(spec.name, `not reloaded; the previous definition keeps answering. ${error instanceof Error ? error.message : String(error)}`, 'error');
+      this.logger.serviceEvent(
+        spec.name,
+        `not reloaded; the previous definition keeps answering. ${error instanceof Error ? error.message : String(error)}`,
+        'error',
+      );
       return false;
     }
     if (this.stopped) {

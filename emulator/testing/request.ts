@@ -17,7 +17,8 @@ const require = createRequire(import.meta.url);
 
 export function innerCallAgent(proxyUrl: string, config: EmulatorConfig, from: string, to: string): InnerCallAgent {
   const { agent } = require('supertest') as typeof supertest;
-  const fix = 'Use a service name or id from the config. To test an unknown id, send the Host header yourself: supertest(emu.proxyUrl).get(path).set("host", …).';
+  const fix =
+    'Use a service name or id from the config. To test an unknown id, send the Host header yourself: supertest(emu.proxyUrl).get(path).set("host", …).';
   return agent(proxyUrl).host(innerCallHost(requireService(config, from, fix).id, requireService(config, to, fix).id));
 }
 

@@ -167,12 +167,16 @@ export function createCloud(options: CreateCloudOptions): Cloud {
   async function run(call: CallContainerOptions): Promise<CallContainerSuccess> {
     const request = prepare(call);
     const fetchImpl = (globalThis as { fetch?: typeof fetch }).fetch;
-    if (fetchImpl === undefined) throw new Failure(ERR_NO.internalError, 'internal error: this runtime has no global fetch (Node 18+ and every current browser have one).');
+    if (fetchImpl === undefined)
+      throw new Failure(ERR_NO.internalError, 'internal error: this runtime has no global fetch (Node 18+ and every current browser have one).');
     let url: URL;
     try {
       url = new URL(call.path, entryUrl);
     } catch {
-      throw new Failure(ERR_NO.invalidParam, `invalid entry URL "${entryUrl}": pass entryUrl to createCloud or set EMULATOR_ENTRY_URL to the URL \`emulator up\` prints (e.g. ${DEFAULT_ENTRY_URL}).`);
+      throw new Failure(
+        ERR_NO.invalidParam,
+        `invalid entry URL "${entryUrl}": pass entryUrl to createCloud or set EMULATOR_ENTRY_URL to the URL \`emulator up\` prints (e.g. ${DEFAULT_ENTRY_URL}).`,
+      );
     }
     const timeoutMs = request.timeout;
     const abort = new AbortController();
@@ -198,8 +202,12 @@ export function createCloud(options: CreateCloudOptions): Cloud {
       try {
         data = await response.text();
       } catch (error) {
-        if (timedOut) throw new Failure(ERR_NO.networkError, `network error: the response from ${url.origin} did not complete within ${timeoutMs} ms (init.timeout).`);
-        throw new Failure(ERR_NO.gatewayError, `gateway error: the response was cut short (${describe(error)}); the service probably stopped in the middle of it (see its log).`);
+        if (timedOut)
+          throw new Failure(ERR_NO.networkError, `network error: the response from ${url.origin} did not complete within ${timeoutMs} ms (init.timeout).`);
+        throw new Failure(
+          ERR_NO.gatewayError,
+          `gateway error: the response was cut short (${describe(error)}); the service probably stopped in the middle of it (see its log).`,
+        );
       }
       const emulatorError = response.headers.get('x-emulator-error');
       if (emulatorError !== null) throw new Failure(ERR_NO.gatewayError, `gateway error: ${emulatorError} (${response.status}): ${messageOf(data)}`);
@@ -212,7 +220,8 @@ export function createCloud(options: CreateCloudOptions): Cloud {
   /** Checks the options the way the platform does (20000) and builds the fetch request. */
   function prepare(call: CallContainerOptions): { method: string; headers: Headers; body: string | ArrayBuffer | undefined; timeout: number } {
     const invalid = (reason: string): Failure => new Failure(ERR_NO.invalidParam, `invalid param: ${reason}`);
-    if (call === null || typeof call !== 'object') throw invalid('callContainer takes an options object: callContainer({ path: "/api", init: { method: "GET" } }).');
+    if (call === null || typeof call !== 'object')
+      throw invalid('callContainer takes an options object: callContainer({ path: "/api", init: { method: "GET" } }).');
     if (typeof call.path !== 'string' || call.path === '') throw invalid('path is required, e.g. callContainer({ path: "/api/orders" }).');
     if (!call.path.startsWith('/')) throw invalid(`path must start with "/": got "${call.path}"; write "/${call.path}".`);
     const init = call.init ?? {};
@@ -223,19 +232,25 @@ export function createCloud(options: CreateCloudOptions): Cloud {
     const method = (init.method ?? 'GET').toUpperCase();
     if (method === 'TRACE') {
       // The platform accepts TRACE; fetch() (browsers, Node) refuses to send it.
-      throw new Failure(ERR_NO.internalError, 'internal error: TRACE is a valid method on the platform, but fetch() cannot send it, so the emulator\'s client cannot either. Test that endpoint with emu.entry() or curl instead.');
+      throw new Failure(
+        ERR_NO.internalError,
+        "internal error: TRACE is a valid method on the platform, but fetch() cannot send it, so the emulator's client cannot either. Test that endpoint with emu.entry() or curl instead.",
+      );
     }
     const timeout = init.timeout ?? DEFAULT_TIMEOUT_MS;
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) throw invalid(`init.timeout must be a positive number of milliseconds, got ${String(timeout)}.`);
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0)
+      throw invalid(`init.timeout must be a positive number of milliseconds, got ${String(timeout)}.`);
 
     const headers = new Headers();
     let hasContentType = false;
     for (const [name, value] of Object.entries(init.header ?? {})) {
       if (!HEADER_NAME.test(name)) throw invalid(`init.header has an invalid header name "${name}".`);
-      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw invalid(`init.header["${name}"] must be a string, got ${typeof value}.`);
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
+        throw invalid(`init.header["${name}"] must be a string, got ${typeof value}.`);
       const text = String(value);
       if (/[\r\n\0]/.test(text)) throw invalid(`init.header["${name}"] contains a line break or NUL.`);
-      if (CONTROL_HEADERS.has(name.toLowerCase())) throw invalid(`init.header must not set ${name}: pass serviceID to callContainer/createCloud, or user to createCloud.`);
+      if (CONTROL_HEADERS.has(name.toLowerCase()))
+        throw invalid(`init.header must not set ${name}: pass serviceID to callContainer/createCloud, or user to createCloud.`);
       if (name.toLowerCase() === 'content-type') hasContentType = true;
       headers.append(name, text);
     }
@@ -247,7 +262,8 @@ export function createCloud(options: CreateCloudOptions): Cloud {
     let body: string | ArrayBuffer | undefined;
     const raw = init.body;
     if (raw !== undefined && raw !== null) {
-      if (method === 'GET') throw invalid('a GET request cannot carry a body (fetch() refuses it); use init.method "POST", or put the data in the path\'s query.');
+      if (method === 'GET')
+        throw invalid('a GET request cannot carry a body (fetch() refuses it); use init.method "POST", or put the data in the path\'s query.');
       if (typeof raw === 'string') body = raw;
       else if (raw instanceof ArrayBuffer) body = raw;
       else if (ArrayBuffer.isView(raw)) body = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer;

@@ -13,10 +13,14 @@ export function portInUseError(
   const { host, port, protocol = 'tcp' } = where;
   const shows = protocol === 'udp' ? '`ss -lunp`' : `\`lsof -i :${port}\` or \`ss -ltnp\``;
   const choose = where.setting === undefined ? 'choose another port in the config' : `choose another port in "${where.setting}" of the config`;
-  return new EmulatorError('port_in_use', `${where.purpose ?? 'A server'} cannot listen on ${host}:${port}: ${error.code === 'EACCES' ? 'permission denied' : 'the port is already in use'}.`, {
-    fix: `Stop whatever uses ${protocol === 'udp' ? 'UDP ' : ''}port ${port} (${shows} shows it), or ${choose}.`,
-    cause: error,
-  });
+  return new EmulatorError(
+    'port_in_use',
+    `${where.purpose ?? 'A server'} cannot listen on ${host}:${port}: ${error.code === 'EACCES' ? 'permission denied' : 'the port is already in use'}.`,
+    {
+      fix: `Stop whatever uses ${protocol === 'udp' ? 'UDP ' : ''}port ${port} (${shows} shows it), or ${choose}.`,
+      cause: error,
+    },
+  );
 }
 
 /** Listens, turning EADDRINUSE into an error that says who needs the port and how to free it. */

@@ -4,16 +4,36 @@ import { watch, type FSWatcher } from 'chokidar';
 import picomatch from 'picomatch';
 
 /** Folders no service wants to reload for: dependencies, VCS, build outputs, caches. */
-const IGNORED_DIRS = new Set(['node_modules', '.git', '.hg', '.svn', 'dist', 'build', 'out', 'target', 'coverage', '__pycache__', '.venv', 'venv', '.next', '.cache', '.idea', '.vscode']);
+const IGNORED_DIRS = new Set([
+  'node_modules',
+  '.git',
+  '.hg',
+  '.svn',
+  'dist',
+  'build',
+  'out',
+  'target',
+  'coverage',
+  '__pycache__',
+  '.venv',
+  'venv',
+  '.next',
+  '.cache',
+  '.idea',
+  '.vscode',
+]);
 
 /**
  * Editors' side files: vim's swap files, backups and its `4913` probe, emacs' locks,
  * JetBrains' safe-write temporaries, and compiled Python. A save touches these too;
  * only the real file should count.
  */
-const isSideFile = picomatch(['**/*.sw[a-p]', '**/*~', '**/4913', '**/.#*', '**/#*#', '**/*___jb_tmp___', '**/*___jb_old___', '**/*.pyc', '**/.DS_Store', '**/*.log'], {
-  dot: true,
-});
+const isSideFile = picomatch(
+  ['**/*.sw[a-p]', '**/*~', '**/4913', '**/.#*', '**/#*#', '**/*___jb_tmp___', '**/*___jb_old___', '**/*.pyc', '**/.DS_Store', '**/*.log'],
+  {
+    dot: true,
+  },
+);
 
 export interface FileWatchOptions {
   /** The folder to watch, recursively; absent: only `files`. */

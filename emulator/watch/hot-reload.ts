@@ -75,20 +75,22 @@ export async function startHotReload(target: ReloadTarget): Promise<HotReload> {
     const what = files.map((file) => path.basename(file)).join(', ');
     // One config change at a time, in order. A change that fails is reported and the chain
     // goes on: without the catch, one rejection would silently end every later reload.
-    applying = applying.then(async () => {
-      if (stopped) return;
-      let next: EmulatorConfig;
-      try {
-        next = target.loadConfig();
-      } catch (error) {
-        logger.error(`${what} changed, but the new config is invalid; the running config stays in place.\n${errorForLog(error)}`);
-        return;
-      }
-      await target.applyConfig(next);
-      await sync();
-    }).catch((error: unknown) => {
-      logger.error(`${what} changed, but applying the new config failed: ${errorForLog(error)}`);
-    });
+    applying = applying
+      .then(async () => {
+        if (stopped) return;
+        let next: EmulatorConfig;
+        try {
+          next = target.loadConfig();
+        } catch (error) {
+          logger.error(`${what} changed, but the new config is invalid; the running config stays in place.\n${errorForLog(error)}`);
+          return;
+        }
+        await target.applyConfig(next);
+        await sync();
+      })
+      .catch((error: unknown) => {
+        logger.error(`${what} changed, but applying the new config failed: ${errorForLog(error)}`);
+      });
   }
 
   await sync();

@@ -19,7 +19,9 @@ function request(options: http.RequestOptions, body?: string): Promise<Reply> {
     const req = http.request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -49,7 +51,7 @@ export const callCommand: Command = {
     '(service names or ids), and prints the status line, headers and body. Denials are explained.',
     'Uses the emulator that `emulator up` runs for this config; if none runs, starts one just for the call.',
     'With <from> = mini-program the call goes through the entry (as callContainer does) to <to>, acting',
-    'as --user (a name in entry.users; default the first), with the platform\'s X-TT-* identity headers.',
+    "as --user (a name in entry.users; default the first), with the platform's X-TT-* identity headers.",
     'Exits 0 for a 2xx/3xx reply, 1 otherwise.',
     '',
     'Examples: emulator call gateway orders /orders/1 -H "X-TT-OPENID: u1"',
@@ -69,14 +71,23 @@ export const callCommand: Command = {
     }
     const config = configFromFlags(values);
     const viaEntry = fromArg === MINI_PROGRAM;
-    const from = viaEntry ? undefined : requireService(config, fromArg, `See \`npx emulator routes\` for the services; "${MINI_PROGRAM}" calls through the entry.`);
+    const from = viaEntry
+      ? undefined
+      : requireService(config, fromArg, `See \`npx emulator routes\` for the services; "${MINI_PROGRAM}" calls through the entry.`);
     const to = requireService(config, toArg, 'See `npx emulator routes` for the services.');
     const user = typeof values.user === 'string' ? values.user : undefined;
-    if (user !== undefined && !viaEntry) throw new EmulatorError('usage', '--user applies to calls from the mini-program only.', { fix: `Write: npx emulator call ${MINI_PROGRAM} ${toArg} ${pathArg} --user ${user}` });
-    if (user !== undefined && (config.entry.generatedUser || !config.entry.users.has(user))) {
-      throw new EmulatorError('usage', `No user named "${user}" in entry.users${config.entry.generatedUser ? ' (none are configured)' : `: ${[...config.entry.users.keys()].join(', ')}`}.`, {
-        fix: `Add "${user}": { "openid": "o_${user}" } to entry.users in ${config.file}, or pass one of its users.`,
+    if (user !== undefined && !viaEntry)
+      throw new EmulatorError('usage', '--user applies to calls from the mini-program only.', {
+        fix: `Write: npx emulator call ${MINI_PROGRAM} ${toArg} ${pathArg} --user ${user}`,
       });
+    if (user !== undefined && (config.entry.generatedUser || !config.entry.users.has(user))) {
+      throw new EmulatorError(
+        'usage',
+        `No user named "${user}" in entry.users${config.entry.generatedUser ? ' (none are configured)' : `: ${[...config.entry.users.keys()].join(', ')}`}.`,
+        {
+          fix: `Add "${user}": { "openid": "o_${user}" } to entry.users in ${config.file}, or pass one of its users.`,
+        },
+      );
     }
     const path = pathArg.startsWith('/') ? pathArg : `/${pathArg}`;
     const headers: Record<string, string> = viaEntry
@@ -103,7 +114,8 @@ export const callCommand: Command = {
       entryUrl = temporary.entryUrl;
     }
     if (viaEntry) {
-      if (entryUrl === undefined) throw new EmulatorError('usage', 'The running emulator has no entry (it is older than this CLI).', { fix: 'Restart `npx emulator up`.' });
+      if (entryUrl === undefined)
+        throw new EmulatorError('usage', 'The running emulator has no entry (it is older than this CLI).', { fix: 'Restart `npx emulator up`.' });
       const url = new URL(entryUrl);
       target = { host: url.hostname, port: Number(url.port) };
     }

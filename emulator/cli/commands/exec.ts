@@ -58,7 +58,7 @@ export const execCommand: Command = {
   details: [
     'The command gets EMULATOR_PROXY (the proxy URL), EMULATOR_DNS (host:port), EMULATOR_ENTRY_URL',
     '(the entry, for callContainer) and EMULATOR_URL_<NAME> (each service straight) in its environment,',
-    'and the components\' variables (REDIS_ADDRESS, MYSQL_ADDRESS, … as the services get them). The proxy,',
+    "and the components' variables (REDIS_ADDRESS, MYSQL_ADDRESS, … as the services get them). The proxy,",
     'the entry and the DNS server listen on free ports (not proxy.port, entry.port and dns.port), so exec',
     'can run next to `up`.',
     'Exits with the command’s exit code (128+n if it was killed by signal n), or 1 if start-up failed.',
@@ -117,7 +117,9 @@ export const execCommand: Command = {
       child = running;
       const code = await new Promise<number>((resolve, reject) => {
         running.once('error', (error) =>
-          reject(new EmulatorError('usage', `Cannot run "${command}": ${error.message}`, { fix: 'Check the command after "--" (is it installed and on PATH?).' })),
+          reject(
+            new EmulatorError('usage', `Cannot run "${command}": ${error.message}`, { fix: 'Check the command after "--" (is it installed and on PATH?).' }),
+          ),
         );
         running.once('exit', (exit, signal) => resolve(exitCode(exit, signal)));
       });

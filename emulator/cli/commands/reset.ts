@@ -22,7 +22,10 @@ export const resetCommand: Command = {
   async run(values, positionals) {
     // Not loadConfig: a config that no longer validates must not keep its data hostage.
     const file = path.resolve(typeof values.config === 'string' ? values.config : DEFAULT_CONFIG_FILE);
-    if (!existsSync(file)) throw new EmulatorError('config_not_found', `No config file at ${file}.`, { fix: 'Run reset in the folder of emulator.config.json, or pass --config <file>.' });
+    if (!existsSync(file))
+      throw new EmulatorError('config_not_found', `No config file at ${file}.`, {
+        fix: 'Run reset in the folder of emulator.config.json, or pass --config <file>.',
+      });
     const dataDir = path.join(path.dirname(file), '.emulator', 'data');
     for (const name of positionals) {
       if (!KNOWN.includes(name)) throw new EmulatorError('usage', `Unknown component "${name}".`, { fix: `Components: ${KNOWN.join(', ')}.` });

@@ -44,7 +44,9 @@ export const routesCommand: Command = {
     const width = Math.max(...services.map((service) => service.name.length)) + 2;
     for (const service of services) {
       const url = running?.get(service.name) ?? (service.publishedPort === undefined ? undefined : `http://${config.proxy.host}:${service.publishedPort}`);
-      console.log(`${service.name.padEnd(width)}${url === undefined ? pc.dim(`a free port at each \`up\` (set services.${service.name}.publishedPort to fix it)`) : pc.cyan(url)}`);
+      console.log(
+        `${service.name.padEnd(width)}${url === undefined ? pc.dim(`a free port at each \`up\` (set services.${service.name}.publishedPort to fix it)`) : pc.cyan(url)}`,
+      );
     }
     const components = describeComponents(config);
     if (components.length > 0) {
@@ -52,7 +54,13 @@ export const routesCommand: Command = {
       console.log(pc.bold('Components (started before the services; data in .emulator/data/ next to the config)'));
       for (const component of components) {
         console.log(`${component.name.padEnd(first)}${component.runs}`);
-        console.log(`${' '.repeat(first)}${pc.dim(Object.entries(component.env).map(([key, value]) => `${key}=${value}`).join(' '))}`);
+        console.log(
+          `${' '.repeat(first)}${pc.dim(
+            Object.entries(component.env)
+              .map(([key, value]) => `${key}=${value}`)
+              .join(' '),
+          )}`,
+        );
       }
     }
     printEntry(config);
@@ -87,8 +95,12 @@ function runningUrls(config: EmulatorConfig): Promise<Map<string, string> | unde
 function printEntry(config: EmulatorConfig): void {
   const { entry } = config;
   console.log('');
-  console.log(`${pc.bold('entry')} ${pc.cyan(`http://${entry.host}:${entry.port}`)} (callContainer) → ${entry.service}; X-Emulator-Service picks another service`);
-  console.log(`  every call: X-TT-APPID ${entry.appId}, X-TT-ENV ${entry.envId ?? "(the client's envID)"}, X-TT-SOURCE ${entry.source}, X-Forwarded-For (the client)`);
+  console.log(
+    `${pc.bold('entry')} ${pc.cyan(`http://${entry.host}:${entry.port}`)} (callContainer) → ${entry.service}; X-Emulator-Service picks another service`,
+  );
+  console.log(
+    `  every call: X-TT-APPID ${entry.appId}, X-TT-ENV ${entry.envId ?? "(the client's envID)"}, X-TT-SOURCE ${entry.source}, X-Forwarded-For (the client)`,
+  );
   const width = Math.max(...[...entry.users.keys()].map((name) => name.length));
   let first = true;
   for (const user of entry.users.values()) {
@@ -97,8 +109,14 @@ function printEntry(config: EmulatorConfig): void {
       user.unionid === undefined ? undefined : `X-TT-UNIONID ${user.unionid}`,
       user.anonymousOpenid === undefined ? undefined : `X-TT-ANONYMOUS-OPENID ${user.anonymousOpenid}`,
     ].filter((part) => part !== undefined);
-    const notes = [first ? 'default' : undefined, user.openid === undefined ? 'anonymous' : undefined, entry.generatedUser ? 'generated: set entry.users to choose' : undefined].filter(Boolean);
-    console.log(`  ${first ? 'users:' : '      '} ${user.name.padEnd(width)}  ${identity.join(', ')}${notes.length > 0 ? pc.dim(`  (${notes.join(', ')})`) : ''}`);
+    const notes = [
+      first ? 'default' : undefined,
+      user.openid === undefined ? 'anonymous' : undefined,
+      entry.generatedUser ? 'generated: set entry.users to choose' : undefined,
+    ].filter(Boolean);
+    console.log(
+      `  ${first ? 'users:' : '      '} ${user.name.padEnd(width)}  ${identity.join(', ')}${notes.length > 0 ? pc.dim(`  (${notes.join(', ')})`) : ''}`,
+    );
     first = false;
   }
 }
@@ -121,7 +139,10 @@ async function printPolicies(config: EmulatorConfig): Promise<void> {
     console.log(pc.bold('Load balancing:'));
     for (const service of balanced) {
       const { algorithm, maxFailures, unhealthyStatus } = service.loadBalancer;
-      const ejects = maxFailures === 0 ? 'never ejects' : `ejects after ${maxFailures} failures in a row${unhealthyStatus.length > 0 ? ` (or status ${unhealthyStatus.join(', ')})` : ''}`;
+      const ejects =
+        maxFailures === 0
+          ? 'never ejects'
+          : `ejects after ${maxFailures} failures in a row${unhealthyStatus.length > 0 ? ` (or status ${unhealthyStatus.join(', ')})` : ''}`;
       console.log(`  ${service.name}: ${service.replicas} replica${service.replicas === 1 ? '' : 's'}, ${algorithm}, ${ejects}`);
     }
   }

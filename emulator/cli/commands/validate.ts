@@ -13,9 +13,13 @@ export const validateCommand: Command = {
     const config = configFromFlags(values);
     const services = [...config.services.values()];
     // Stub mapping files are part of the config: the same check `up` makes before it starts.
-    const broken = services.flatMap((service) => (service.kind === 'stub' ? new MappingStore(service.stubDir).loadAll().map((problems) => problems.format()) : []));
+    const broken = services.flatMap((service) =>
+      service.kind === 'stub' ? new MappingStore(service.stubDir).loadAll().map((problems) => problems.format()) : [],
+    );
     if (broken.length > 0) {
-      console.error(`${pc.red('✖')} ${broken.length === 1 ? 'A stub mapping file does' : `${broken.length} stub mapping files do`} not load:\n${broken.join('\n')}`);
+      console.error(
+        `${pc.red('✖')} ${broken.length === 1 ? 'A stub mapping file does' : `${broken.length} stub mapping files do`} not load:\n${broken.join('\n')}`,
+      );
       return 1;
     }
     console.log(`${pc.green('✔')} ${config.file} is valid: ${services.length} service${services.length === 1 ? '' : 's'}`);

@@ -31,7 +31,9 @@ export function AccessView() {
       <p>
         Which service may call which: the console's <b>{access.consoleName}</b> checkboxes, from <code>allow</code> in{' '}
         <code>{access.file || 'a config built in code'}</code>.{' '}
-        {access.editable ? 'Click a cell to allow or deny; the file is edited in place (comments and layout kept) and the change applies to the next call.' : 'This config is not a file: it cannot be edited here.'}
+        {access.editable
+          ? 'Click a cell to allow or deny; the file is edited in place (comments and layout kept) and the change applies to the next call.'
+          : 'This config is not a file: it cannot be edited here.'}
       </p>
       {error && <p class="error">{error}</p>}
       <table class="matrix">

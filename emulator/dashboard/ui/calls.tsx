@@ -57,7 +57,11 @@ export function CallsView({ live }: { live: Call[] }) {
           ))}
         </select>
         <input value={filters.path} onInput={set('path')} placeholder="path contains" name="path" />
-        {Object.values(filters).some((value) => value !== '') && <button type="button" onClick={() => setFilters(NO_FILTERS)}>clear</button>}
+        {Object.values(filters).some((value) => value !== '') && (
+          <button type="button" onClick={() => setFilters(NO_FILTERS)}>
+            clear
+          </button>
+        )}
         <span class="muted small">
           {shown.length} of {live.length} calls, newest first
         </span>
@@ -79,7 +83,12 @@ export function CallsView({ live }: { live: Call[] }) {
             </thead>
             <tbody>
               {rows.map((call) => (
-                <tr key={call.id} data-call={call.id} class={`${call.error ? 'denied' : call.status >= 500 ? 'failed' : ''} ${selected === call.id ? 'selected' : ''}`} onClick={() => setSelected(call.id)}>
+                <tr
+                  key={call.id}
+                  data-call={call.id}
+                  class={`${call.error ? 'denied' : call.status >= 500 ? 'failed' : ''} ${selected === call.id ? 'selected' : ''}`}
+                  onClick={() => setSelected(call.id)}
+                >
                   <td class="muted">{clock(call.time)}</td>
                   <td>{call.from ?? <span class="muted">?</span>}</td>
                   <td>{call.to ?? <span class="muted">{call.host}</span>}</td>
@@ -129,7 +138,11 @@ function BodyView({ title, body }: { title: string; body: Body | undefined }) {
       ) : (
         <>
           <pre class="body">{body.text === '' ? '(empty)' : body.text}</pre>
-          {body.bytes > body.captured && <p class="muted small">first {body.captured} of {body.bytes} bytes</p>}
+          {body.bytes > body.captured && (
+            <p class="muted small">
+              first {body.captured} of {body.bytes} bytes
+            </p>
+          )}
         </>
       )}
     </>
@@ -159,7 +172,9 @@ function CallPane({ id, onClose }: { id: number; onClose: () => void }) {
   };
   const replay = (): void => {
     setReplayed({ message: 'Sending…' });
-    post<{ status?: number; body?: string; message?: string }>(`/_emulator/calls/${id}/replay`).then(setReplayed, (err: Error) => setReplayed({ message: err.message }));
+    post<{ status?: number; body?: string; message?: string }>(`/_emulator/calls/${id}/replay`).then(setReplayed, (err: Error) =>
+      setReplayed({ message: err.message }),
+    );
   };
   const allow = (from: string, to: string): void => {
     post('/_emulator/access', { from, to, allow: true }).then(
@@ -234,7 +249,9 @@ function CallPane({ id, onClose }: { id: number; onClose: () => void }) {
       <h3>As curl</h3>
       <pre class="curl">{detail.curl}</pre>
       <div class="actions">
-        <button type="button" onClick={copy}>Copy as curl</button>
+        <button type="button" onClick={copy}>
+          Copy as curl
+        </button>
         <button type="button" onClick={replay} data-replay disabled={call.method === 'CONNECT'}>
           Replay
         </button>

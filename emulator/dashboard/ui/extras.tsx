@@ -67,13 +67,17 @@ export function StubsView() {
       <h1>Stubs</h1>
       {!view.configured || stubs.length === 0 ? (
         <p class="muted" data-not-configured>
-          Not configured: no service of this config is a stub. A service with <code>"stub": "stubs/name"</code> is answered from WireMock mapping files; its request journal shows here.
+          Not configured: no service of this config is a stub. A service with <code>"stub": "stubs/name"</code> is answered from WireMock mapping files; its
+          request journal shows here.
         </p>
       ) : (
         stubs.map((stub) => (
           <div class="stub">
             <h2>
-              {stub.name} <span class="muted small">{stub.dir} · {stub.mappings ?? '?'} mappings</span>
+              {stub.name}{' '}
+              <span class="muted small">
+                {stub.dir} · {stub.mappings ?? '?'} mappings
+              </span>
             </h2>
             <h3>Unmatched requests ({stub.unmatched.length})</h3>
             {stub.unmatched.map((entry) => (

@@ -11,7 +11,18 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig } from '../../config/types.js';
-import { describeSocketError, hostLinesMessage, PROXY_ERRORS, rawErrorResponse, timeoutReason, unavailableError, unreadableRequestError, upstreamError, type CallError, type ProxyErrorCode } from '../../calls/errors.js';
+import {
+  describeSocketError,
+  hostLinesMessage,
+  PROXY_ERRORS,
+  rawErrorResponse,
+  timeoutReason,
+  unavailableError,
+  unreadableRequestError,
+  upstreamError,
+  type CallError,
+  type ProxyErrorCode,
+} from '../../calls/errors.js';
 import { faultStatus, injectFault } from '../../calls/faults.js';
 import type { Call, CallPipeline, DecisionMemo } from '../../calls/pipeline.js';
 import { entryControlOfHead } from '../../calls/entry.js';
@@ -177,7 +188,8 @@ class ClientConnection {
     const target = pipeline.pick(plan, request);
     // A fixed-port service restarting in place: the slow path holds the call until it is back.
     if (target.state !== 'ready' && target.until !== undefined) return this.handOff();
-    if (target.state !== 'ready') return this.answer(unavailableError(plan.from, plan.to, target.reason, target.code), request, source, plan.from.name, plan.to.name, rest);
+    if (target.state !== 'ready')
+      return this.answer(unavailableError(plan.from, plan.to, target.reason, target.code), request, source, plan.from.name, plan.to.name, rest);
     this.pending = rest;
     const key = this.keyOf(target.host, target.port);
     this.exchange = new Exchange(this, head, pipeline.begin(source, request, plan, key), target.host, target.port, key, target.done);
@@ -392,7 +404,9 @@ class Exchange implements UpstreamOwner {
   /** One attempt ended: the load balancer's count, and the call's list of tries when a retry rule applies. */
   private endAttempt(outcome: number | 'connect-failure' | 'reset' | 'timeout' | undefined): void {
     if (this.release !== undefined) {
-      this.release(outcome === undefined ? NO_OUTCOME : typeof outcome === 'number' ? { kind: 'response', status: outcome } : { kind: 'failure', reason: outcome });
+      this.release(
+        outcome === undefined ? NO_OUTCOME : typeof outcome === 'number' ? { kind: 'response', status: outcome } : { kind: 'failure', reason: outcome },
+      );
       this.release = undefined;
     }
     if (this.call.plan.retry !== undefined && outcome !== undefined) this.call.attemptEnded(this.key, outcome, this.attemptStarted);
@@ -522,7 +536,13 @@ class Exchange implements UpstreamOwner {
       const parsed = parseResponseHead(buffered.toString('latin1', 0, end + 4), this.method, this.head.close);
       if (typeof parsed === 'string') return this.fail('upstream_error', `invalid response: ${parsed}`);
       const rest = buffered.subarray(end + 4);
-      if (!parsed.interim && !this.answered && this.call.plan.retry !== undefined && this.resendable && this.call.retries({ kind: 'status', status: parsed.status })) {
+      if (
+        !parsed.interim &&
+        !this.answered &&
+        this.call.plan.retry !== undefined &&
+        this.resendable &&
+        this.call.retries({ kind: 'status', status: parsed.status })
+      ) {
         return this.retry(parsed.status); // the plan's retry rule: this answer never reaches the caller
       }
       this.call.details?.responseHead(parsed.status, parsed.forward);
@@ -610,7 +630,8 @@ class Exchange implements UpstreamOwner {
   }
 
   checkTimeout(now: number): void {
-    if (this.response === undefined && now >= this.deadline) this.fail('upstream_timeout', timeoutReason(this.timeoutMs, this.call.plan.policy?.timeout ? this.call.plan.policy.label : undefined), 'timeout');
+    if (this.response === undefined && now >= this.deadline)
+      this.fail('upstream_timeout', timeoutReason(this.timeoutMs, this.call.plan.policy?.timeout ? this.call.plan.policy.label : undefined), 'timeout');
   }
 
   /**
@@ -659,11 +680,16 @@ class Exchange implements UpstreamOwner {
   /** The target failed: the proxy's error if the client has seen nothing yet, else a cut connection. */
   private fail(code: 'upstream_error' | 'upstream_timeout', message: string, failure?: 'connect-failure' | 'reset' | 'timeout'): void {
     if (this.finished) return;
-    if (!this.answered && this.call.plan.retry !== undefined && this.resendable && this.call.retries({ kind: 'error', code, reason: message, ...(failure === undefined ? {} : { failure }) })) {
+    if (
+      !this.answered &&
+      this.call.plan.retry !== undefined &&
+      this.resendable &&
+      this.call.retries({ kind: 'error', code, reason: message, ...(failure === undefined ? {} : { failure }) })
+    ) {
       return this.retry(failure ?? (code === 'upstream_timeout' ? 'timeout' : 'reset'));
     }
     this.failure = failure ?? (code === 'upstream_timeout' ? 'timeout' : 'reset');
-    this.end(code, this.answered ? this.response?.status ?? 502 : PROXY_ERRORS[code]);
+    this.end(code, this.answered ? (this.response?.status ?? 502) : PROXY_ERRORS[code]);
     if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
     if (this.answered) return void this.client.socket.destroy();
     const { from, to } = this.call.plan;

@@ -218,7 +218,12 @@ export function parseResponseHead(head: string, method: string, closeClient: boo
   // Headers that `Connection` names are hop-by-hop too (rare: a second walk).
   if (named !== undefined) {
     const drop = new Set(named);
-    forward = walkHeaders(forward, lineEnd + 2, (name) => !drop.has(name), () => true)!;
+    forward = walkHeaders(
+      forward,
+      lineEnd + 2,
+      (name) => !drop.has(name),
+      () => true,
+    )!;
   }
   if (status < 200) return { status, interim: true, framing: 'none', length: 0, reusable, forward };
   let framing: ResponseFraming;

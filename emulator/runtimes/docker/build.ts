@@ -29,7 +29,11 @@ const BUILD_TAIL = 30;
 
 /** The image tag the emulator builds a service's Dockerfile into; stable across runs so the layer cache is reused. */
 export function serviceImageTag(service: DockerServiceConfig): string {
-  const slug = service.name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '') || 'service';
+  const slug =
+    service.name
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^[^a-z0-9]+/, '') || 'service';
   const where = createHash('sha256').update(`${service.dir}\0${service.docker.dockerfile}`).digest('hex').slice(0, 12);
   return `dyc-emulator/${slug}:${where}`;
 }

@@ -17,7 +17,17 @@ import { EmulatorError } from '../../errors.js';
 import { INNER_CALL_DOMAINS } from '../../inner-call/index.js';
 import type { Logger } from '../../logging/logger.js';
 import { waitReady, logLineCheck } from '../readiness.js';
-import { describeExit, formatLogLines, instanceLabel, LogTail, platformEnv, type ExitStatus, type Instance, type Runtime, type StartContext } from '../types.js';
+import {
+  describeExit,
+  formatLogLines,
+  instanceLabel,
+  LogTail,
+  platformEnv,
+  type ExitStatus,
+  type Instance,
+  type Runtime,
+  type StartContext,
+} from '../types.js';
 import { unmapIPv4 } from '../../util/addresses.js';
 import { buildFromFiles, buildServiceImage, ensureImage, type Labels } from './build.js';
 import { connectEngine, describeError, type Engine } from './engine.js';
@@ -197,7 +207,9 @@ export class DockerRuntime implements Runtime<DockerServiceConfig> {
       return { ...session, routerIp: router.ip, routerReady: router.ready };
     } catch (error) {
       for (const step of teardown.reverse()) await step().catch(() => {});
-      throw error instanceof EmulatorError ? error : new EmulatorError('runtime_unavailable', `Docker (${engine.endpoint}): ${describeError(error)}`, { cause: error });
+      throw error instanceof EmulatorError
+        ? error
+        : new EmulatorError('runtime_unavailable', `Docker (${engine.endpoint}): ${describeError(error)}`, { cause: error });
     }
   }
 
@@ -233,14 +245,18 @@ export class DockerRuntime implements Runtime<DockerServiceConfig> {
     const routerIp = info.NetworkSettings.Networks[session.network]?.IPAddress;
     router.started(routerIp ?? '', 0);
     const failed = (outcome: string): EmulatorError =>
-      new EmulatorError('runtime_unavailable', `The emulator's router container did not start (${outcome}).\nIts last log lines:\n${formatLogLines(router.recentLogs())}`);
+      new EmulatorError(
+        'runtime_unavailable',
+        `The emulator's router container did not start (${outcome}).\nIts last log lines:\n${formatLogLines(router.recentLogs())}`,
+      );
     if (!routerIp) throw failed('no address on the session network');
     const check = logLineCheck(readyLine, seen);
     const readiness = waitReady(router, check, { timeoutMs: ROUTER_READY_TIMEOUT_MS }).then((notReady) => {
       if (notReady?.reason === 'exited') throw failed(`it ${describeExit(notReady.status)}`);
       if (notReady?.reason === 'timeout') throw failed(`no ${check.description} within ${ROUTER_READY_TIMEOUT_MS / 1000} s`);
       void router.exited.then(() => {
-        if (!this.stopping) this.options.logger.error(`docker: the router container of session ${session.id} stopped; containers can no longer call other services.`);
+        if (!this.stopping)
+          this.options.logger.error(`docker: the router container of session ${session.id} stopped; containers can no longer call other services.`);
       });
     });
     readiness.catch(() => {}); // every start() awaits it and reports the failure; none may be waiting yet
@@ -253,7 +269,9 @@ export class DockerRuntime implements Runtime<DockerServiceConfig> {
     if (image !== undefined) return ensureImage(session.engine.docker, image, logger, service.name).then(() => image);
     let build = this.builds.get(service.name);
     if (!build) {
-      build = buildServiceImage(session.engine.docker, service, { ...session.labels, [LABEL.service]: service.name }, logger).finally(() => this.builds.delete(service.name));
+      build = buildServiceImage(session.engine.docker, service, { ...session.labels, [LABEL.service]: service.name }, logger).finally(() =>
+        this.builds.delete(service.name),
+      );
       this.builds.set(service.name, build);
     }
     return build;

@@ -41,7 +41,10 @@ export async function connectEngine(): Promise<Engine> {
   const modem = docker.modem as unknown as ModemFields;
   const socketPath = modem.socketPath ? await modem.getSocketPath() : undefined;
   const protocol = modem.protocol ?? 'http';
-  const endpoint = socketPath !== undefined ? `unix://${socketPath}` : `${protocol === 'https' ? 'tcp(tls)' : protocol === 'ssh' ? 'ssh' : 'tcp'}://${modem.host}:${modem.port}`;
+  const endpoint =
+    socketPath !== undefined
+      ? `unix://${socketPath}`
+      : `${protocol === 'https' ? 'tcp(tls)' : protocol === 'ssh' ? 'ssh' : 'tcp'}://${modem.host}:${modem.port}`;
   const host = modem.host ?? '';
   const local = socketPath !== undefined || host === 'localhost' || isLoopbackAddress(host);
 
@@ -63,8 +66,6 @@ export function engineUnreachable(endpoint: string, error: unknown): EmulatorErr
     cause: error,
   });
 }
-
-
 
 /** A one-line reason from dockerode/docker-modem errors, which carry a code, a status or a JSON body. */
 export function describeError(error: unknown): string {

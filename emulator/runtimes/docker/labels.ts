@@ -46,7 +46,9 @@ export async function reapLeftovers(docker: Docker, logger: Logger): Promise<voi
       await Promise.allSettled(doomed.map((c) => docker.getContainer(c.Id).remove({ force: true })));
       const doomedNetworks = networks.filter((n) => dead.has(n.Labels?.[LABEL.session] ?? ''));
       await Promise.allSettled(doomedNetworks.map((n) => docker.getNetwork(n.Id).remove()));
-      logger.info(`Docker: removed leftovers of ${dead.size} emulator session(s) that ended without cleaning up: ${doomed.length} container(s), ${doomedNetworks.length} network(s).`);
+      logger.info(
+        `Docker: removed leftovers of ${dead.size} emulator session(s) that ended without cleaning up: ${doomed.length} container(s), ${doomedNetworks.length} network(s).`,
+      );
     }
     await removeReplacedImages(docker);
   } catch (error) {

@@ -71,7 +71,8 @@ function installProxyDispatcher(): void {
     // Set as undici's setGlobalDispatcher does (its file may be loading, too): both symbols.
     for (const symbol of [GLOBAL_DISPATCHER, GLOBAL_DISPATCHER_V2]) {
       const existing = Object.getOwnPropertyDescriptor(globalThis, symbol);
-      if (existing === undefined || existing.configurable) Object.defineProperty(globalThis, symbol, { configurable: true, enumerable: false, writable: true, value: agent });
+      if (existing === undefined || existing.configurable)
+        Object.defineProperty(globalThis, symbol, { configurable: true, enumerable: false, writable: true, value: agent });
       else if (existing.writable) (globalThis as Record<symbol, unknown>)[symbol] = agent;
     }
   } catch (error) {

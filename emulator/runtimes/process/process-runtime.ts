@@ -49,11 +49,15 @@ function mergeList(user: string | undefined, ours: string): string {
 }
 
 export function portTakenError(service: ProcessServiceConfig, port: number): EmulatorError {
-  return new EmulatorError('port_in_use', `Service "${service.name}" needs port ${port} (services.${service.name}.port), but something else is listening on it.`, {
-    fix:
-      `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it; another \`emulator up\` or \`exec\` of this config?), ` +
-      `or remove "port" from services.${service.name} to get a free one (for a URL that stays the same, set "publishedPort" instead).`,
-  });
+  return new EmulatorError(
+    'port_in_use',
+    `Service "${service.name}" needs port ${port} (services.${service.name}.port), but something else is listening on it.`,
+    {
+      fix:
+        `Stop what uses port ${port} (\`ss -ltnp | grep :${port}\` shows it; another \`emulator up\` or \`exec\` of this config?), ` +
+        `or remove "port" from services.${service.name} to get a free one (for a URL that stays the same, set "publishedPort" instead).`,
+    },
+  );
 }
 
 /** Runs `command` services as process groups; one per emulator. */
@@ -91,7 +95,9 @@ export class ProcessRuntime implements Runtime<ProcessServiceConfig> {
     const pid = child.pid;
     if (pid === undefined) {
       const error = await new Promise<Error>((resolve) => child.once('error', resolve));
-      throw new EmulatorError('service_start_failed', `${label}: cannot start "${service.command}": ${error.message}`, { fix: `Check services.${service.name}.command.` });
+      throw new EmulatorError('service_start_failed', `${label}: cannot start "${service.command}": ${error.message}`, {
+        fix: `Check services.${service.name}.command.`,
+      });
     }
     if (this.groups.size === 0) process.on('exit', this.killAll);
     this.groups.add(pid);

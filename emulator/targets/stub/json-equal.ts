@@ -64,7 +64,9 @@ function placeholder(expected: string, actual: unknown, path: string): string | 
   const kind = expected.slice('${json-unit.'.length);
   if (kind.startsWith('regex}')) {
     const pattern = kind.slice('regex}'.length);
-    return typeof actual === 'string' && new RegExp(`^(?:${pattern})$`).test(actual) ? undefined : `${path}: expected a string matching /${pattern}/, got ${show(actual)}`;
+    return typeof actual === 'string' && new RegExp(`^(?:${pattern})$`).test(actual)
+      ? undefined
+      : `${path}: expected a string matching /${pattern}/, got ${show(actual)}`;
   }
   switch (kind) {
     case 'ignore}':

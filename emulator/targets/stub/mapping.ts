@@ -61,10 +61,45 @@ export interface Mapping {
 
 const DEFAULT_PRIORITY = 5;
 
-const MAPPING_KEYS = new Set(['id', 'uuid', 'name', 'priority', 'request', 'response', 'persistent', 'metadata', 'insertionIndex', 'scenarioName', 'requiredScenarioState', 'newScenarioState']);
-const REQUEST_KEYS = new Set(['method', 'url', 'urlPath', 'urlPattern', 'urlPathPattern', 'queryParameters', 'headers', 'cookies', 'bodyPatterns', 'basicAuthCredentials']);
+const MAPPING_KEYS = new Set([
+  'id',
+  'uuid',
+  'name',
+  'priority',
+  'request',
+  'response',
+  'persistent',
+  'metadata',
+  'insertionIndex',
+  'scenarioName',
+  'requiredScenarioState',
+  'newScenarioState',
+]);
+const REQUEST_KEYS = new Set([
+  'method',
+  'url',
+  'urlPath',
+  'urlPattern',
+  'urlPathPattern',
+  'queryParameters',
+  'headers',
+  'cookies',
+  'bodyPatterns',
+  'basicAuthCredentials',
+]);
 const URL_KEYS = ['url', 'urlPath', 'urlPattern', 'urlPathPattern'] as const;
-const RESPONSE_KEYS = new Set(['status', 'statusMessage', 'headers', 'body', 'jsonBody', 'base64Body', 'bodyFileName', 'fixedDelayMilliseconds', 'delayDistribution', 'fault']);
+const RESPONSE_KEYS = new Set([
+  'status',
+  'statusMessage',
+  'headers',
+  'body',
+  'jsonBody',
+  'base64Body',
+  'bodyFileName',
+  'fixedDelayMilliseconds',
+  'delayDistribution',
+  'fault',
+]);
 const UNSUPPORTED_KEYS: Record<string, string> = {
   urlPathTemplate: 'path templates',
   pathParameters: 'path parameters',
@@ -104,7 +139,9 @@ export function compileFile(relativeFile: string, problems: Problems): Mapping[]
       problems.add(['mappings'], 'expected an array of mappings.');
       return [];
     }
-    return object.mappings.flatMap((mapping, index) => compileMapping(mapping, ['mappings', index], relativeFile, `${relativeFile} mappings[${index}]`, problems) ?? []);
+    return object.mappings.flatMap(
+      (mapping, index) => compileMapping(mapping, ['mappings', index], relativeFile, `${relativeFile} mappings[${index}]`, problems) ?? [],
+    );
   }
   return compileMapping(object, [], relativeFile, relativeFile, problems) ?? [];
 }
@@ -117,7 +154,8 @@ function compileMapping(spec: unknown, at: JsonPath, file: string, where: string
   const before = problems.count;
   unknownKeys(spec, at, MAPPING_KEYS, problems, 'mapping');
   const priority = spec.priority ?? DEFAULT_PRIORITY;
-  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1) problems.add([...at, 'priority'], 'expected a whole number, 1 or more (1 is the highest priority).');
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1)
+    problems.add([...at, 'priority'], 'expected a whole number, 1 or more (1 is the highest priority).');
   for (const key of ['id', 'uuid', 'name', 'scenarioName', 'requiredScenarioState', 'newScenarioState'] as const) {
     if (spec[key] !== undefined && typeof spec[key] !== 'string') problems.add([...at, key], 'expected a string.');
   }
@@ -140,7 +178,11 @@ function compileMapping(spec: unknown, at: JsonPath, file: string, where: string
       scenario:
         spec.scenarioName === undefined
           ? undefined
-          : { name: spec.scenarioName as string, required: spec.requiredScenarioState as string | undefined, next: spec.newScenarioState as string | undefined },
+          : {
+              name: spec.scenarioName as string,
+              required: spec.requiredScenarioState as string | undefined,
+              next: spec.newScenarioState as string | undefined,
+            },
       match,
       response,
     },
@@ -158,18 +200,21 @@ function compileRequest(spec: Record<string, unknown>, at: JsonPath, problems: P
   const parts: Part[] = [];
 
   if (spec.method !== undefined) {
-    if (typeof spec.method !== 'string' || !/^[A-Za-z]+$/.test(spec.method)) problems.add([...at, 'method'], 'expected an HTTP method such as "GET", or "ANY".');
+    if (typeof spec.method !== 'string' || !/^[A-Za-z]+$/.test(spec.method))
+      problems.add([...at, 'method'], 'expected an HTTP method such as "GET", or "ANY".');
     else if (spec.method.toUpperCase() !== 'ANY') {
       const method = spec.method.toUpperCase();
       parts.push({
         weight: 1,
-        check: (request) => (request.method === method ? { ok: true, distance: 0 } : { ok: false, distance: 1, difference: `method: expected ${method}, got ${request.method}` }),
+        check: (request) =>
+          request.method === method ? { ok: true, distance: 0 } : { ok: false, distance: 1, difference: `method: expected ${method}, got ${request.method}` },
       });
     }
   }
 
   const urlKeys = URL_KEYS.filter((key) => spec[key] !== undefined);
-  if (urlKeys.length > 1) problems.add([...at, urlKeys[1]!], `has both "${urlKeys[0]}" and "${urlKeys[1]}".`, 'Keep one of url, urlPath, urlPattern, urlPathPattern.', true);
+  if (urlKeys.length > 1)
+    problems.add([...at, urlKeys[1]!], `has both "${urlKeys[0]}" and "${urlKeys[1]}".`, 'Keep one of url, urlPath, urlPattern, urlPathPattern.', true);
   const urlKey = urlKeys[0];
   if (urlKey !== undefined) {
     const value = spec[urlKey];
@@ -182,7 +227,9 @@ function compileRequest(spec: Record<string, unknown>, at: JsonPath, problems: P
           weight: 2,
           check(request) {
             const actual = whole ? request.url : request.path;
-            return actual === value ? { ok: true, distance: 0 } : { ok: false, distance: stringDistance(value, actual), difference: `${what}: expected ${value}, got ${actual}` };
+            return actual === value
+              ? { ok: true, distance: 0 }
+              : { ok: false, distance: stringDistance(value, actual), difference: `${what}: expected ${value}, got ${actual}` };
           },
         });
       } else {
@@ -192,7 +239,9 @@ function compileRequest(spec: Record<string, unknown>, at: JsonPath, problems: P
             weight: 2,
             check(request) {
               const actual = whole ? request.url : request.path;
-              return regex.test(actual) ? { ok: true, distance: 0 } : { ok: false, distance: 1, difference: `${what}: expected to match /${value}/, got ${actual}` };
+              return regex.test(actual)
+                ? { ok: true, distance: 0 }
+                : { ok: false, distance: 1, difference: `${what}: expected to match /${value}/, got ${actual}` };
             },
           });
         }
@@ -223,7 +272,13 @@ function compileRequest(spec: Record<string, unknown>, at: JsonPath, problems: P
         weight: 1,
         check(request) {
           const actual = request.headers.get('authorization')?.[0];
-          return actual === expected ? { ok: true, distance: 0 } : { ok: false, distance: 1, difference: `basic auth: expected user ${credentials.username as string}, ${actual === undefined ? 'none was sent' : 'other credentials were sent'}` };
+          return actual === expected
+            ? { ok: true, distance: 0 }
+            : {
+                ok: false,
+                distance: 1,
+                difference: `basic auth: expected user ${credentials.username as string}, ${actual === undefined ? 'none was sent' : 'other credentials were sent'}`,
+              };
         },
       });
     }
@@ -281,7 +336,8 @@ function valuesPart(label: string, matcher: ValueMatcher, values: (request: Stub
 function compileResponse(spec: Record<string, unknown>, at: JsonPath, problems: Problems): StubResponse | undefined {
   unknownKeys(spec, at, RESPONSE_KEYS, problems, 'response');
   const status = spec.status ?? 200;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999) problems.add([...at, 'status'], 'expected an HTTP status code such as 200.');
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999)
+    problems.add([...at, 'status'], 'expected an HTTP status code such as 200.');
   if (spec.statusMessage !== undefined && (typeof spec.statusMessage !== 'string' || /[\r\n]/.test(spec.statusMessage))) {
     problems.add([...at, 'statusMessage'], 'expected a one-line string.');
   }
@@ -293,7 +349,8 @@ function compileResponse(spec: Record<string, unknown>, at: JsonPath, problems: 
       for (const [name, value] of Object.entries(spec.headers)) {
         const values = Array.isArray(value) ? value : [value];
         if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) problems.add([...at, 'headers', name], `"${name}" is not a valid header name.`, undefined, true);
-        else if (values.some((item) => typeof item !== 'string' || /[\r\n]/.test(item))) problems.add([...at, 'headers', name], 'expected a one-line string or an array of them.');
+        else if (values.some((item) => typeof item !== 'string' || /[\r\n]/.test(item)))
+          problems.add([...at, 'headers', name], 'expected a one-line string or an array of them.');
         else for (const item of values as string[]) headers.push([name, item]);
       }
     }
@@ -301,7 +358,8 @@ function compileResponse(spec: Record<string, unknown>, at: JsonPath, problems: 
 
   const bodyKeys = ['body', 'jsonBody', 'base64Body', 'bodyFileName'].filter((key) => spec[key] !== undefined);
   let body: StubResponse['body'] = { kind: 'none' };
-  if (bodyKeys.length > 1) problems.add([...at, bodyKeys[1]!], `has both "${bodyKeys[0]}" and "${bodyKeys[1]}".`, 'Keep one of body, jsonBody, base64Body, bodyFileName.', true);
+  if (bodyKeys.length > 1)
+    problems.add([...at, bodyKeys[1]!], `has both "${bodyKeys[0]}" and "${bodyKeys[1]}".`, 'Keep one of body, jsonBody, base64Body, bodyFileName.', true);
   else if (spec.body !== undefined) {
     if (typeof spec.body !== 'string') problems.add([...at, 'body'], 'expected a string (use "jsonBody" for a JSON value).');
     else body = { kind: 'bytes', bytes: Buffer.from(spec.body) };
@@ -321,7 +379,8 @@ function compileResponse(spec: Record<string, unknown>, at: JsonPath, problems: 
   let delay = (): number => 0;
   if (spec.fixedDelayMilliseconds !== undefined) {
     const ms = spec.fixedDelayMilliseconds;
-    if (typeof ms !== 'number' || ms < 0 || !Number.isFinite(ms)) problems.add([...at, 'fixedDelayMilliseconds'], 'expected a number of milliseconds, 0 or more.');
+    if (typeof ms !== 'number' || ms < 0 || !Number.isFinite(ms))
+      problems.add([...at, 'fixedDelayMilliseconds'], 'expected a number of milliseconds, 0 or more.');
     else delay = () => ms;
   }
   if (spec.delayDistribution !== undefined) {
@@ -342,7 +401,8 @@ function compileResponse(spec: Record<string, unknown>, at: JsonPath, problems: 
 }
 
 function compileDistribution(spec: unknown, at: JsonPath, problems: Problems): (() => number) | undefined {
-  if (!isObject(spec)) return void problems.add(at, 'expected { "type": "uniform", "lower": ..., "upper": ... } or { "type": "lognormal", "median": ..., "sigma": ... }.');
+  if (!isObject(spec))
+    return void problems.add(at, 'expected { "type": "uniform", "lower": ..., "upper": ... } or { "type": "lognormal", "median": ..., "sigma": ... }.');
   const number = (key: string, required = true): number | undefined => {
     const value = spec[key];
     if (value === undefined && !required) return undefined;
@@ -378,7 +438,12 @@ function unknownKeys(spec: Record<string, unknown>, at: JsonPath, known: Readonl
     if (known.has(key)) continue;
     const unsupported = UNSUPPORTED_KEYS[key];
     if (unsupported !== undefined) {
-      problems.add([...at, key], `"${key}" (${unsupported}) is a WireMock feature that dyc-emulator does not support, so this mapping cannot behave as it would in WireMock.`, 'Remove it or rewrite the mapping; docs/stubs.md lists what is supported.', true);
+      problems.add(
+        [...at, key],
+        `"${key}" (${unsupported}) is a WireMock feature that dyc-emulator does not support, so this mapping cannot behave as it would in WireMock.`,
+        'Remove it or rewrite the mapping; docs/stubs.md lists what is supported.',
+        true,
+      );
     } else {
       problems.add([...at, key], `unknown key "${key}" in a ${what}.`, `Known keys: ${[...known].join(', ')}.`, true);
     }
@@ -388,4 +453,3 @@ function unknownKeys(spec: Record<string, unknown>, at: JsonPath, known: Readonl
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
-

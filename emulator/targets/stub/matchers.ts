@@ -27,7 +27,19 @@ export interface ValueMatcher {
 const MATCH: Verdict = { ok: true, distance: 0 };
 
 /** Keys that choose the operation; the others modify it. */
-const OPERATIONS = ['equalTo', 'contains', 'doesNotContain', 'matches', 'doesNotMatch', 'absent', 'equalToJson', 'matchesJsonPath', 'binaryEqualTo', 'and', 'or'] as const;
+const OPERATIONS = [
+  'equalTo',
+  'contains',
+  'doesNotContain',
+  'matches',
+  'doesNotMatch',
+  'absent',
+  'equalToJson',
+  'matchesJsonPath',
+  'binaryEqualTo',
+  'and',
+  'or',
+] as const;
 type Operation = (typeof OPERATIONS)[number];
 const BODY_ONLY: ReadonlySet<Operation> = new Set(['equalToJson', 'matchesJsonPath', 'binaryEqualTo']);
 const MODIFIERS: Record<string, Operation[]> = {
@@ -65,7 +77,12 @@ export function compileMatcher(spec: unknown, at: (string | number)[], problems:
   const keys = Object.keys(object);
   for (const key of keys) {
     if (key in UNSUPPORTED) {
-      problems.add([...at, key], `"${key}" (${UNSUPPORTED[key]}) is a WireMock matcher that dyc-emulator does not support.`, 'Use equalTo, contains, matches, absent, equalToJson or matchesJsonPath instead (docs/stubs.md lists what is supported).', true);
+      problems.add(
+        [...at, key],
+        `"${key}" (${UNSUPPORTED[key]}) is a WireMock matcher that dyc-emulator does not support.`,
+        'Use equalTo, contains, matches, absent, equalToJson or matchesJsonPath instead (docs/stubs.md lists what is supported).',
+        true,
+      );
       return undefined;
     }
   }
@@ -87,7 +104,12 @@ export function compileMatcher(spec: unknown, at: (string | number)[], problems:
     if (key === operation) continue;
     const allowed = MODIFIERS[key];
     if (allowed === undefined || !allowed.includes(operation)) {
-      problems.add([...at, key], `unknown or misplaced key "${key}" next to "${operation}".`, allowed ? `"${key}" goes with ${allowed.join(', ')}.` : 'Remove it.', true);
+      problems.add(
+        [...at, key],
+        `unknown or misplaced key "${key}" next to "${operation}".`,
+        allowed ? `"${key}" goes with ${allowed.join(', ')}.` : 'Remove it.',
+        true,
+      );
       return undefined;
     }
     if (typeof object[key] !== 'boolean') {
@@ -155,7 +177,8 @@ export function compileMatcher(spec: unknown, at: (string | number)[], problems:
       }
       return {
         describe: value ? 'absent' : 'present',
-        test: (actual) => ((actual === undefined) === value ? MATCH : { ok: false, distance: 1, why: actual === undefined ? 'absent' : `present (${quote(actual)})` }),
+        test: (actual) =>
+          (actual === undefined) === value ? MATCH : { ok: false, distance: 1, why: actual === undefined ? 'absent' : `present (${quote(actual)})` },
       };
     }
     case 'binaryEqualTo': {
@@ -164,7 +187,8 @@ export function compileMatcher(spec: unknown, at: (string | number)[], problems:
       const expected = Buffer.from(base64, 'base64');
       return {
         describe: `binaryEqualTo ${expected.length} bytes`,
-        test: (actual) => (actual !== undefined && Buffer.from(actual, 'latin1').equals(expected) ? MATCH : { ok: false, distance: 1, why: 'the bytes differ' }),
+        test: (actual) =>
+          actual !== undefined && Buffer.from(actual, 'latin1').equals(expected) ? MATCH : { ok: false, distance: 1, why: 'the bytes differ' },
       };
     }
     case 'equalToJson': {
@@ -179,7 +203,11 @@ export function compileMatcher(spec: unknown, at: (string | number)[], problems:
       }
       const bad = unknownPlaceholder(expected);
       if (bad !== undefined) {
-        problems.add(opAt, `the JsonUnit placeholder ${bad} is not supported.`, `Supported: $${'{'}json-unit.any-string}, any-number, any-boolean, ignore, regex.`);
+        problems.add(
+          opAt,
+          `the JsonUnit placeholder ${bad} is not supported.`,
+          `Supported: $${'{'}json-unit.any-string}, any-number, any-boolean, ignore, regex.`,
+        );
         return undefined;
       }
       const options = { ignoreArrayOrder: object.ignoreArrayOrder === true, ignoreExtraElements: object.ignoreExtraElements === true };

@@ -34,8 +34,18 @@ export class Problems {
     if (errors.length > 0 || this.tree === undefined) {
       const first = errors[0];
       const line = this.lineOf(first?.offset ?? 0);
-      const what = first === undefined ? 'the file is empty' : printParseErrorCode(first.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
-      this.list.push({ path: [], message: `invalid JSON at line ${line}: ${what}.`, fix: 'Fix the JSON (a missing comma or quote is the usual cause).', atKey: false });
+      const what =
+        first === undefined
+          ? 'the file is empty'
+          : printParseErrorCode(first.error)
+              .replace(/([a-z])([A-Z])/g, '$1 $2')
+              .toLowerCase();
+      this.list.push({
+        path: [],
+        message: `invalid JSON at line ${line}: ${what}.`,
+        fix: 'Fix the JSON (a missing comma or quote is the usual cause).',
+        atKey: false,
+      });
       return undefined;
     }
     return getNodeValue(this.tree);
@@ -84,5 +94,9 @@ export class Problems {
 }
 
 export function formatJsonPath(path: JsonPath): string {
-  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : /^[A-Za-z_$][\w$]*$/.test(part) ? (index === 0 ? part : `.${part}`) : `[${JSON.stringify(part)}]`)).join('');
+  return path
+    .map((part, index) =>
+      typeof part === 'number' ? `[${part}]` : /^[A-Za-z_$][\w$]*$/.test(part) ? (index === 0 ? part : `.${part}`) : `[${JSON.stringify(part)}]`,
+    )
+    .join('');
 }

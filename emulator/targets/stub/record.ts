@@ -39,9 +39,7 @@ export interface RecordTarget {
 export function recordTarget(url: string, tls: { ca: Buffer | undefined; insecure: boolean }): RecordTarget {
   const parsed = new URL(url);
   const agent =
-    parsed.protocol === 'https:'
-      ? new https.Agent({ keepAlive: true, ca: tls.ca, rejectUnauthorized: !tls.insecure })
-      : new http.Agent({ keepAlive: true });
+    parsed.protocol === 'https:' ? new https.Agent({ keepAlive: true, ca: tls.ca, rejectUnauthorized: !tls.insecure }) : new http.Agent({ keepAlive: true });
   return { url: parsed, agent };
 }
 

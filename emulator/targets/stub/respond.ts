@@ -39,7 +39,8 @@ export async function sendStubResponse(res: ServerResponse, response: StubRespon
     headers.push(name, value);
     if (name.toLowerCase() === 'content-length') hasLength = true;
   }
-  if (!hasLength && !(response.status === 204 || response.status === 304 || (response.status >= 100 && response.status < 200))) headers.push('Content-Length', String(body?.length ?? 0));
+  if (!hasLength && !(response.status === 204 || response.status === 304 || (response.status >= 100 && response.status < 200)))
+    headers.push('Content-Length', String(body?.length ?? 0));
   if (response.statusMessage === undefined) res.writeHead(response.status, headers);
   else res.writeHead(response.status, response.statusMessage, headers);
   // A small body as a latin1 string (byte for byte) goes out in one write with the head; a Buffer would take a second one.
@@ -49,7 +50,7 @@ export async function sendStubResponse(res: ServerResponse, response: StubRespon
 }
 
 /** The bytes WireMock's MALFORMED_RESPONSE_CHUNK writes after the head (a chunk-size line that is not hex). */
-const GARBAGE = 'lskdu018973t09sylgasjkfg1][]\'./.sdlv';
+const GARBAGE = "lskdu018973t09sylgasjkfg1][]'./.sdlv";
 
 function fault(socket: Socket, kind: Fault, status: number): void {
   switch (kind) {

@@ -83,12 +83,17 @@ export async function startStub(options: StubOptions): Promise<StubServer> {
   const store = new MappingStore(options.dir);
   const failed = store.loadAll();
   if (failed.length > 0) {
-    throw new EmulatorError('config_invalid', `Stub "${name}": ${failed.length === 1 ? 'a mapping file does' : `${failed.length} mapping files do`} not load:\n${failed.map((p) => p.format()).join('\n')}`, {
-      fix: 'Fix the mapping file(s) as shown; docs/stubs.md lists the WireMock features dyc-emulator supports.',
-    });
+    throw new EmulatorError(
+      'config_invalid',
+      `Stub "${name}": ${failed.length === 1 ? 'a mapping file does' : `${failed.length} mapping files do`} not load:\n${failed.map((p) => p.format()).join('\n')}`,
+      {
+        fix: 'Fix the mapping file(s) as shown; docs/stubs.md lists the WireMock features dyc-emulator supports.',
+      },
+    );
   }
   const ca = options.record?.tls.ca === undefined ? undefined : readFileSync(options.record.tls.ca);
-  const recorder: RecordTarget | undefined = options.record === undefined ? undefined : recordTarget(options.record.url, { ca, insecure: options.record.tls.insecure });
+  const recorder: RecordTarget | undefined =
+    options.record === undefined ? undefined : recordTarget(options.record.url, { ca, insecure: options.record.tls.insecure });
 
   const journal: JournalEntry[] = [];
   const journalSize = options.journalSize ?? 1_000;
@@ -101,18 +106,33 @@ export async function startStub(options: StubOptions): Promise<StubServer> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req, MAX_BODY);
-    if (body === undefined) return sendError(req, res, options.id, 'stub_error', `The request body is larger than ${MAX_BODY / 1024 / 1024} MB; stub "${name}" buffers bodies to match them.`);
+    if (body === undefined)
+      return sendError(
+        req,
+        res,
+        options.id,
+        'stub_error',
+        `The request body is larger than ${MAX_BODY / 1024 / 1024} MB; stub "${name}" buffers bodies to match them.`,
+      );
     const request = toStubRequest(req, body);
     const base = journalBase(req, request);
     const mapping = store.find(request);
     if (mapping !== undefined) {
       store.served(mapping);
-      const entry: JournalEntry = { ...base, wasMatched: true, mapping: { label: mapping.label, id: mapping.id, file: mapping.file }, recordedAs: undefined, nearMisses: undefined, status: 0 };
+      const entry: JournalEntry = {
+        ...base,
+        wasMatched: true,
+        mapping: { label: mapping.label, id: mapping.id, file: mapping.file },
+        recordedAs: undefined,
+        nearMisses: undefined,
+        status: 0,
+      };
       remember(entry);
       try {
         entry.status = await sendStubResponse(res, mapping.response, store.filesDir);
       } catch (error) {
-        const problem = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `its bodyFileName is missing: ${(error as Error).message}` : (error as Error).message;
+        const problem =
+          (error as NodeJS.ErrnoException).code === 'ENOENT' ? `its bodyFileName is missing: ${(error as Error).message}` : (error as Error).message;
         sendError(req, res, options.id, 'stub_error', `Mapping ${mapping.label} of stub "${name}" matched, but ${problem}.`);
         entry.status = 500;
       }
@@ -142,7 +162,11 @@ export async function startStub(options: StubOptions): Promise<StubServer> {
     try {
       recorded = await forwardForRecording(recorder!, req, request.body);
     } catch (error) {
-      const problem = describeRemoteError(error as NodeJS.ErrnoException, recorder!.url, { name, configPath: `services.${name}.stub.record`, tls: options.record!.tls });
+      const problem = describeRemoteError(error as NodeJS.ErrnoException, recorder!.url, {
+        name,
+        configPath: `services.${name}.stub.record`,
+        tls: options.record!.tls,
+      });
       entry.status = 502;
       return sendError(req, res, options.id, 'upstream_error', `Stub "${name}" in record mode could not reach ${recorder!.url.href}: ${problem}`);
     }

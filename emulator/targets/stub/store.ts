@@ -85,7 +85,10 @@ export class MappingStore {
       .map((mapping) => {
         const result = mapping.match(request);
         const differences = [...result.differences];
-        if (!this.scenarioAllows(mapping)) differences.push(`scenario "${mapping.scenario!.name}" is in state "${this.scenarioState(mapping.scenario!.name)}", the mapping needs "${mapping.scenario!.required}"`);
+        if (!this.scenarioAllows(mapping))
+          differences.push(
+            `scenario "${mapping.scenario!.name}" is in state "${this.scenarioState(mapping.scenario!.name)}", the mapping needs "${mapping.scenario!.required}"`,
+          );
         return { mapping, distance: result.distance, differences };
       })
       .sort((a, b) => a.distance - b.distance || a.differences.length - b.differences.length)
