@@ -288,7 +288,7 @@ class Session {
       const dashboard = await startDashboard({ app: this.admin, host: config.proxy.host, port, logger });
       this.dashboard = dashboard;
       this.cleanups.push(() => dashboard.stop());
-      logger.info(`Dashboard ${dashboard.url} (the services are starting)`);
+      logger.info(`Dashboard: ${dashboard.url} (watch the services start there)`);
     }
     const dnsUpstream = config.dns.upstream.length > 0 ? [...config.dns.upstream] : systemResolvers();
     const startDns = (port: number): Promise<DnsServer> =>

@@ -51,7 +51,6 @@ export const upCommand: Command = {
     if (pair) {
       logger.info(`Try: ${pc.cyan(`curl -x ${emulator.proxyUrl} ${emulator.innerCallUrl(pair[0], pair[1], '/v1/ping')}`)}  ·  routes: npx emulator routes`);
     }
-    if (emulator.dashboardUrl) logger.info(`Dashboard: ${pc.cyan(emulator.dashboardUrl)}`);
     if (values['no-watch'] !== true)
       logger.info(`Watching ${config.services.size} services and ${path.basename(config.file)} for changes (--no-watch turns it off).`);
     if (stopRequested) {
