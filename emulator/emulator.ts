@@ -20,8 +20,7 @@ import { innerCallUrl, requireService } from './inner-call/index.js';
 import { noComponents, startComponents, type ComponentInfo, type Components } from './components/components.js';
 import type { ComponentName } from './config/components.js';
 import { serveStubAdmin } from './targets/admin.js';
-import { standInSpec, type StandInSpec } from './targets/stand-in.js';
-import { LoadBalancer } from './calls/balancer.js';
+import { standInSpec } from './targets/stand-in.js';
 import { StandIns } from './targets/stand-ins.js';
 import type { JournalEntry, StubServer } from './targets/stub/server.js';
 import { EMULATOR_SOURCE, LogBuffer } from './logging/log-buffer.js';
@@ -326,7 +325,7 @@ class Session {
     };
     await Promise.all([
       ...supervisors.map((supervisor) => supervisor.start(abort.signal).catch(failFast)),
-      ...[...config.services.values()].filter(isStandIn).map((service) => standIns.start(withSharedBalancer(standInSpec(service, config))).catch(failFast)),
+      ...[...config.services.values()].filter(isStandIn).map((service) => standIns.start(standInSpec(service, config)).catch(failFast)),
     ]);
 
     // 5. Hot reload, once everything runs.
@@ -546,9 +545,7 @@ class Session {
       await standIns.remove(name);
     };
     const add = async (service: ServiceConfig): Promise<void> => {
-      const started = isStandIn(service)
-        ? standIns.start(withSharedBalancer(standInSpec(service, next)))
-        : this.supervise(service, proxy).then((supervisor) => supervisor.start());
+      const started = isStandIn(service) ? standIns.start(standInSpec(service, next)) : this.supervise(service, proxy).then((supervisor) => supervisor.start());
       await started.catch((error: unknown) => logger.serviceEvent(service.name, `did not start: ${errorForLog(error)}`, 'error'));
     };
     await Promise.allSettled([
@@ -566,7 +563,7 @@ class Session {
         const service = next.services.get(name);
         if (service === undefined) return;
         const supervisor = this.supervisors.get(name);
-        if (isStandIn(service) && standIns.has(name)) return void (await standIns.replace(withSharedBalancer(standInSpec(service, next))));
+        if (isStandIn(service) && standIns.has(name)) return void (await standIns.replace(standInSpec(service, next)));
         if (isRunnable(service) && supervisor !== undefined) return void (await supervisor.reload('config changed', service));
         // It changed kind (ran here, now answered elsewhere, or the other way): replace it.
         await remove(name);
@@ -574,11 +571,6 @@ class Session {
       }),
     ]);
   }
-}
-
-/** `targets` and `url` stand-ins spread calls with the same load balancer as replicas (emulator/calls/balancer.ts). */
-function withSharedBalancer(spec: StandInSpec): StandInSpec {
-  return spec.kind === 'stub' ? spec : { ...spec, balancer: (options) => new LoadBalancer(options) };
 }
 
 /** Something of step 3 was used before step 3: a bug of ours. */

@@ -1,9 +1,9 @@
-// The shared load balancer (emulator/calls/balancer.ts) on its own: algorithms,
+// The shared load balancer (emulator/util/balancer.ts) on its own: algorithms,
 // ejection after maxFailures, return when the health check passes, fallback members.
 // The same balancer runs over real instances in test/policies.test.ts.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LoadBalancer, type BalancerEvent, type CallOutcome } from '../dist/calls/balancer.js';
+import { LoadBalancer, type BalancerEvent, type CallOutcome } from './internals.js';
 import { sleep } from './helpers.js';
 
 const ok: CallOutcome = { kind: 'response', status: 200 };

@@ -22,3 +22,4 @@ export { editAllow } from '../dist/dashboard/access.js';
 export { CallDetailStore } from '../dist/dashboard/details.js';
 export { CallTrace } from '../dist/logging/call-trace.js';
 export { LogBuffer } from '../dist/logging/log-buffer.js';
+export { LoadBalancer, type BalancerEvent, type CallOutcome } from '../dist/util/balancer.js';

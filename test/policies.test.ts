@@ -9,7 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import type { Emulator } from '../dist/index.js';
-import { LoadBalancer } from '../dist/calls/balancer.js';
+import { LoadBalancer } from './internals.js';
 import { echoService, emulatorFor, innerCall, recordingLogger, REPO, request, sleep } from './helpers.js';
 
 const FLAKY_DIR = path.join(REPO, 'test/fixtures/flaky');

@@ -1,6 +1,6 @@
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
 import type { Availability as InstanceAvailability } from '../runtimes/types.js';
-import type { CallOutcome } from './balancer.js';
+import type { CallOutcome } from '../util/balancer.js';
 
 /**
  * Where a call goes now, or why it cannot. A `ready` answer from a load balancer is one

@@ -1,4 +1,4 @@
-// Which instance serves a call: one LoadBalancer (./balancer.ts) per service over its
+// Which instance serves a call: one LoadBalancer (util/balancer.ts) per service over its
 // ready replicas, set up from the service's `loadBalancer`. It sits with the call
 // pipeline, above the supervisors, which only say which instances are ready.
 
@@ -7,7 +7,7 @@ import type { ServiceConfig } from '../config/types.js';
 import type { Logger } from '../logging/logger.js';
 import type { Availability as InstanceAvailability } from '../runtimes/types.js';
 import { isAliveStatus, probe } from '../runtimes/readiness.js';
-import { LoadBalancer, type BalancerOptions, type SlotSnapshot } from './balancer.js';
+import { LoadBalancer, type BalancerOptions, type SlotSnapshot } from '../util/balancer.js';
 import type { Availability } from './directory.js';
 import type { CallPlan } from './types.js';
 import type { UpstreamPicker } from './upstream.js';

@@ -7,7 +7,7 @@ import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { closeServer, listen } from '../util/net.js';
 import { endToEnd, innerCallParties, sendError } from './http-util.js';
-import { minimalBalancer, type Algorithm, type BalancerFactory, type BalancerSlot, type CallOutcome } from './rotation.js';
+import { LoadBalancer, type BalancerAlgorithm as Algorithm, type CallOutcome, type Slot as BalancerSlot } from '../util/balancer.js';
 
 /**
  * `url` and `targets` services: an in-process relay on loopback that the emulator
@@ -36,8 +36,6 @@ export interface RemoteOptions {
   /** The config key that holds the URL(s), for error messages: `services.orders.url`. */
   readonly configPath: string;
   readonly logger: Logger;
-  /** The load balancer (the orchestrator passes the shared one of calls/balancer.ts); default: MinimalBalancer. */
-  readonly balancer?: BalancerFactory;
   /** How often targets are probed (explicit `healthcheck`), or retried after an ejection without one. Default 2 s / 10 s. */
   readonly probeIntervalMs?: number;
   readonly ejectionMs?: number;
@@ -96,7 +94,8 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
   const several = targets.length > 1;
   const describe = (target: Target): string => (several ? `target ${target.url.href}` : target.url.href);
   const explicit = options.healthcheck;
-  const balancer = (options.balancer ?? minimalBalancer)<Target>({
+  // The same load balancer as replicas (util/balancer.ts), over the remote servers.
+  const balancer = new LoadBalancer<Target>({
     algorithm: options.loadBalancer.algorithm,
     maxFailures: options.loadBalancer.maxFailures,
     unhealthyStatus: options.loadBalancer.unhealthyStatus,

@@ -28,7 +28,7 @@ import type { Call, CallPipeline, DecisionMemo } from '../../calls/pipeline.js';
 import { entryControlOfHead } from '../../calls/entry.js';
 import { compileShaping, shapeHead } from '../../calls/shaping.js';
 import type { CallSource, Fault } from '../../calls/types.js';
-import type { CallOutcome } from '../../calls/balancer.js';
+import type { CallOutcome } from '../../util/balancer.js';
 import { ChunkedScanner } from './chunked.js';
 import { mayBecomeRequestHead, parseRequestHead, parseResponseHead, type HostProblem, type RequestHead, type ResponseHead } from './heads.js';
 import { UpstreamPool, type UpstreamConnection, type UpstreamOwner } from './upstream-pool.js';
