@@ -2,6 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { EmulatorError } from '../errors.js';
+import { isProcessAlive as isAlive } from '../util/process-group.js';
 
 /**
  * `.emulator/data/<component>/` next to the config:
@@ -181,15 +182,5 @@ export function componentsWithData(dataDir: string): string[] {
       .map((entry) => entry.name);
   } catch {
     return [];
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import { didYouMean, quoteList } from '../util/strings.js';
 import type { LoadBalancerEntry, PolicyRuleEntry } from './policies-schema.js';
+import { HOP_BY_HOP } from '../util/headers.js';
 
 /** Calls through the entry (the mini-program's gateway) match rules with this `from`. */
 export const MINI_PROGRAM = 'mini-program';
@@ -93,20 +94,7 @@ export const POLICY_DEFAULTS = {
 } as const;
 
 /** Headers that carry the framing or the connection: the proxy owns them, a rule may not shape them. */
-const UNSHAPEABLE = new Set([
-  // Hop-by-hop (RFC 9110 §7.6.1) and proxy headers, as in proxy/headers.ts (config sits below the proxy).
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'upgrade',
-  'content-length',
-  'transfer-encoding',
-  'host',
-]);
+const UNSHAPEABLE = new Set([...HOP_BY_HOP, 'content-length', 'transfer-encoding', 'host']);
 
 export interface ServiceNames {
   /** Service names, and id → name. */

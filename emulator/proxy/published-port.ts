@@ -6,7 +6,7 @@ import { closeServer, listen } from '../util/net.js';
 import { describeSocketError, rawErrorResponse, type ProxyErrorDetails } from '../calls/errors.js';
 import type { Availability } from '../runtimes/types.js';
 import { sendProxyError } from './slow-path.js';
-import { endToEndHeaders } from './headers.js';
+import { endToEndHeaders } from '../util/headers.js';
 
 /**
  * A service's stable address, what docker compose calls its published port: the

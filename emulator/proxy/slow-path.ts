@@ -23,7 +23,7 @@ import { entryControlOfHeaders } from '../calls/entry.js';
 import { compileShaping, shapeRawHeaders } from '../calls/shaping.js';
 import type { AttemptOutcome, CallRequest, CallSource } from '../calls/types.js';
 import type { ProxyContext } from './context.js';
-import { endToEndHeaders } from './headers.js';
+import { endToEndHeaders } from '../util/headers.js';
 import { destination, loopError, outboundFor, splitAuthority } from './pass-through.js';
 
 const ADMIN_PREFIX = '/_emulator/';

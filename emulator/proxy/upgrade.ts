@@ -11,7 +11,7 @@ import { describeSocketError, PROXY_ERRORS, rawErrorResponse, unavailableError, 
 import { compileShaping, shapeRawHeaders } from '../calls/shaping.js';
 import type { CallRequest } from '../calls/types.js';
 import type { ProxyContext } from './context.js';
-import { HOP_BY_HOP } from './headers.js';
+import { HOP_BY_HOP } from '../util/headers.js';
 
 export function handleUpgrade(context: ProxyContext, req: IncomingMessage, socket: Socket, head: Buffer): void {
   const { pipeline, sockets } = context;

@@ -1,22 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/**
- * Small HTTP helpers shared by the in-process stand-ins (url/targets relays and stubs).
- * They sit below the proxy, so they keep their own copy of the hop-by-hop list
- * instead of importing the proxy's.
- */
+import { HOP_BY_HOP } from '../util/headers.js';
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'upgrade',
-  'transfer-encoding',
-]);
+/** Small HTTP helpers shared by the in-process stand-ins (url/targets relays and stubs). */
 
 /** Raw headers (name, value, …) without hop-by-hop ones and those `Connection` names; order and case kept. */
 export function endToEnd(raw: readonly string[], drop: ReadonlySet<string> = new Set()): string[] {
@@ -27,7 +13,7 @@ export function endToEnd(raw: readonly string[], drop: ReadonlySet<string> = new
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named.has(lower) || drop.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || lower === 'transfer-encoding' || named.has(lower) || drop.has(lower)) continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
   return out;

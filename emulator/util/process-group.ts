@@ -76,3 +76,14 @@ export function listeningPorts(pgid: number): number[] {
   }
   return [...ports].sort((a, b) => a - b);
 }
+
+/** Whether a process with this pid exists (another user's counts: EPERM means it is there). */
+export function isProcessAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

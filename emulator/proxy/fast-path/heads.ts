@@ -3,7 +3,7 @@
 // Node's own HTTP server (the slow path), which answers it as before; a response head
 // it does not understand is an invalid response (502), as llhttp would have it.
 
-import { connectionOptions, HOP_BY_HOP } from '../headers.js';
+import { connectionOptions, HOP_BY_HOP } from '../../util/headers.js';
 
 /** Header lines as RFC 9112 has them: `token ":" OWS value`, no obs-fold, no bare CR or LF, no NUL. */
 const HEADER_LINES = /(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/y;

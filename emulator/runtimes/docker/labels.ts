@@ -2,6 +2,7 @@ import os from 'node:os';
 import type Docker from 'dockerode';
 import type { Logger } from '../../logging/logger.js';
 import { describeError } from './engine.js';
+import { isProcessAlive as isAlive } from '../../util/process-group.js';
 
 /** Labels on everything the emulator creates in the engine. */
 export const LABEL = {
@@ -70,14 +71,4 @@ export async function removeReplacedImages(docker: Docker, ownSession?: string):
     return labels?.[LABEL.host] === os.hostname() && !isAlive(Number(labels[LABEL.pid]));
   });
   await Promise.allSettled(stale.map((image) => docker.getImage(image.Id).remove()));
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, but another user's
-  }
 }
