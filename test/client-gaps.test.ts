@@ -69,3 +69,12 @@ test('Go with a custom &http.Transport{} and aiohttp ignore the proxy; the READM
     assert.equal(emu.calls().findLast((call) => call.path.includes(`lang=${name === 'Go' ? 'go' : 'aiohttp'}`))?.from, 'gateway');
   }
 });
+
+test('a WebSocket from the ws package (its own createConnection) reaches the proxy and gets upgrade_not_supported, not ENOTFOUND', async (t) => {
+  const emu = await emulatorFor(t, { services: { gateway: echoService({ id: 'gw01', allow: ['orders'] }), orders: echoService() } });
+  const line = await runClient(emu, [process.execPath, path.join(FIXTURES, 'ws_client.cjs'), path.join(REPO, 'node_modules/ws'), 'orders', '/ws']);
+  assert.deepEqual(JSON.parse(line), { status: 400, error: 'upgrade_not_supported' });
+  const call = emu.calls().find((record) => record.error === 'upgrade_not_supported');
+  assert.equal(call?.from, 'gateway', 'the proxy knew the caller');
+  assert.equal(call?.to, 'orders');
+});

@@ -9,10 +9,14 @@
  *   requests instead of CONNECT tunnels.
  * - `http.request`/`http.get`: connections to inner-call names go to the service's
  *   egress port of the proxy, which routes by the Host header. Other hosts are untouched.
+ * - `net.connect` to an inner-call name (the `ws` package passes its own createConnection,
+ *   which calls it): the same, so a WebSocket reaches the proxy and gets its answer
+ *   (`upgrade_not_supported`: inner calls are plain HTTP on the platform) instead of ENOTFOUND.
  *
  * CommonJS on purpose: `--require` works for both CommonJS and ESM services.
  */
 import http = require('node:http');
+import net = require('node:net');
 import path = require('node:path');
 import type { Socket } from 'node:net';
 // The emulator's one list of domains, as CommonJS: this file runs in the service's Node.
@@ -36,6 +40,17 @@ if (egress !== undefined) {
     }
     return createConnection.call(this, options, callback);
   };
+  // Looked up on the module at call time by `ws` (http's Agent captured its own reference: patched above).
+  const netConnect = net.connect;
+  const routedConnect = function (this: unknown, ...args: unknown[]) {
+    const options = args[0];
+    if (typeof options === 'object' && options !== null && domains.isUnderInnerCallDomain(String((options as { host?: unknown }).host ?? ''))) {
+      args[0] = { ...options, host: egressHost, port: egressPort };
+    }
+    return (netConnect as (...values: unknown[]) => net.Socket).apply(this, args);
+  } as typeof net.connect;
+  net.connect = routedConnect;
+  net.createConnection = routedConnect;
 
   // Every copy of undici (Node's own behind `fetch`, and the npm package a service
   // requires) takes its global dispatcher from one well-known symbol, and sets a plain
