@@ -54,7 +54,11 @@ for (let waited = 0; !/services healthy/.test(readFileSync(emulatorLog, 'utf8'))
   await sleep(100);
 }
 const info = await (await fetch(`http://127.0.0.1:${proxyPort}/_emulator/info`)).json();
-const targetPort = (name) => new URL(info.services.find((entry) => entry.name === name).url).port;
+// The instance itself, not its published port (a forwarding Node http server of its own).
+const targetPort = (name) => {
+  const service = info.services.find((entry) => entry.name === name);
+  return new URL(service.instanceUrl ?? service.url).port;
+};
 
 function cpuMs(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');

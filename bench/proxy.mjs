@@ -95,7 +95,11 @@ const quietUrl = await new Promise((resolve, reject) => {
   quiet.once('exit', () => reject(new Error('the programmatic emulator did not start')));
 });
 const info = await (await fetch(`http://127.0.0.1:${proxyPort}/_emulator/info`)).json();
-const targetPort = (name) => new URL(info.services.find((entry) => entry.name === name).url).port;
+// The instance itself, not its published port (a forwarding Node http server of its own).
+const targetPort = (name) => {
+  const service = info.services.find((entry) => entry.name === name);
+  return new URL(service.instanceUrl ?? service.url).port;
+};
 
 // The bare pipe, one per target, in a process of its own (its CPU is measured like the others').
 const PIPE = `
