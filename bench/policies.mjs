@@ -54,7 +54,10 @@ async function start(name, config, dist = path.join(repo, 'dist')) {
       '-e',
       `import { startEmulator } from ${JSON.stringify(path.join(dist, 'index.js'))};
        const emu = await startEmulator({ config: ${JSON.stringify(file)} });
-       console.log(JSON.stringify({ proxy: emu.proxyUrl, target: emu.url('target') }));
+       // The instance itself for "direct", not its published port (a Node http forwarder of its own).
+       const info = await (await fetch(emu.proxyUrl + '/_emulator/info')).json();
+       const target = info.services.find((service) => service.name === 'target');
+       console.log(JSON.stringify({ proxy: emu.proxyUrl, target: target.instanceUrl ?? target.url }));
        process.on('SIGTERM', () => emu.stop().then(() => process.exit(0)));`,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },

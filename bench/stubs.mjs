@@ -66,7 +66,11 @@ for (let waited = 0; !/services healthy/.test(readFileSync(log, 'utf8')); waited
   await sleep(100);
 }
 const info = await (await fetch(`http://127.0.0.1:${proxyPort}/_emulator/info`)).json();
-const portOf = (name) => new URL(info.services.find((entry) => entry.name === name).url).port;
+// The instance itself, not its published port (a forwarding Node http server of its own).
+const portOf = (name) => {
+  const service = info.services.find((entry) => entry.name === name);
+  return new URL(service.instanceUrl ?? service.url).port;
+};
 const pidOnPort = (port) =>
   Number(execFileSync('sh', ['-c', `ss -Hltnp 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2`], { encoding: 'utf8' }).trim());
 const localPid = pidOnPort(portOf('local'));
