@@ -45,6 +45,7 @@ async function emulator(name, args) {
       services: { caller: { ...service(13), allow: ['small', 'large'] }, small: service(13), large: service(64 * 1024) },
       proxy: { port: proxyPort },
       dns: { port: await freePort() },
+      entry: { port: await freePort() },
       dashboard: { port: dashboardPort },
     }),
   );
