@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import path from 'node:path';
 import { CallContainerError, createCloud, type CallContainerFailure, type CallContainerSuccess } from 'dyc-emulator/tt';
+import { launchChromium } from './dashboard-helpers.js';
 import { echoService, emulatorFor, recordingLogger, REPO, run, sleep } from './helpers.js';
 import { freePort } from '../dist/util/net.js';
 
@@ -207,19 +208,7 @@ describe('through the real entry', () => {
 
   test('in Chromium: the compiled module runs as it is, against the entry', async (t) => {
     const emu = await emulatorFor(t, config);
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     t.after(() => browser.close());
     const page = await browser.newPage();
     // An H5 page served through the entry: same origin, as a dev server proxying to the entry would be.
