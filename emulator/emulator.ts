@@ -34,6 +34,7 @@ import { PolicyEngine } from './calls/policies.js';
 import { chooseSeed } from './calls/random.js';
 import { parseRuntimePolicies } from './config/load.js';
 import type { PolicyRuleEntry } from './config/policies-schema.js';
+import { httpUrl } from './util/addresses.js';
 
 /**
  * `config` (a file path, default `emulator.config.json` in the working directory, or
@@ -375,7 +376,7 @@ class Session {
       dns: { host: dns.host, port: dns.port },
       url: (name) => {
         const standIn = this.standIns?.get(requireService(this.config, name).name);
-        if (standIn !== undefined) return `http://${standIn.host}:${standIn.port}`;
+        if (standIn !== undefined) return httpUrl(standIn.host, standIn.port);
         const url = this.published.get(requireService(this.config, name).name)?.url;
         if (url === undefined) throw new EmulatorError('service_start_failed', `Service "${name}" is not running.`);
         return url;
@@ -488,7 +489,7 @@ class Session {
           return current(); // the one in force when an instance starts (cloudEnv may change)
         },
         logger: this.logger,
-        egressUrl: `http://${this.config.proxy.host}:${egressPort}`,
+        egressUrl: httpUrl(this.config.proxy.host, egressPort),
         componentEnv: this.components.env(service.kind),
       },
       drain: async (instance) => {
@@ -623,5 +624,5 @@ function adminInfo(
 
 function standInUrl(standIns: StandIns | undefined, name: string): string | null {
   const standIn = standIns?.get(name);
-  return standIn === undefined ? null : `http://${standIn.host}:${standIn.port}`;
+  return standIn === undefined ? null : httpUrl(standIn.host, standIn.port);
 }

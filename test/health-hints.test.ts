@@ -37,6 +37,11 @@ describe('health-check failures say what happened', () => {
     assert.equal(viaProxy.status, 200);
     assert.equal(viaProxy.body, 'v6 /x');
     assert.equal((await request(emu.url('svc'), { path: '/y' })).body, 'v6 /y');
+    // The instance's own address is a valid URL: the IPv6 host in brackets.
+    const info = (await request(emu.proxyUrl, { path: '/_emulator/info' })).json<{ services: { name: string; instanceUrl: string }[] }>();
+    const instanceUrl = info.services.find((service) => service.name === 'svc')!.instanceUrl;
+    assert.match(instanceUrl, /^http:\/\/\[::1\]:\d+$/);
+    assert.equal((await request(instanceUrl, { path: '/z' })).body, 'v6 /z');
   });
 
   test('a service that listens on a port of its own: "it listens on N: set port"', async (t) => {

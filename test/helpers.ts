@@ -73,7 +73,7 @@ export function request(
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: url.hostname,
+        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
         port: url.port,
         method: options.method ?? 'GET',
         path: options.path ?? '/',

@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../logging/logger.js';
 import { closeServer, isPortFree, listen } from '../util/net.js';
 import type { AdminApp } from './app.js';
+import { httpUrl } from '../util/addresses.js';
 
 export interface DashboardServer {
   /** `http://127.0.0.1:port`. */
@@ -32,7 +33,7 @@ export async function startDashboard(options: { app: AdminApp; host: string; por
   const bound = (server.address() as AddressInfo).port;
   let stopping: Promise<void> | undefined;
   const handle: DashboardServer = {
-    url: `http://${options.host}:${bound}`,
+    url: httpUrl(options.host, bound),
     port: bound,
     stop() {
       stopping ??= (async () => {

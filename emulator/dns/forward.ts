@@ -3,6 +3,7 @@ import net from 'node:net';
 import { randomFillSync } from 'node:crypto';
 import { buildReply, HEADER_BYTES, RCODE, sameQuestion, TcpFramer, type Question } from './wire.js';
 import type { ThrottledWarn } from './throttle.js';
+import { hostPort } from '../util/addresses.js';
 
 export interface Upstream {
   readonly host: string;
@@ -256,7 +257,7 @@ export class Forwarder {
 }
 
 async function openUdp(address: Upstream, warn: ThrottledWarn): Promise<UdpUpstream | undefined> {
-  const label = net.isIPv6(address.host) ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+  const label = hostPort(address.host, address.port);
   if (net.isIP(address.host) === 0) {
     warn(`not ip ${label}`, `DNS: upstream resolver "${address.host}" is not an IP address; it is not used.`);
     return undefined;

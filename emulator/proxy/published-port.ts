@@ -7,6 +7,7 @@ import { describeSocketError, rawErrorResponse, type ProxyErrorDetails } from '.
 import type { Availability } from '../runtimes/types.js';
 import { sendProxyError } from './slow-path.js';
 import { endToEndHeaders } from '../util/headers.js';
+import { httpUrl } from '../util/addresses.js';
 
 /**
  * A service's stable address, what docker compose calls its published port: the
@@ -175,7 +176,7 @@ export async function startPublishedPort(options: PublishedPortOptions): Promise
   let stopping: Promise<void> | undefined;
   const handle: PublishedPort = {
     port,
-    url: `http://${options.host}:${port}`,
+    url: httpUrl(options.host, port),
     whenIdle(host, instancePort, timeoutMs) {
       const key = `${host}:${instancePort}`;
       if (!inFlight.has(key)) return Promise.resolve();

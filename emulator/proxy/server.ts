@@ -20,6 +20,7 @@ import { readProxyHeader } from './proxy-protocol.js';
 import { handleRequest } from './slow-path.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
 import { handleUpgrade as handleEntryUpgrade } from './upgrade.js';
+import { httpUrl } from '../util/addresses.js';
 
 export type { Availability, ServiceDirectory } from '../calls/directory.js';
 
@@ -175,7 +176,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
   const tunnelServer = configure(newServer(), false);
   await listen(server, options.port, options.host, 'The routing proxy (proxy.port)');
   const port = (server.address() as net.AddressInfo).port;
-  mainUrl = `http://${options.host}:${port}`;
+  mainUrl = httpUrl(options.host, port);
 
   /** Stops listening and closes the connections, keep-alive ones included, that the listener accepted. */
   const closeListener = (listener: http.Server): Promise<void> => {
@@ -247,7 +248,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyServer> {
       await listen(entryServer, entryPort, host, 'The entry (entry.port)');
       entryServers.add(entryServer);
       const bound = (entryServer.address() as net.AddressInfo).port;
-      return { port: bound, url: `http://${host}:${bound}` };
+      return { port: bound, url: httpUrl(host, bound) };
     },
     async closeEgress(serviceName) {
       const egressServer = egress.get(serviceName);

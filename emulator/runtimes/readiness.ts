@@ -104,6 +104,9 @@ export function httpHealthCheck(path: string, port: number, notice?: (message: s
         if (!('status' in result) && instance.useHost !== undefined && instance.host === '127.0.0.1') {
           const v6 = await probe('::1', instance.port, path);
           if ('status' in v6 && isAliveStatus(v6.status)) {
+            // A server on `::` (both families) may have come up between the two probes: stay on IPv4 then.
+            const again = await probe(instance.host, instance.port, path);
+            if ('status' in again && isAliveStatus(again.status)) return;
             instance.useHost('::1');
             notice?.(`answers on [::1]:${instance.port} only (it listens on "localhost", which is IPv6 here); calls go there.`);
             return;

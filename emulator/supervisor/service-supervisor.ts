@@ -4,6 +4,7 @@ import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { httpHealthCheck, waitReady } from '../runtimes/readiness.js';
 import { describeExit, formatLogLines, type Availability, type Instance, type Runtime, type StartContext } from '../runtimes/types.js';
+import { httpUrl } from '../util/addresses.js';
 
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -194,7 +195,7 @@ export class ServiceSupervisor {
   /** Direct URL of the first ready replica (for calls from the mini-program side). */
   url(): string | undefined {
     const ready = this.replicas.find((state) => state.kind === 'ready');
-    return ready?.kind === 'ready' ? `http://${ready.instance.host}:${ready.instance.port}` : undefined;
+    return ready?.kind === 'ready' ? httpUrl(ready.instance.host, ready.instance.port) : undefined;
   }
 
   ports(): number[] {

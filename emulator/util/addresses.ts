@@ -87,3 +87,13 @@ export async function resolveAddress(host: string): Promise<string> {
   if (net.isIP(plain) !== 0) return host;
   return (await lookup(host)).address;
 }
+
+/** `host:port` for a URL or a log line: an IPv6 address goes in brackets (`[::1]:8080`), or the URL is invalid. */
+export function hostPort(host: string, port: number | string): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** `http://host:port`, with an IPv6 host in brackets. */
+export function httpUrl(host: string, port: number | string): string {
+  return `http://${hostPort(host, port)}`;
+}

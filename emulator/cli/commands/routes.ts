@@ -7,6 +7,7 @@ import { summarizeRule } from '../../calls/describe.js';
 import type { PolicyRuleEntry } from '../../config/policies-schema.js';
 import { RUNTIME_OPTION, type Command } from '../command.js';
 import { configFromFlags } from '../shared.js';
+import { httpUrl } from '../../util/addresses.js';
 
 export const routesCommand: Command = {
   summary: 'Show the allow matrix: which service may call which, and the URLs',
@@ -43,7 +44,7 @@ export const routesCommand: Command = {
     console.log(pc.bold(running ? 'Direct URLs (emulator up is running; stable until it stops):' : 'Direct URLs (emulator up is not running):'));
     const width = Math.max(...services.map((service) => service.name.length)) + 2;
     for (const service of services) {
-      const url = running?.get(service.name) ?? (service.publishedPort === undefined ? undefined : `http://${config.proxy.host}:${service.publishedPort}`);
+      const url = running?.get(service.name) ?? (service.publishedPort === undefined ? undefined : httpUrl(config.proxy.host, service.publishedPort));
       console.log(
         `${service.name.padEnd(width)}${url === undefined ? pc.dim(`a free port at each \`up\` (set services.${service.name}.publishedPort to fix it)`) : pc.cyan(url)}`,
       );
@@ -95,9 +96,7 @@ function runningUrls(config: EmulatorConfig): Promise<Map<string, string> | unde
 function printEntry(config: EmulatorConfig): void {
   const { entry } = config;
   console.log('');
-  console.log(
-    `${pc.bold('entry')} ${pc.cyan(`http://${entry.host}:${entry.port}`)} (callContainer) → ${entry.service}; X-Emulator-Service picks another service`,
-  );
+  console.log(`${pc.bold('entry')} ${pc.cyan(httpUrl(entry.host, entry.port))} (callContainer) → ${entry.service}; X-Emulator-Service picks another service`);
   console.log(
     `  every call: X-TT-APPID ${entry.appId}, X-TT-ENV ${entry.envId ?? "(the client's envID)"}, X-TT-SOURCE ${entry.source}, X-Forwarded-For (the client)`,
   );
