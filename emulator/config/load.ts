@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { findNodeAtLocation, getNodeValue, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import type { z } from 'zod';
 import { EmulatorError } from '../errors.js';
+import { formatJsonPath, JsoncSource, type JsonPath } from '../util/jsonc.js';
 import { didYouMean, quoteList } from '../util/strings.js';
 import { COMPONENT_KEYS, componentFormatMessage, resolveComponents } from './components.js';
 import { resolveEntry } from './entry.js';
@@ -18,8 +18,6 @@ export interface LoadOptions {
   /** Forces every service that has a `docker` section onto the docker runtime. */
   runtime?: RuntimeKind;
 }
-
-type JsonPath = (string | number)[];
 
 /** One problem in the config, located in the file. */
 interface Problem {
@@ -45,7 +43,7 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE, options: LoadOpti
 /** Validates config text as if it were the file `file` (paths resolve against its directory). */
 export function parseConfig(text: string, file: string, options: LoadOptions = {}): EmulatorConfig {
   const source: ConfigSource = new ConfigSource(text, file);
-  const raw = source.parse();
+  const raw = source.read();
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     source.fail(
@@ -636,40 +634,29 @@ function article(expected: string): string {
 }
 
 /** The config text with positions, for errors that point at the line. */
-class ConfigSource {
-  private tree: Node | undefined;
-  private readonly lineStarts: number[] = [0];
-
+class ConfigSource extends JsoncSource {
   constructor(
-    readonly text: string,
+    text: string,
     readonly file: string,
   ) {
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.lineStarts.push(i + 1);
+    super(text);
   }
 
-  parse(): unknown {
-    const errors: ParseError[] = [];
-    this.tree = parseTree(this.text, errors, { allowTrailingComma: true, disallowComments: false });
-    if (errors.length > 0 || this.tree === undefined) {
-      const first = errors[0];
-      const offset = first?.offset ?? 0;
-      const { line, column } = this.position(offset);
-      const what = first === undefined ? 'empty file' : describeParseError(printParseErrorCode(first.error));
-      throw new EmulatorError('config_syntax', `${this.file}:${line}:${column}: ${what}.\n${this.frame(offset, first?.length ?? 1)}`, {
+  /** The config's value; a syntax error throws, pointing at its line and column. */
+  read(): unknown {
+    const { value, error } = this.parse();
+    if (error !== undefined) {
+      const what = error.what === undefined ? 'empty file' : `invalid JSON: ${error.what}`;
+      throw new EmulatorError('config_syntax', `${this.file}:${error.line}:${error.column}: ${what}.\n${this.frame(error.offset, error.length)}`, {
         fix: 'Fix the JSON at that position (a missing comma or quote is the usual cause).',
       });
     }
-    return getNodeValue(this.tree);
-  }
-
-  lineOf(jsonPath: JsonPath): number | undefined {
-    const node = this.tree && findNodeAtLocation(this.tree, jsonPath);
-    return node === undefined ? undefined : this.position(node.parent?.type === 'property' ? node.parent.offset : node.offset).line;
+    return value;
   }
 
   fail(problems: Problem[]): never {
     const lines = problems.map((problem) => {
-      const node = this.nodeFor(problem);
+      const node = this.nodeFor(problem.path, problem.atKey);
       const dotted = formatPath(problem.path);
       if (node === undefined) return `  ${dotted}: ${problem.message}${problem.fix ? `\n    Fix: ${problem.fix}` : ''}`;
       const { line, column } = this.position(node.offset);
@@ -682,50 +669,8 @@ class ConfigSource {
       fix: 'Edit the config as shown above, then run `npx emulator validate`.',
     });
   }
-
-  private nodeFor(problem: Problem): Node | undefined {
-    if (this.tree === undefined) return undefined;
-    // Walk up until something exists: a missing key points at its parent object.
-    for (let length = problem.path.length; length >= 0; length--) {
-      const node = findNodeAtLocation(this.tree, problem.path.slice(0, length));
-      if (node === undefined) continue;
-      const keyNode = node.parent?.type === 'property' ? node.parent.children?.[0] : undefined;
-      return problem.atKey && length === problem.path.length && keyNode ? keyNode : node;
-    }
-    return undefined;
-  }
-
-  private position(offset: number): { line: number; column: number } {
-    let low = 0;
-    let high = this.lineStarts.length - 1;
-    while (low < high) {
-      const mid = (low + high + 1) >> 1;
-      if (this.lineStarts[mid]! <= offset) low = mid;
-      else high = mid - 1;
-    }
-    return { line: low + 1, column: offset - this.lineStarts[low]! + 1 };
-  }
-
-  /** The offending line with a caret under the bad part, like a compiler. */
-  private frame(offset: number, length: number, indent = ''): string {
-    const { line, column } = this.position(offset);
-    const start = this.lineStarts[line - 1]!;
-    const end = this.lineStarts[line] ?? this.text.length + 1;
-    const lineText = this.text.slice(start, end - 1).replace(/\r$/, '');
-    const width = Math.max(1, Math.min(length, lineText.length - column + 1));
-    const gutter = String(line).padStart(4);
-    return `${indent}${gutter} | ${lineText}\n${indent}${' '.repeat(gutter.length)} | ${' '.repeat(column - 1)}${'^'.repeat(width)}`;
-  }
-}
-
-function describeParseError(code: string): string {
-  const words = code.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
-  return `invalid JSON: ${words}`;
 }
 
 export function formatPath(jsonPath: JsonPath): string {
-  if (jsonPath.length === 0) return '(top level)';
-  return jsonPath
-    .map((part, index) => (typeof part === 'number' ? `[${part}]` : /^[A-Za-z_$][\w$]*$/.test(part) ? (index === 0 ? part : `.${part}`) : `["${part}"]`))
-    .join('');
+  return jsonPath.length === 0 ? '(top level)' : formatJsonPath(jsonPath);
 }
