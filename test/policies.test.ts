@@ -3,14 +3,17 @@
 // Timeouts, retries counted at the target, shaping seen by the target, faults with a
 // seed, the circuit breaker, ejection and return of an instance, run-time rules.
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
-import type { Emulator } from '../dist/index.js';
-import { LoadBalancer } from './internals.js';
-import { echoService, emulatorFor, innerCall, recordingLogger, REPO, request, sleep } from './helpers.js';
+import { stripVTControlCharacters } from 'node:util';
+import { startEmulator, type Emulator } from '../dist/index.js';
+import { formatCall, LoadBalancer } from './internals.js';
+import { echoService, emulatorFor, innerCall, recordingLogger, REPO, request, sleep, writeConfig } from './helpers.js';
 
 const FLAKY_DIR = path.join(REPO, 'test/fixtures/flaky');
 const flaky = (extra: Record<string, unknown> = {}) => ({ dir: FLAKY_DIR, command: 'node server.js', ...extra });
@@ -22,8 +25,33 @@ function world(extra: Record<string, unknown> = {}, orders: Record<string, unkno
 
 /** How many requests with ?key=K reached the instance at `url`. */
 async function countAt(url: string, key: string): Promise<number> {
+  return (await seenAt(url, key)).length;
+}
+
+/** The sha256 of the body of each request with ?key=K that reached the instance at `url`, in order. */
+async function seenAt(url: string, key: string): Promise<string[]> {
   const reply = await request(url, { path: `/_count?key=${key}` });
-  return reply.json<{ count: number }>().count;
+  return reply.json<{ sha256: string[] }>().sha256;
+}
+
+const sha256 = (body: Buffer): string => createHash('sha256').update(body).digest('hex');
+
+/** The egress port of `from` (its HTTP_PROXY), where its own HTTP client sends inner calls. */
+async function egressOf(emu: Emulator, from: string): Promise<string> {
+  return (await request(emu.url(from), { path: '/env' })).json<Record<string, string>>().HTTP_PROXY!;
+}
+
+/** An inner call sent as a service's client sends it through HTTP_PROXY: absolute-form to its egress port, which Node's http server (the slow path) serves. */
+function viaEgress(emu: Emulator, egress: string, from: string, to: string, urlPath: string, options: Parameters<typeof request>[1] = {}) {
+  return request(egress, { ...options, path: emu.innerCallUrl(from, to, urlPath) });
+}
+
+/** The ports of a 2-replica `orders`, in the order round-robin visits them (two calls on a fresh emulator). */
+async function replicaPorts(emu: Emulator): Promise<[number, number]> {
+  const first = (await innerCall(emu, 'gateway', 'orders', '/')).json<{ port: number }>().port;
+  const second = (await innerCall(emu, 'gateway', 'orders', '/')).json<{ port: number }>().port;
+  assert.notEqual(first, second);
+  return [first, second];
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
@@ -91,8 +119,8 @@ describe('call policies', () => {
     const body = 'x'.repeat(200_000);
     const posted = await innerCall(emu, 'gateway', 'orders', '/fail?key=c&times=1&status=503', { method: 'POST', body });
     assert.equal(posted.status, 200);
-    assert.equal(posted.json<{ bytes: number }>().bytes, undefined); // /fail does not echo; the count says enough
-    assert.equal(await countAt(orders, 'c'), 2);
+    assert.equal(posted.json<{ bytes: number }>().bytes, body.length);
+    assert.deepEqual(await seenAt(orders, 'c'), Array(2).fill(sha256(Buffer.from(body))));
 
     // The second rule does not list methods: a POST is not idempotent, so it is never retried.
     const notRetried = await innerCall(emu, 'gateway', 'orders', '/status/503?key=d', { method: 'POST', body: 'once' });
@@ -135,11 +163,131 @@ describe('call policies', () => {
     assert.equal(JSON.parse(echoed.body).headers.connection, 'keep-alive');
   });
 
-  test('a body over 1 MB streams and is never retried', async (t) => {
+  test('a body over 1 MB streams and is never retried; the record says why', async (t) => {
     const emu = await emulatorFor(t, world({ policies: [{ to: 'orders', methods: ['PUT'], retry: { attempts: 2, backoffMs: 0, on: ['503'] } }] }));
     const reply = await innerCall(emu, 'gateway', 'orders', '/fail?key=big&times=1&status=503', { method: 'PUT', body: Buffer.alloc(1024 * 1024 + 1, 1) });
     assert.equal(reply.status, 503);
     assert.equal(await countAt(emu.url('orders'), 'big'), 1);
+    const call = emu.calls().find((record) => record.path.includes('key=big'))!;
+    assert.deepEqual(call.actions, ['not retried: body over 1 MB or still arriving']);
+  });
+
+  test('slow path (through HTTP_PROXY): a POST body is kept and sent again, byte for byte; one over 1 MB streams, is not retried, and the [calls] line says why', async (t) => {
+    const emu = await emulatorFor(
+      t,
+      world({ policies: [{ from: 'gateway', to: 'orders', methods: ['POST'], retry: { attempts: 3, backoffMs: 10, on: ['5xx'] } }] }),
+    );
+    const orders = emu.url('orders');
+    const egress = await egressOf(emu, 'gateway');
+    const body = randomBytes(10 * 1024);
+    const reply = await viaEgress(emu, egress, 'gateway', 'orders', '/fail?key=kept&times=2&status=503', { method: 'POST', body });
+    assert.equal(reply.status, 200, reply.body);
+    assert.deepEqual(reply.json<{ try: number; bytes: number; sha256: string }>(), {
+      port: reply.json<{ port: number }>().port,
+      try: 3,
+      bytes: body.length,
+      sha256: sha256(body),
+    });
+    assert.deepEqual(await seenAt(orders, 'kept'), Array(3).fill(sha256(body)), 'the target saw the same body three times');
+    const call = emu.calls().find((record) => record.path.includes('key=kept'))!;
+    assert.deepEqual(
+      call.tries!.map((attempt) => attempt.status),
+      [503, 503, 200],
+    );
+
+    const big = randomBytes(2 * 1024 * 1024);
+    const bigReply = await viaEgress(emu, egress, 'gateway', 'orders', '/fail?key=big&times=1&status=503', { method: 'POST', body: big });
+    assert.equal(bigReply.status, 503);
+    assert.deepEqual(await seenAt(orders, 'big'), [sha256(big)], 'streamed whole, once');
+    const bigCall = emu.calls().find((record) => record.path.includes('key=big'))!;
+    assert.equal(bigCall.tries, undefined);
+    assert.match(
+      stripVTControlCharacters(formatCall(bigCall)),
+      /^gateway → orders POST \/fail\?key=big&times=1&status=503 503 [\d.]+ms \[policies\[0\]: not retried: body over 1 MB or still arriving\]$/,
+    );
+  });
+
+  test('slow path: each retry asks the load balancer again; with one of 2 replicas answering 503, the other answers', async (t) => {
+    const emu = await emulatorFor(
+      t,
+      world({ policies: [{ from: 'gateway', to: 'orders', methods: ['POST'], retry: { attempts: 1, backoffMs: 0, on: ['503'] } }] }, { replicas: 2 }),
+    );
+    const egress = await egressOf(emu, 'gateway');
+    // Round-robin goes to `sick` next, and to it first in every call below.
+    const [sick, healthy] = await replicaPorts(emu);
+    await request(`http://127.0.0.1:${sick}`, { method: 'POST', path: '/sick?ms=60000' });
+    const body = randomBytes(1000);
+    for (let i = 0; i < 4; i++) {
+      const reply = await viaEgress(emu, egress, 'gateway', 'orders', `/fail?key=lb${i}&times=0`, { method: 'POST', body });
+      assert.equal(reply.status, 200, reply.body);
+      assert.equal(reply.json<{ port: number; sha256: string }>().port, healthy);
+      assert.equal(reply.json<{ port: number; sha256: string }>().sha256, sha256(body));
+      const call = emu.calls().find((record) => record.path.includes(`key=lb${i}&`))!;
+      assert.deepEqual(
+        call.tries!.map((attempt) => [attempt.upstream, attempt.status]),
+        [
+          [`127.0.0.1:${sick}`, 503],
+          [`127.0.0.1:${healthy}`, 200],
+        ],
+      );
+    }
+  });
+
+  test('a retry on another instance moves the call there: a reload drains the instance serving it, not the one it left (fast and slow path)', async (t) => {
+    const rules = { policies: [{ from: 'gateway', to: 'orders', retry: { attempts: 1, backoffMs: 0, on: ['503'] } }] };
+    const file = writeConfig(t, world(rules, { replicas: 2 }));
+    const logger = recordingLogger();
+    const emu = await startEmulator({ config: file, proxyPort: 0, dnsPort: 0, logger, watch: true });
+    t.after(() => emu.stop());
+    const egress = await egressOf(emu, 'gateway');
+    const [sick, busy] = await replicaPorts(emu);
+    await request(`http://127.0.0.1:${sick}`, { method: 'POST', path: '/sick?ms=60000' });
+    // Each call goes to `sick` first (503), then to `busy`, which takes 6 s to answer.
+    const fast = innerCall(emu, 'gateway', 'orders', '/slow?ms=6000');
+    await sleep(300);
+    const slow = viaEgress(emu, egress, 'gateway', 'orders', '/slow?ms=6000');
+    await sleep(300);
+    const from = logger.events.length;
+    writeFileSync(file, JSON.stringify(world(rules, { replicas: 2, env: { EDITED: '1' } }), null, 2));
+    const deadline = Date.now() + 5000;
+    while (!logger.events.slice(from).some((line) => line.startsWith('[orders] reloaded in')) && Date.now() < deadline) await sleep(20);
+    assert.ok(Date.now() < deadline, logger.events.slice(from).join('\n'));
+    await sleep(500);
+    // Nothing in flight on `sick` any more: stopped. Two calls on `busy`: it serves them to the end.
+    await assert.rejects(request(`http://127.0.0.1:${sick}`, { path: '/v1/ping' }), /ECONNREFUSED/);
+    assert.equal((await request(`http://127.0.0.1:${busy}`, { path: '/v1/ping' })).status, 200);
+    for (const reply of await Promise.all([fast, slow])) {
+      assert.equal(reply.status, 200, reply.body);
+      assert.equal(reply.json<{ port: number }>().port, busy);
+    }
+    const calls = emu.calls().filter((record) => record.path.startsWith('/slow'));
+    assert.deepEqual(
+      calls.map((record) => record.tries!.map((attempt) => attempt.upstream)),
+      [
+        [`127.0.0.1:${sick}`, `127.0.0.1:${busy}`],
+        [`127.0.0.1:${sick}`, `127.0.0.1:${busy}`],
+      ],
+    );
+  });
+
+  test('retries on a reset by default (`on` omitted), counted at the target, on both paths', async (t) => {
+    const emu = await emulatorFor(t, world({ policies: [{ to: 'orders', path: '/drop', retry: { attempts: 2, backoffMs: 0 } }] }));
+    const egress = await egressOf(emu, 'gateway');
+    const fast = await innerCall(emu, 'gateway', 'orders', '/drop?key=r1&times=2');
+    const slow = await viaEgress(emu, egress, 'gateway', 'orders', '/drop?key=r2&times=2');
+    for (const [key, reply] of [
+      ['r1', fast],
+      ['r2', slow],
+    ] as const) {
+      assert.equal(reply.status, 200, reply.body);
+      assert.equal(reply.json<{ try: number }>().try, 3);
+      assert.equal(await countAt(emu.url('orders'), key), 3);
+      const call = emu.calls().find((record) => record.path.includes(`key=${key}`))!;
+      assert.deepEqual(
+        call.tries!.map((attempt) => attempt.error ?? attempt.status),
+        ['reset', 'reset', 200],
+      );
+    }
   });
 
   test('request shaping: remove, then set, then add, on headers and query; path and method; fast path and slow path', async (t) => {

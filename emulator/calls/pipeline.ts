@@ -9,7 +9,7 @@ import { entryMemoKey, MINI_PROGRAM } from './entry.js';
 import type { Availability, ServiceDirectory } from './directory.js';
 import { PROXY_ERRORS as STATUS_OF, type CallError, type ProxyErrorCode } from './errors.js';
 import { CallDetailsBuilder, type CallObserver } from './record.js';
-import type { CallPlan, CallPolicies, CallRequest, CallSource, Decision } from './types.js';
+import type { AttemptOutcome, CallPlan, CallPolicies, CallRequest, CallSource, Decision } from './types.js';
 import { directoryPicker, type UpstreamPicker } from './upstream.js';
 
 export interface CallPipelineOptions {
@@ -29,6 +29,7 @@ export interface DecisionMemo {
 }
 
 const roundTenth = (ms: number): number => Math.round(ms * 10) / 10;
+const MB = 1024 * 1024;
 
 export class CallPipeline {
   private readonly picker: UpstreamPicker;
@@ -72,7 +73,7 @@ export class CallPipeline {
 
   /** Step 3: the call starts (in-flight count, clock, details when observed). `key` is `host:port` of the instance. */
   begin(source: CallSource, request: CallRequest, plan: CallPlan, key: string | undefined, started = performance.now()): Call {
-    if (key !== undefined) this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+    if (key !== undefined) this.entered(key);
     // An observer may take only some calls (the dashboard takes a bounded number a second).
     const observed = this.observer !== undefined && (this.observer.wants?.() ?? true);
     return new Call(this, source, request, plan, key, started, observed ? new CallDetailsBuilder(started) : undefined);
@@ -127,7 +128,12 @@ export class CallPipeline {
     });
   }
 
-  /** @internal Call.end */
+  /** @internal A call (or its next try) went to host:port. */
+  entered(key: string): void {
+    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+  }
+
+  /** @internal A call (or its last try there) left host:port. */
   ended(key: string): void {
     const left = (this.inFlight.get(key) ?? 1) - 1;
     if (left > 0) return void this.inFlight.set(key, left);
@@ -150,6 +156,8 @@ export class Call {
   attempt = 1;
   /** Each attempt when a retry rule applies: for the record's `tries`. */
   private tries: TryRecord[] | undefined;
+  /** Why the retry rule wanted another try and got none, for the record's actions. */
+  private notRetried: string | undefined;
   private record: CallRecord | undefined;
 
   constructor(
@@ -157,8 +165,8 @@ export class Call {
     readonly source: CallSource,
     readonly request: CallRequest,
     readonly plan: CallPlan,
-    /** `host:port` of the instance; undefined when a fault answers instead of one. */
-    readonly key: string | undefined,
+    /** `host:port` of the instance of the current try (it counts this call in flight); undefined when a fault answers instead of one. */
+    private current: string | undefined,
     readonly started: number,
     /** Present only when an observer listens: the paths feed it headers, body bytes and timing marks. */
     readonly details: CallDetailsBuilder | undefined,
@@ -168,12 +176,43 @@ export class Call {
     return this.record !== undefined;
   }
 
-  /** Whether the plan's retry rule wants another attempt after `outcome`; counts the attempt. */
-  retries(outcome: Parameters<NonNullable<CallPlan['retry']>['retryOn']>[0]): boolean {
+  /** `host:port` of the instance the current try goes to. */
+  get key(): string | undefined {
+    return this.current;
+  }
+
+  /**
+   * Whether the plan's retry rule wants another attempt after `outcome`; counts the
+   * attempt. A request that cannot be sent again (`resendable` false: its body was not
+   * kept whole) gets none, and the record says why.
+   */
+  retries(outcome: AttemptOutcome, resendable = true): boolean {
     const retry = this.plan.retry;
     if (retry === undefined || this.attempt > retry.attempts || !retry.retryOn(outcome)) return false;
+    if (!resendable) {
+      const limit = retry.keepBodyBytes ?? 0;
+      this.notRetried = limit > 0 ? `not retried: body over ${limit / MB} MB or still arriving` : 'not retried: a request with a body';
+      return false;
+    }
     this.attempt++;
     return true;
+  }
+
+  /**
+   * The instance for the next try, picked again by the load balancer (the one that
+   * failed may be out of rotation by now). The in-flight count moves there, so a reload
+   * drains the instance that serves the call, not the one it left.
+   */
+  pickAgain(): Availability {
+    const target = this.pipeline.pick(this.plan, this.request);
+    if (target.state !== 'ready') return target;
+    const key = `${target.host}:${target.port}`;
+    if (key !== this.current) {
+      this.pipeline.entered(key);
+      if (this.current !== undefined) this.pipeline.ended(this.current);
+      this.current = key;
+    }
+    return target;
   }
 
   /** One attempt ended (a retry rule applies): its instance and status, or why none came. */
@@ -185,12 +224,13 @@ export class Call {
   /** Step 5: the one record of this call (idempotent: a second end returns the first record). */
   end(status: number, error?: ProxyErrorCode, now = performance.now()): CallRecord {
     if (this.record !== undefined) return this.record;
-    if (this.key !== undefined) this.pipeline.ended(this.key);
+    if (this.current !== undefined) this.pipeline.ended(this.current);
     const policy = this.plan.policy;
     policy?.settle?.(status, error);
     const tries = this.tries !== undefined && this.tries.length > 1 ? this.tries : undefined;
     let actions = policy?.actions;
     if (tries !== undefined) actions = [...(actions ?? []), `${tries.length} tries`];
+    if (this.notRetried !== undefined) actions = [...(actions ?? []), this.notRetried];
     const record = this.pipeline.emit({
       from: this.plan.from.name,
       // Only calls through the entry have a user: other records keep their shape.

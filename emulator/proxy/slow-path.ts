@@ -21,6 +21,8 @@ import { faultStatus, injectFault } from '../calls/faults.js';
 import type { CallDetailsBuilder } from '../calls/record.js';
 import { entryControlOfHeaders } from '../calls/entry.js';
 import { compileShaping, shapeRawHeaders } from '../calls/shaping.js';
+import { KeptBody } from '../calls/kept-body.js';
+import type { TryFailure } from '../calls/policies.js';
 import type { AttemptOutcome, CallRequest, CallSource } from '../calls/types.js';
 import type { ProxyContext } from './context.js';
 import { endToEndHeaders } from '../util/headers.js';
@@ -145,17 +147,21 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
     pipeline.refused(source, request, error, { from: plan.from.name, to: plan.to.name }, started, arrived);
     return;
   }
-  const key = `${upstream.host}:${upstream.port}`;
-  const call = pipeline.begin(source, request, plan, key, started);
+  const call = pipeline.begin(source, request, plan, `${upstream.host}:${upstream.port}`, started);
+  /** The load balancer's side of the current try (its pick), until the try ends. */
+  let release = upstream.done;
+  let inTry = true;
   let attemptStarted = performance.now();
-  /** One attempt ended: the load balancer's count (the first instance's), and the call's tries. */
-  const attemptEnded = (outcome: number | 'connect-failure' | 'reset' | 'timeout' | undefined): void => {
-    upstream.done?.(
+  /** A try ended: the load balancer hears how (once per pick), and the call's tries list it. */
+  const attemptEnded = (outcome: number | TryFailure | undefined): void => {
+    if (!inTry) return; // no instance was left for another try: nothing more to count
+    inTry = false;
+    release?.(
       outcome === undefined ? { kind: 'none' } : typeof outcome === 'number' ? { kind: 'response', status: outcome } : { kind: 'failure', reason: outcome },
     );
-    if (plan.retry !== undefined && outcome !== undefined) call.attemptEnded(key, outcome, attemptStarted);
-    attemptStarted = performance.now();
+    if (plan.retry !== undefined && outcome !== undefined) call.attemptEnded(call.key!, outcome, attemptStarted);
   };
+  const retry = plan.retry;
   const go = (): void =>
     forward(
       context,
@@ -166,10 +172,24 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
         timeoutMs: plan.timeoutMs,
         shape: plan.shaping === undefined ? undefined : (headers) => shapeRawHeaders(headers, compileShaping(plan.shaping!)),
         details: call.details,
-        retries: plan.retry === undefined ? undefined : (outcome) => call.retries(outcome),
-        backoffMs: plan.retry?.backoffMs ?? 0,
+        retry:
+          retry === undefined
+            ? undefined
+            : {
+                keepBodyBytes: retry.keepBodyBytes ?? 0,
+                backoffMs: retry.backoffMs ?? 0,
+                wants: (outcome, resendable) => call.retries(outcome, resendable),
+                ended: attemptEnded,
+                next: () => {
+                  const next = call.pickAgain();
+                  if (next.state !== 'ready') return next.reason;
+                  release = next.done;
+                  inTry = true;
+                  attemptStarted = performance.now();
+                  return next;
+                },
+              },
         timeoutRule: plan.policy?.timeout ? plan.policy.label : undefined,
-        attemptEnded,
         error: (code, reason) => upstreamError(code, plan.from, plan.to, reason),
         done: (status, error) => {
           attemptEnded(
@@ -229,7 +249,7 @@ function passThrough(
       timeoutMs: pipeline.config().proxy.callTimeoutMs,
       shape: undefined,
       details: undefined,
-      retries: undefined,
+      retry: undefined,
       error: (code, reason) => ({
         code,
         message: `${request.host}${chain === undefined ? '' : ` (through ${chain.label})`}: ${reason}`,
@@ -247,34 +267,54 @@ interface Forwarding {
   readonly shape: ((headers: string[]) => string[]) | undefined;
   readonly details: CallDetailsBuilder | undefined;
   /** The plan's retry rule (inner calls with one only). */
-  readonly retries: ((outcome: AttemptOutcome) => boolean) | undefined;
-  /** Wait before another attempt. */
-  readonly backoffMs?: number;
+  readonly retry: Retrying | undefined;
   /** The call rule that set the timeout, for the words of a 504. */
   readonly timeoutRule?: string | undefined;
-  /** An attempt that is followed by another ended (status, or why none came). */
-  attemptEnded?(outcome: number | 'connect-failure' | 'reset' | 'timeout'): void;
   error(code: 'upstream_error' | 'upstream_timeout', reason: string): ProxyErrorDetails;
   done(status: number, error: ProxyErrorCode | undefined): void;
+}
+
+/** How `forward` tries an inner call again, as the fast path does: the kept body, on the instance picked then. */
+interface Retrying {
+  /** Bodies up to this size are kept while sent; larger ones stream and are never retried. */
+  readonly keepBodyBytes: number;
+  /** Wait before another try. */
+  readonly backoffMs: number;
+  /** Whether the rule wants another try after `outcome`; `resendable`: no body, or one kept whole. */
+  wants(outcome: AttemptOutcome, resendable: boolean): boolean;
+  /** A try that another follows ended (status, or why none came). */
+  ended(outcome: number | TryFailure): void;
+  /** The instance of the next try, picked again by the load balancer, or why there is none. */
+  next(): { host: string; port: number } | string;
 }
 
 function forward(
   context: ProxyContext,
   req: IncomingMessage,
   res: ServerResponse,
-  to: { host: string; port: number; path: string; method: string; hostHeader: string; proxyAuthorization?: string | undefined },
+  first: { host: string; port: number; path: string; method: string; hostHeader: string; proxyAuthorization?: string | undefined },
   call: Forwarding,
 ): void {
+  let to = first;
   let headers = endToEndHeaders(req.rawHeaders);
   // The target's Host is the request target's authority (RFC 9112 §3.2.2), whatever the client wrote beside an absolute URL.
   setHeader(headers, 'host', 'Host', to.hostHeader);
   if (to.proxyAuthorization !== undefined) headers.push('Proxy-Authorization', to.proxyAuthorization);
   if (call.shape !== undefined) headers = call.shape(headers);
-  const { details } = call;
+  const { details, retry } = call;
   details?.requestRawHeaders(headers);
   if (details !== undefined) req.on('data', (chunk: Buffer) => details.requestBody.add(chunk));
   const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
   const expectContinue = !bodyless && /^\s*100-continue\s*$/i.test(req.headers.expect ?? '');
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  const kept = retry === undefined || bodyless ? undefined : new KeptBody(retry.keepBodyBytes, declared);
+  /** The whole request can go again: it has no body, or its body has all arrived and was kept. */
+  const resendable = (): boolean => bodyless || (kept?.chunks !== undefined && req.complete);
+  /** The client's body goes to the first try as it arrives (kept on the way when a retry rule may want it again). */
+  const pipeBody = (upstreamReq: http.ClientRequest): void => {
+    if (kept !== undefined) req.on('data', kept.add);
+    req.pipe(upstreamReq);
+  };
   let errorCode: ProxyErrorCode | undefined;
   let finished = false;
   const done = (): void => {
@@ -284,7 +324,22 @@ function forward(
   };
   res.once('close', done);
 
-  const attempt = (retry: boolean): void => {
+  /** The rule's next try, after its backoff, on the instance the load balancer picks then. */
+  const again = (rule: Retrying, outcome: number | TryFailure): void => {
+    rule.ended(outcome);
+    setTimeout(() => {
+      if (res.destroyed) return;
+      const next = rule.next();
+      if (typeof next === 'string') {
+        errorCode = 'upstream_error';
+        return sendProxyError(res, call.error('upstream_error', `no instance left to try again on (${next})`));
+      }
+      to = { ...to, host: next.host, port: next.port };
+      attempt(false);
+    }, rule.backoffMs);
+  };
+
+  const attempt = (isFirst: boolean): void => {
     const upstreamReq = http.request({ host: to.host, port: to.port, method: to.method, path: to.path, headers, agent: context.agent, setHost: false });
     let connected = false;
     upstreamReq.once('socket', (socket: Socket) => {
@@ -308,10 +363,9 @@ function forward(
       responded = true;
       clearTimeout(timer);
       const status = upstreamRes.statusCode ?? 502;
-      if (call.retries !== undefined && bodyless && call.retries({ kind: 'status', status })) {
+      if (retry?.wants({ kind: 'status', status }, resendable())) {
         upstreamRes.resume();
-        call.attemptEnded?.(status);
-        return void setTimeout(() => (res.destroyed ? undefined : attempt(false)), call.backoffMs ?? 0);
+        return again(retry, status);
       }
       res.sendDate = false;
       const responseHeaders = endToEndHeaders(upstreamRes.rawHeaders);
@@ -335,19 +389,17 @@ function forward(
         res.destroy();
         return;
       }
-      // A pooled socket the upstream closed while idle: safe to retry once if there is no body.
-      if (retry && bodyless && upstreamReq.reusedSocket && error.code === 'ECONNRESET' && errorCode === undefined) {
+      // A pooled socket the upstream closed while idle: safe to send again once, on the same instance, if the whole request can go again.
+      if (isFirst && resendable() && upstreamReq.reusedSocket && error.code === 'ECONNRESET' && errorCode === undefined) {
         attempt(false);
         return;
       }
       const code = errorCode === 'upstream_timeout' ? 'upstream_timeout' : 'upstream_error';
       const reason = code === 'upstream_timeout' ? timeoutReason(call.timeoutMs, call.timeoutRule) : describeSocketError(error);
       const failure = code === 'upstream_timeout' ? 'timeout' : error.code === 'ECONNREFUSED' || !connected ? 'connect-failure' : 'reset';
-      if (call.retries !== undefined && bodyless && !res.destroyed && call.retries({ kind: 'error', code, reason, failure })) {
+      if (retry !== undefined && !res.destroyed && retry.wants({ kind: 'error', code, reason, failure }, resendable())) {
         errorCode = undefined;
-        call.attemptEnded?.(failure);
-        setTimeout(() => (res.destroyed ? undefined : attempt(false)), call.backoffMs ?? 0);
-        return;
+        return again(retry, failure);
       }
       errorCode = code;
       sendProxyError(res, call.error(code, reason));
@@ -357,7 +409,11 @@ function forward(
       if (!res.writableFinished) upstreamReq.destroy();
     });
     if (bodyless) upstreamReq.end();
-    else if (!expectContinue) req.pipe(upstreamReq);
+    else if (!isFirst) {
+      // Another try: the body the first one kept, as it came.
+      for (const chunk of kept?.chunks ?? []) upstreamReq.write(chunk);
+      upstreamReq.end();
+    } else if (!expectContinue) pipeBody(upstreamReq);
     else {
       // Expect: 100-continue goes to the target, which decides: its 100 is relayed and the
       // body follows; its final answer (413, 401) is relayed and the body is never sent.
@@ -368,7 +424,7 @@ function forward(
         sending = true;
         clearTimeout(fallback);
         if (!res.headersSent) res.writeContinue();
-        req.pipe(upstreamReq);
+        pipeBody(upstreamReq);
       };
       const fallback = setTimeout(send, EXPECT_TIMEOUT_MS);
       upstreamReq.once('continue', send);

@@ -540,8 +540,7 @@ class Exchange implements UpstreamOwner {
         !parsed.interim &&
         !this.answered &&
         this.call.plan.retry !== undefined &&
-        this.resendable &&
-        this.call.retries({ kind: 'status', status: parsed.status })
+        this.call.retries({ kind: 'status', status: parsed.status }, this.resendable)
       ) {
         return this.retry(parsed.status); // the plan's retry rule: this answer never reaches the caller
       }
@@ -648,7 +647,7 @@ class Exchange implements UpstreamOwner {
     const again = (): void => {
       this.backoff = undefined;
       if (this.finished) return;
-      const target = this.context.pipeline.pick(this.call.plan, this.head);
+      const target = this.call.pickAgain();
       if (target.state !== 'ready') return this.fail('upstream_error', `no instance left to try again on (${target.reason})`);
       this.host = target.host;
       this.port = target.port;
@@ -683,8 +682,7 @@ class Exchange implements UpstreamOwner {
     if (
       !this.answered &&
       this.call.plan.retry !== undefined &&
-      this.resendable &&
-      this.call.retries({ kind: 'error', code, reason: message, ...(failure === undefined ? {} : { failure }) })
+      this.call.retries({ kind: 'error', code, reason: message, ...(failure === undefined ? {} : { failure }) }, this.resendable)
     ) {
       return this.retry(failure ?? (code === 'upstream_timeout' ? 'timeout' : 'reset'));
     }
