@@ -419,6 +419,48 @@ describe('call policies', () => {
     ]);
   });
 
+  test('random-then-close sends bytes from the seeded source: the same seed, the same bytes; EMULATOR_SEED wins and is printed', async (t) => {
+    const garbage = async (config: Record<string, unknown>, seed: number, from: string): Promise<string[]> => {
+      const logger = recordingLogger();
+      const emu = await emulatorFor(t, world({ ...config, policies: [{ to: 'orders', path: '/random', fault: { type: 'random-then-close' } }] }), { logger });
+      assert.equal(emu.seed, seed);
+      assert.ok(logger.events.includes(`Fault seed ${seed} (from ${from}; EMULATOR_SEED=${seed} replays it); 1 call rule in force.`), logger.events.join('\n'));
+      const bytes: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const reply = await rawCall(emu, 'gateway', 'orders', '/random');
+        assert.equal(reply.bytes.length, 64);
+        bytes.push(reply.bytes.toString('hex'));
+      }
+      await emu.stop();
+      return bytes;
+    };
+    const first = await garbage({ policiesSeed: 42 }, 42, 'policiesSeed');
+    assert.equal(new Set(first).size, 3, 'each call draws new bytes');
+    assert.deepEqual(await garbage({ policiesSeed: 42 }, 42, 'policiesSeed'), first, 'seed 42 replays them byte for byte');
+    assert.notDeepEqual(await garbage({ policiesSeed: 43 }, 43, 'policiesSeed'), first);
+    process.env.EMULATOR_SEED = '42';
+    try {
+      assert.deepEqual(await garbage({ policiesSeed: 7 }, 42, 'EMULATOR_SEED'), first, 'EMULATOR_SEED=42 replays the run whatever policiesSeed says');
+    } finally {
+      delete process.env.EMULATOR_SEED;
+    }
+  });
+
+  test('calls through the entry match rules with from "mini-program"; service calls do not', async (t) => {
+    const emu = await emulatorFor(
+      t,
+      world({ entry: { service: 'orders' }, policies: [{ from: 'mini-program', to: 'orders', path: '/x', fault: { abort: 418 } }] }),
+    );
+    const viaEntry = await request(emu.entryUrl, { path: '/x' });
+    assert.equal(viaEntry.status, 418);
+    assert.equal(viaEntry.headers['x-emulator-error'], 'fault_injected');
+    assert.equal((await request(emu.entryUrl, { path: '/y' })).status, 200, 'the rule’s path only');
+    assert.equal((await innerCall(emu, 'gateway', 'orders', '/x')).status, 200, 'a service’s call is not the mini-program’s');
+    const record = emu.calls().find((call) => call.status === 418)!;
+    assert.equal(record.from, 'mini-program');
+    assert.equal(record.policy, 'policies[0]');
+  });
+
   test('circuit breaker: open after consecutive failures (target not called), one trial after openSeconds, closed again; logged', async (t) => {
     const logger = recordingLogger();
     const emu = await emulatorFor(t, world({ policies: [{ from: 'gateway', to: 'orders', circuitBreaker: { consecutiveFailures: 2, openSeconds: 0.5 } }] }), {

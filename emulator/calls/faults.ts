@@ -2,7 +2,6 @@
 // same way on both paths (the slow path passes `res.socket`). A policy decides when;
 // this file only knows how.
 
-import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Fault } from './types.js';
@@ -33,7 +32,7 @@ export function injectFault(fault: Exclude<Fault, { kind: 'delay' }>, socket: So
       socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\nzz\r\nnot a chunk\r\n');
       return;
     case 'random-then-close':
-      socket.end(randomBytes(fault.bytes ?? 256));
+      socket.end(fault.bytes);
       return;
   }
 }

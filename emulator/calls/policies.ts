@@ -20,6 +20,9 @@ export { MINI_PROGRAM };
 /** Bodies up to this size are kept while they are sent, so that a retry can send them again; larger ones stream and are never retried. */
 export const MAX_KEPT_BODY = 1024 * 1024;
 
+/** How many bytes `random-then-close` sends. */
+const RANDOM_BYTES = 64;
+
 /** Why a try failed before a response head came. */
 export type TryFailure = 'connect-failure' | 'reset' | 'timeout';
 
@@ -119,7 +122,7 @@ export class PolicyEngine implements CallPolicies {
       else if (decided.type !== undefined)
         fault =
           decided.type === 'random-then-close'
-            ? { kind: decided.type, bytes: 64, ...(delayMs ? { delayMs } : {}) }
+            ? { kind: decided.type, bytes: this.random.bytes(RANDOM_BYTES), ...(delayMs ? { delayMs } : {}) }
             : { kind: decided.type, ...(delayMs ? { delayMs } : {}) };
       else if (delayMs !== undefined) fault = { kind: 'delay', ms: delayMs };
     }

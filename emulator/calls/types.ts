@@ -62,8 +62,8 @@ export type Fault =
   | { readonly kind: 'empty'; readonly delayMs?: number }
   /** A chunked 200 whose second chunk is malformed, then close. */
   | { readonly kind: 'malformed-chunk'; readonly delayMs?: number }
-  /** Random bytes (not HTTP), then close. */
-  | { readonly kind: 'random-then-close'; readonly bytes?: number; readonly delayMs?: number };
+  /** `bytes` (not HTTP; drawn from the seeded source, so a run replays byte for byte), then close. */
+  | { readonly kind: 'random-then-close'; readonly bytes: Buffer; readonly delayMs?: number };
 
 /** How an attempt ended, for `RetryRule.retryOn`. */
 export type AttemptOutcome =
