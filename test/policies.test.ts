@@ -546,6 +546,19 @@ describe('load balancing', () => {
     assert.deepEqual([...ports.values()], [100, 100, 100]);
   });
 
+  test('least-connections over 2 real replicas: while one serves a slow call, the others go to the other one (both paths)', async (t) => {
+    const emu = await emulatorFor(t, world({}, { replicas: 2, loadBalancer: { algorithm: 'least-connections' } }));
+    const egress = await egressOf(emu, 'gateway');
+    const slow = innerCall(emu, 'gateway', 'orders', '/slow?ms=1500');
+    await sleep(200);
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) ports.push((await innerCall(emu, 'gateway', 'orders', '/')).json<{ port: number }>().port);
+    for (let i = 0; i < 3; i++) ports.push((await viaEgress(emu, egress, 'gateway', 'orders', '/')).json<{ port: number }>().port);
+    const busy = (await slow).json<{ port: number }>().port;
+    assert.equal(new Set(ports).size, 1, `one instance took them all: ${ports}`);
+    assert.notEqual(ports[0], busy);
+  });
+
   test('weights are respected over 300 real calls (the balancer the url targets use, over three real servers)', async (t) => {
     const servers = await Promise.all(
       [1, 2, 3].map(
