@@ -270,6 +270,40 @@ describe('call policies', () => {
     );
   });
 
+  test('a retry with no instance left to go to ends the call at once: one try at the target, no tries that never happened (both paths)', async (t) => {
+    // One replica, taken out of rotation by its first 503: the retry finds nobody to try again on.
+    const emu = await emulatorFor(
+      t,
+      world(
+        { policies: [{ to: 'orders', path: '/fail', retry: { attempts: 3, on: ['503'] } }] },
+        { loadBalancer: { maxFailures: 1, unhealthyStatus: [503] } },
+      ),
+    );
+    const egress = await egressOf(emu, 'gateway');
+    const paths = [
+      ['fast', () => innerCall(emu, 'gateway', 'orders', '/fail?key=f&times=9&status=503')],
+      ['slow', () => viaEgress(emu, egress, 'gateway', 'orders', '/fail?key=s&times=9&status=503')],
+    ] as const;
+    for (const [name, send] of paths) {
+      const reply = await send();
+      assert.equal(reply.status, 502, name);
+      assert.match(reply.json<{ message: string }>().message, /no instance left to try again on/, name);
+      const key = name === 'fast' ? 'key=f' : 'key=s';
+      const record = emu.calls().find((call) => call.path.includes(key))!;
+      assert.equal(record.error, 'upstream_error', name);
+      assert.deepEqual(
+        (record.tries ?? []).map((attempt) => attempt.error ?? attempt.status),
+        [],
+        `${name}: one try (503), nothing made up after it`,
+      );
+      // Back in rotation (health check) before the other path's turn.
+      const deadline = Date.now() + 5000;
+      while ((await innerCall(emu, 'gateway', 'orders', '/')).status !== 200 && Date.now() < deadline) await sleep(100);
+    }
+    assert.equal(await countAt(emu.url('orders'), 'f'), 1);
+    assert.equal(await countAt(emu.url('orders'), 's'), 1);
+  });
+
   test('retries on a reset by default (`on` omitted), counted at the target, on both paths', async (t) => {
     const emu = await emulatorFor(t, world({ policies: [{ to: 'orders', path: '/drop', retry: { attempts: 2, backoffMs: 0 } }] }));
     const egress = await egressOf(emu, 'gateway');

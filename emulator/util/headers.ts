@@ -5,8 +5,16 @@
  */
 export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
 
+const KEEP_ALIVE: readonly string[] = ['keep-alive'];
+const CLOSE: readonly string[] = ['close'];
+
 /** The options of a `Connection` header, lower case (`close`, `keep-alive`, or names of more hop-by-hop headers). */
-export function connectionOptions(value: string): string[] {
+export function connectionOptions(value: string): readonly string[] {
+  // One option, nearly always `keep-alive` or `close`: no split, no new array (every response on the fast path has one).
+  if (value.indexOf(',') === -1) {
+    const option = value.trim().toLowerCase();
+    return option === 'keep-alive' ? KEEP_ALIVE : option === 'close' ? CLOSE : option === '' ? [] : [option];
+  }
   const options: string[] = [];
   for (const token of value.split(',')) {
     const option = token.trim().toLowerCase();
