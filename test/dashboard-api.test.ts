@@ -304,13 +304,14 @@ describe('dashboard admin API', () => {
 
 describe('emulator up and the dashboard', () => {
   test('up prints the dashboard URL (dashboard.port); --no-dashboard turns it off', async (t) => {
-    const [proxyPort, dnsPort, dashboardPort] = [await freePort(), await freePort(), await freePort()];
+    const [proxyPort, dnsPort, dashboardPort, entryPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const file = `${tempDir(t)}/emulator.config.json`;
+    // Every port chosen: a demo `up` on this machine (entry 8090) must not fail the test.
     writeFileSync(
       file,
       CONFIG.replace(
         '"services": {',
-        `"proxy": { "port": ${proxyPort} }, "dns": { "port": ${dnsPort} }, "dashboard": { "port": ${dashboardPort} },\n  "services": {`,
+        `"proxy": { "port": ${proxyPort} }, "dns": { "port": ${dnsPort} }, "dashboard": { "port": ${dashboardPort} }, "entry": { "port": ${entryPort} },\n  "services": {`,
       ),
     );
     const up = startProcess(t, process.execPath, [CLI, 'up', '--config', file, '--no-watch']);

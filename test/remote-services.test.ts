@@ -114,6 +114,14 @@ test('stub: answers from mapping files through the proxy; no match is 404 stub_n
   // A process service calling it: the journal names the caller.
   const fromProcess = await callFrom(emu, 'gateway', 'payments', '/v1/payments');
   assert.equal(fromProcess.status, 404);
+  // The call's record names the stub's code: fast path (through the proxy's port) and slow path (the process's HTTP_PROXY).
+  assert.deepEqual(
+    emu
+      .calls()
+      .filter((call) => call.to === 'payments' && call.status === 404)
+      .map((call) => call.error),
+    ['stub_not_matched', 'stub_not_matched'],
+  );
 
   const journal = emu.stubRequests('payments');
   assert.deepEqual(
@@ -298,4 +306,24 @@ test('emulator validate checks stub mapping files too', async (t) => {
   const good = await run(process.execPath, [CLI, 'validate', '--config', file]);
   assert.equal(good.code, 0, good.stdout + good.stderr);
   assert.match(good.stdout, /pay \(id pay\) stub: .*stubs\/pay; calls nothing/);
+});
+
+test("a service's own X-Emulator-Error (relayed from a call of its own) is not taken for the emulator's: only stand-ins name a call's error", async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(
+    path.join(dir, 'relay.js'),
+    `require('node:http').createServer((req, res) => { res.writeHead(404, { 'X-Emulator-Error': 'stub_not_matched' }); res.end('relayed'); }).listen(Number(process.env.PORT));\nprocess.on('SIGTERM', () => process.exit(0));\n`,
+  );
+  const emu = await start(t, { gateway: echoService({ allow: ['relay'] }), relay: { dir, command: 'node relay.js' } }, { dir });
+  const reply = await innerCall(emu, 'gateway', 'relay', '/x');
+  assert.equal(reply.status, 404);
+  assert.equal(reply.headers['x-emulator-error'], 'stub_not_matched', 'the header reaches the caller as the service sent it');
+  const fromProcess = await callFrom(emu, 'gateway', 'relay', '/y');
+  assert.equal(fromProcess.status, 404);
+  const records = emu.calls().filter((call) => call.to === 'relay');
+  assert.equal(records.length, 2);
+  assert.deepEqual(
+    records.map((call) => call.error),
+    [undefined, undefined],
+  );
 });

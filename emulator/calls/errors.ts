@@ -1,3 +1,5 @@
+import type { StandInErrorCode } from '../targets/http-util.js';
+
 /** The proxy's error codes (README's error table), with their HTTP status. */
 export const PROXY_ERRORS = {
   inner_call_denied: 403,
@@ -28,6 +30,9 @@ export const PROXY_ERRORS = {
 } as const;
 
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
+
+/** What a call's record may name: the proxy's own codes, or one a stand-in answered with (stub_not_matched…). */
+export type CallErrorCode = ProxyErrorCode | StandInErrorCode;
 
 /** An answer the emulator gives instead of the target: code, facts and fix in `message`. */
 export interface ProxyErrorDetails {

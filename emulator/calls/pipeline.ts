@@ -7,7 +7,7 @@ import type { CallRecord, TryRecord } from '../logging/logger.js';
 import { decide, withPolicies } from './decide.js';
 import { entryMemoKey, MINI_PROGRAM } from './entry.js';
 import type { Availability, ServiceDirectory } from './directory.js';
-import { PROXY_ERRORS as STATUS_OF, type CallError, type ProxyErrorCode } from './errors.js';
+import { PROXY_ERRORS as STATUS_OF, type CallError, type CallErrorCode, type ProxyErrorCode } from './errors.js';
 import { CallDetailsBuilder, type CallObserver } from './record.js';
 import type { AttemptOutcome, CallPlan, CallPolicies, CallRequest, CallSource, Decision } from './types.js';
 import { directoryPicker, type UpstreamPicker } from './upstream.js';
@@ -222,7 +222,7 @@ export class Call {
   }
 
   /** Step 5: the one record of this call (idempotent: a second end returns the first record). */
-  end(status: number, error?: ProxyErrorCode, now = performance.now()): CallRecord {
+  end(status: number, error?: CallErrorCode, now = performance.now()): CallRecord {
     if (this.record !== undefined) return this.record;
     if (this.current !== undefined) this.pipeline.ended(this.current);
     const policy = this.plan.policy;

@@ -3,7 +3,7 @@
 // (policies, load balancing, the entry, the dashboard) plug in through these types.
 
 import type { EmulatorConfig, ServiceConfig } from '../config/types.js';
-import type { CallError, ProxyErrorCode } from './errors.js';
+import type { CallError, CallErrorCode, ProxyErrorCode } from './errors.js';
 import type { Shaping } from './shaping.js';
 
 /** Who sent a request, as the connection tells it. */
@@ -94,7 +94,7 @@ export interface PolicyMark {
   /** What it did before the call (fault, shaping), for the record. */
   readonly actions: readonly string[];
   /** Called once when the call ends: its status, and the error when the emulator answered. */
-  settle?(status: number, error: ProxyErrorCode | undefined): void;
+  settle?(status: number, error: CallErrorCode | undefined): void;
 }
 
 /** What a call will do. Shared by calls of the same caller and host while no policy applies: read-only. */

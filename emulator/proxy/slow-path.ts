@@ -14,6 +14,7 @@ import {
   timeoutReason,
   unavailableError,
   upstreamError,
+  type CallErrorCode,
   type ProxyErrorCode,
   type ProxyErrorDetails,
 } from '../calls/errors.js';
@@ -26,6 +27,7 @@ import type { TryFailure } from '../calls/policies.js';
 import type { AttemptOutcome, CallRequest, CallSource } from '../calls/types.js';
 import type { ProxyContext } from './context.js';
 import { endToEndHeaders } from '../util/headers.js';
+import { standInError } from '../targets/http-util.js';
 import { destination, loopError, outboundFor, splitAuthority } from './pass-through.js';
 
 const ADMIN_PREFIX = '/_emulator/';
@@ -191,6 +193,7 @@ export function handleRequest(context: ProxyContext, req: IncomingMessage, res: 
               },
         timeoutRule: plan.policy?.timeout ? plan.policy.label : undefined,
         error: (code, reason) => upstreamError(code, plan.from, plan.to, reason),
+        standInError: (header) => standInError(plan.to.kind, typeof header === 'string' ? header : undefined),
         done: (status, error) => {
           attemptEnded(
             error === 'upstream_timeout'
@@ -271,7 +274,9 @@ interface Forwarding {
   /** The call rule that set the timeout, for the words of a 504. */
   readonly timeoutRule?: string | undefined;
   error(code: 'upstream_error' | 'upstream_timeout', reason: string): ProxyErrorDetails;
-  done(status: number, error: ProxyErrorCode | undefined): void;
+  /** The target's `X-Emulator-Error` as the call's error code, when the target is a stand-in; absent for pass-through. */
+  standInError?(header: string | string[] | undefined): CallErrorCode | undefined;
+  done(status: number, error: CallErrorCode | undefined): void;
 }
 
 /** How `forward` tries an inner call again, as the fast path does: the kept body, on the instance picked then. */
@@ -315,7 +320,7 @@ function forward(
     if (kept !== undefined) req.on('data', kept.add);
     req.pipe(upstreamReq);
   };
-  let errorCode: ProxyErrorCode | undefined;
+  let errorCode: CallErrorCode | undefined;
   let finished = false;
   const done = (): void => {
     if (finished) return;
@@ -368,6 +373,7 @@ function forward(
         return again(retry, status);
       }
       res.sendDate = false;
+      errorCode ??= call.standInError?.(upstreamRes.headers['x-emulator-error']);
       const responseHeaders = endToEndHeaders(upstreamRes.rawHeaders);
       details?.responseHead(status, responseHeaders);
       res.writeHead(status, upstreamRes.statusMessage, responseHeaders);

@@ -31,6 +31,16 @@ const STATUS: Record<StandInErrorCode, number> = {
 };
 
 /**
+ * The code a stand-in (`url`, `targets`, `stub`) put in `X-Emulator-Error`, for the
+ * call's record; undefined for any other service (its own code may relay such a header
+ * from a call of its own) and for codes a stand-in never sends.
+ */
+export function standInError(kind: string, header: string | undefined): StandInErrorCode | undefined {
+  if (header === undefined || (kind !== 'url' && kind !== 'targets' && kind !== 'stub')) return undefined;
+  return Object.hasOwn(STATUS, header) ? (header as StandInErrorCode) : undefined;
+}
+
+/**
  * `from`/`to` of an inner call, read from its `Host` (`{from}-{to}.inner-call…`): the
  * stand-in knows its own id, so the caller is what is left of the first label.
  */

@@ -21,7 +21,7 @@ import {
   unreadableRequestError,
   upstreamError,
   type CallError,
-  type ProxyErrorCode,
+  type CallErrorCode,
 } from '../../calls/errors.js';
 import { faultStatus, injectFault } from '../../calls/faults.js';
 import type { Call, CallPipeline, DecisionMemo } from '../../calls/pipeline.js';
@@ -32,6 +32,7 @@ import type { CallOutcome } from '../../util/balancer.js';
 import { ChunkedScanner } from './chunked.js';
 import { mayBecomeRequestHead, parseRequestHead, parseResponseHead, type HostProblem, type RequestHead, type ResponseHead } from './heads.js';
 import { KeptBody } from '../../calls/kept-body.js';
+import { standInError } from '../../targets/http-util.js';
 import { UpstreamPool, type UpstreamConnection, type UpstreamOwner } from './upstream-pool.js';
 
 /** Node's default `maxHeaderSize`: the same limit as the slow path's. */
@@ -703,7 +704,7 @@ class Exchange implements UpstreamOwner {
   private finish(): void {
     if (this.finished) return;
     const response = this.response!;
-    const now = this.end(undefined, response.status);
+    const now = this.end(response.emulatorError === undefined ? undefined : standInError(this.call.plan.to.kind, response.emulatorError), response.status);
     const upstream = this.upstream!;
     // The client socket still holds the last chunk: the connection reads on into a new buffer.
     if (this.lentPending) upstream.keepLastChunk();
@@ -714,7 +715,7 @@ class Exchange implements UpstreamOwner {
   }
 
   /** The call's one record; returns the time. */
-  private end(error: ProxyErrorCode | undefined, status: number): number {
+  private end(error: CallErrorCode | undefined, status: number): number {
     this.finished = true;
     const now = performance.now();
     // The last attempt: a response (whatever came after its head), a failure, or nothing to say (the caller left).

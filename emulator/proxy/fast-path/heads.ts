@@ -49,6 +49,8 @@ export interface ResponseHead {
   readonly reusable: boolean;
   /** The head to send the client, minus hop-by-hop headers (plus `Connection: close` when asked). */
   readonly forward: string;
+  /** `X-Emulator-Error`, as a stand-in (url, targets, stub) sends it with its own answers. */
+  readonly emulatorError: string | undefined;
 }
 
 interface HeaderVisitor {
@@ -88,7 +90,7 @@ function walkHeaders(head: string, start: number, visit: HeaderVisitor, interest
 // is kept without being lower-cased. Derived from the names, so a header added to a
 // parser's switch (or to HOP_BY_HOP) is seen without anyone updating a list of numbers.
 const REQUEST_NAMES = ['host', 'content-length', 'transfer-encoding', 'connection', 'expect', 'upgrade', ...HOP_BY_HOP];
-const RESPONSE_NAMES = ['content-length', 'transfer-encoding', 'connection', ...HOP_BY_HOP];
+const RESPONSE_NAMES = ['content-length', 'transfer-encoding', 'connection', 'x-emulator-error', ...HOP_BY_HOP];
 const REQUEST_NAME_LENGTHS = new Set(REQUEST_NAMES.map((name) => name.length));
 const RESPONSE_NAME_LENGTHS = new Set(RESPONSE_NAMES.map((name) => name.length));
 const isRequestName = (length: number): boolean => REQUEST_NAME_LENGTHS.has(length);
@@ -184,6 +186,7 @@ export function parseResponseHead(head: string, method: string, closeClient: boo
   let problem: string | undefined;
   let reusable = line[1] === '1';
   let named: string[] | undefined;
+  let emulatorError: string | undefined;
   let forward = walkHeaders(
     head,
     lineEnd + 2,
@@ -200,6 +203,9 @@ export function parseResponseHead(head: string, method: string, closeClient: boo
         }
         case 'transfer-encoding':
           codings = codings === undefined ? value : `${codings}, ${value}`;
+          return true;
+        case 'x-emulator-error':
+          emulatorError = value;
           return true;
         case 'connection':
           for (const option of connectionOptions(value)) {
@@ -225,7 +231,7 @@ export function parseResponseHead(head: string, method: string, closeClient: boo
       () => true,
     )!;
   }
-  if (status < 200) return { status, interim: true, framing: 'none', length: 0, reusable, forward };
+  if (status < 200) return { status, interim: true, framing: 'none', length: 0, reusable, forward, emulatorError };
   let framing: ResponseFraming;
   if (method === 'HEAD' || status === 204 || status === 304) framing = 'none';
   else if (codings !== undefined) {
@@ -234,5 +240,5 @@ export function parseResponseHead(head: string, method: string, closeClient: boo
   } else framing = length === -1 ? 'close' : length === 0 ? 'none' : 'length';
   if (framing === 'close') reusable = false;
   if (closeClient || framing === 'close') forward = `${forward.slice(0, -2)}Connection: close\r\n\r\n`;
-  return { status, interim: false, framing, length: Math.max(length, 0), reusable, forward };
+  return { status, interim: false, framing, length: Math.max(length, 0), reusable, forward, emulatorError };
 }
