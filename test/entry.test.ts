@@ -245,6 +245,9 @@ describe('entry', () => {
     );
     // No entry.envId: the client's envID is passed on.
     assert.equal((await request(emu.entryUrl, { path: '/', headers: { 'x-emulator-env': 'env-abc' } })).json<Echo>().headers['x-tt-env'], 'env-abc');
+    // The generated user by the name printed for it: the same identity.
+    const named = (await request(emu.entryUrl, { path: '/', headers: { 'X-Emulator-User': 'local-user' } })).json<Echo>();
+    assert.equal(named.headers['x-tt-openid'], echo.headers['x-tt-openid']);
     const user = assertEmulatorError(await request(emu.entryUrl, { path: '/', headers: { 'X-Emulator-User': 'alice' } }), 404, 'unknown_user');
     assert.match(user.message, /no users are configured .* Add "alice": \{ "openid": "o_alice" \} to entry\.users in /);
   });

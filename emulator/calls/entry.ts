@@ -105,7 +105,8 @@ export function decideEntry(config: EmulatorConfig, source: CallSource, request:
 
   let user: EntryUser;
   if (control.user !== undefined && control.user !== '') {
-    const found = entry.generatedUser ? undefined : entry.users.get(control.user);
+    // The generated user answers to the name `up` printed for it (local-user), too.
+    const found = entry.users.get(control.user);
     if (found === undefined) {
       const where = `entry.users in ${config.file}`;
       const suggestion = entry.generatedUser ? undefined : closestMatch(control.user, entry.users.keys());

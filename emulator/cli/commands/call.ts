@@ -80,7 +80,7 @@ export const callCommand: Command = {
       throw new EmulatorError('usage', '--user applies to calls from the mini-program only.', {
         fix: `Write: npx emulator call ${MINI_PROGRAM} ${toArg} ${pathArg} --user ${user}`,
       });
-    if (user !== undefined && (config.entry.generatedUser || !config.entry.users.has(user))) {
+    if (user !== undefined && !config.entry.users.has(user)) {
       throw new EmulatorError(
         'usage',
         `No user named "${user}" in entry.users${config.entry.generatedUser ? ' (none are configured)' : `: ${[...config.entry.users.keys()].join(', ')}`}.`,
