@@ -38,7 +38,7 @@ describe('call pipeline seams', () => {
   test('request shaping: remove (also by prefix), set, add, path and method, on both paths', async (t) => {
     const policies = always({
       shaping: {
-        remove: ['x-tt-*', 'X-Drop'],
+        remove: ['x-tt-*', 'X-Drop', 'X.Dot'],
         set: [
           ['X-Tt-Openid', 'user-1'],
           ['X-Set', 'new'],
@@ -49,7 +49,7 @@ describe('call pipeline seams', () => {
       },
     });
     const proxy = await proxyFor(t, { a: 0, b: await mirror(t), c: 0 }, { policies });
-    for (const [what, raw] of ways('/orig', 'X-TT-Openid: forged\r\nx-tt-logid: 7\r\nX-Drop: 1\r\nX-Set: old\r\nX-Set: older\r\nX-Keep: k\r\n')) {
+    for (const [what, raw] of ways('/orig', 'X-TT-Openid: forged\r\nx-tt-logid: 7\r\nX-Drop: 1\r\nX-Dropped: 2\r\nx.dot: 1\r\nXaDot: 3\r\nX-Set: old\r\nX-Set: older\r\nX-Keep: k\r\n')) {
       const reply = await rawExchange(proxy.port, raw);
       assert.equal(statusOf(reply.text), 200, `${what}: ${reply.text.slice(0, 200)}`);
       const seen = JSON.parse(bodyOf(reply.text)) as { method: string; url: string; headers: string[] };
@@ -62,6 +62,9 @@ describe('call pipeline seams', () => {
       assert.deepEqual(value('x-set'), ['new'], what);
       assert.deepEqual(value('x-added'), ['1'], what);
       assert.deepEqual(value('x-keep'), ['k'], what);
+      // Names match whole and literally: X-Drop is not X-Dropped, and the dot in X.Dot is a dot.
+      assert.ok(!names.includes('x.dot'), `${what}: ${names}`);
+      assert.deepEqual([value('x-dropped'), value('xadot')], [['2'], ['3']], what);
     }
   });
 

@@ -65,9 +65,9 @@ export function clientAddress(address: string | undefined): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
-/** The memo key of an entry request: its decision depends on the control headers, not on Host. */
-export function entryMemoKey(control: EntryControl | undefined): string {
-  return `${control?.service ?? ''}\0${control?.user ?? ''}\0${control?.env ?? ''}`;
+/** Whether two entry requests decide alike: the decision depends on the control headers, not on Host. */
+export function sameControl(a: EntryControl | undefined, b: EntryControl | undefined): boolean {
+  return a !== undefined && b !== undefined && a.service === b.service && a.user === b.user && a.env === b.env;
 }
 
 /**

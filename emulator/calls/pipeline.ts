@@ -5,11 +5,11 @@ import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig } from '../config/types.js';
 import type { CallRecord, TryRecord } from '../logging/logger.js';
 import { decide, withPolicies } from './decide.js';
-import { entryMemoKey, MINI_PROGRAM } from './entry.js';
+import { MINI_PROGRAM, sameControl } from './entry.js';
 import type { Availability, ServiceDirectory } from './directory.js';
 import { PROXY_ERRORS as STATUS_OF, type CallError, type CallErrorCode, type ProxyErrorCode } from './errors.js';
 import { CallDetailsBuilder, type CallObserver } from './record.js';
-import type { AttemptOutcome, CallPlan, CallPolicies, CallRequest, CallSource, Decision } from './types.js';
+import type { AttemptOutcome, CallPlan, CallPolicies, CallRequest, CallSource, Decision, EntryControl } from './types.js';
 import { directoryPicker, type UpstreamPicker } from './upstream.js';
 
 export interface CallPipelineOptions {
@@ -24,6 +24,8 @@ export interface CallPipelineOptions {
 /** The last decision of a connection: it usually makes the same call again and again. */
 export interface DecisionMemo {
   host?: string;
+  /** Through the entry: the control headers the decision was made for. */
+  control?: EntryControl | undefined;
   config?: EmulatorConfig;
   decision?: Decision;
 }
@@ -55,10 +57,11 @@ export class CallPipeline {
     if (memo === undefined || (source.via === 'entry' && policies?.active(config))) return decide(config, source, request, policies);
     // The routing is cached per connection (through the entry, per control headers, not Host);
     // the policies (per method, path, or call) are asked each time.
-    const key = source.via === 'entry' ? entryMemoKey(request.control) : request.host;
-    if (memo.host !== key || memo.config !== config || memo.decision === undefined) {
+    const same = source.via === 'entry' ? sameControl(memo.control, request.control) : memo.host === request.host;
+    if (!same || memo.config !== config || memo.decision === undefined) {
       memo.decision = decide(config, source, request);
-      memo.host = key;
+      memo.host = request.host;
+      memo.control = request.control;
       memo.config = config;
     }
     const routed = memo.decision;

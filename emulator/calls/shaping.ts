@@ -2,6 +2,8 @@
 // to the target, on both paths. The entry (the mini-program gateway strips X-TT-* and
 // sets identity headers) and call policies use exactly these primitives.
 
+import { escapeRegExp } from '../util/strings.js';
+
 export interface Shaping {
   /** Header names to drop, case-insensitive; a name ending in `*` drops by prefix (`x-tt-*`). */
   readonly remove?: readonly string[];
@@ -17,6 +19,11 @@ export interface Shaping {
 /** A Shaping prepared for repeated use (compile once per plan). */
 export interface CompiledShaping {
   readonly drop: (lowerName: string) => boolean;
+  /**
+   * The same test on a raw head, at a line's start (set `lastIndex`): sticky and
+   * case-insensitive, so a line is judged without slicing or lower-casing its name.
+   */
+  readonly dropLine: RegExp;
   /**
    * First characters (lower case, as `charCode | 0x20`) a dropped name can start with;
    * undefined: any. Lets `shapeHead` skip most lines without slicing or lower-casing
@@ -46,8 +53,11 @@ export function compileShaping(shaping: Shaping): CompiledShaping {
   for (const [name] of shaping.set ?? []) exact.add(name.toLowerCase());
   const pairs = [...(shaping.set ?? []), ...(shaping.add ?? [])];
   const starts = [...exact, ...prefixes];
+  // Names are tokens, so a dropped line is the name (or a prefix and more token characters) and then ':'.
+  const alternatives = [...[...exact].map(escapeRegExp), ...prefixes.map((prefix) => `${escapeRegExp(prefix)}[^:\r\n]*`)];
   done = {
     drop: (lower) => exact.has(lower) || prefixes.some((prefix) => lower.startsWith(prefix)),
+    dropLine: new RegExp(alternatives.length === 0 ? '(?!)' : `(?:${alternatives.join('|')}):`, 'iy'),
     firstChars: starts.some((name) => name === '') ? undefined : new Set(starts.map((name) => name.charCodeAt(0) | 0x20)),
     appended: pairs.map(([name, value]) => `${name}: ${value}\r\n`).join(''),
     pairs,
@@ -67,14 +77,14 @@ export function shapeHead(head: string, shaping: CompiledShaping): string {
     line = `${shaping.method ?? method} ${shaping.path ?? path} ${version}`;
   }
   let out = `${line}\r\n`;
-  const { firstChars } = shaping;
+  const { firstChars, dropLine } = shaping;
   // Kept lines are copied in runs, from `keptFrom` to the next dropped line.
   let keptFrom = lineEnd + 2;
   for (let pos = keptFrom; pos < head.length - 2; ) {
     const eol = head.indexOf('\r\n', pos);
     if (firstChars === undefined || firstChars.has(head.charCodeAt(pos) | 0x20)) {
-      const colon = head.indexOf(':', pos);
-      if (shaping.drop(head.slice(pos, colon).toLowerCase())) {
+      dropLine.lastIndex = pos;
+      if (dropLine.test(head)) {
         out += head.slice(keptFrom, pos);
         keptFrom = eol + 2;
       }

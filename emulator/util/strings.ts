@@ -36,3 +36,8 @@ export function didYouMean(input: string, candidates: Iterable<string>): string 
 export function quoteList(items: Iterable<string>): string {
   return [...items].map((item) => `"${item}"`).join(', ');
 }
+
+/** `text` as a regular expression that matches it literally. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
