@@ -7,28 +7,21 @@
 //
 // Usage: node bench/components.mjs [--runs 3]
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
-import { freePort } from '../dist/util/net.js';
 import { redisPing } from '../dist/components/readiness.js';
+import { benchDir, cli, flags, freePort, ping, sleep, stopAll, tableHeader, targetService, timesRow, timeUp, today, workDir } from './lib.mjs';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
+const values = flags({ runs: '3' });
 const runs = Number(values.runs);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.join(here, '../bin/emulator.js');
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const work = mkdtempSync(path.join(tmpdir(), 'dyc-components-bench-'));
+const work = workDir('dyc-components-bench-');
 const root = process.getuid?.() === 0 ? ['--user=root'] : [];
 const config = path.join(work, 'emulator.config.json');
 writeFileSync(
   config,
   JSON.stringify({
-    services: { api: { dir: here, command: 'node target.cjs' } },
+    services: { api: targetService() },
     components: { redis: {}, mysql: {} },
     proxy: { port: await freePort() },
     dns: { port: await freePort() },
@@ -42,12 +35,6 @@ function run(command, args, options = {}) {
   });
 }
 
-const ping = (port) =>
-  new Promise((resolve) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/v1/ping', agent: false }, (res) => resolve(res.resume() && res.statusCode === 200))
-      .on('error', () => resolve(false));
-  });
 async function until(check) {
   while (
     !(await check().then(
@@ -58,22 +45,7 @@ async function until(check) {
     await sleep(50);
 }
 
-async function emulatorUp() {
-  const started = performance.now();
-  const child = spawn(process.execPath, [cli, 'up', '--no-watch', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (/All \d+ services healthy/.test(out)) resolve();
-    });
-    child.once('exit', () => reject(new Error(`emulator up failed:\n${out}`)));
-  });
-  const elapsed = performance.now() - started;
-  child.kill('SIGINT');
-  await new Promise((resolve) => child.once('exit', resolve));
-  return elapsed;
-}
+const emulatorUp = () => timeUp(config);
 
 const handDir = path.join(work, 'by-hand');
 async function byHand(fresh) {
@@ -114,24 +86,15 @@ async function byHand(fresh) {
     }),
   ]);
   // As the emulator does (and as a service that connects at start needs): the service after its databases answer.
-  children.push(spawn(process.execPath, ['target.cjs'], { cwd: here, env: { ...process.env, PORT: String(apiPort) }, stdio: 'ignore' }));
+  children.push(spawn(process.execPath, ['target.cjs'], { cwd: benchDir, env: { ...process.env, PORT: String(apiPort) }, stdio: 'ignore' }));
   await until(async () => {
     if (!(await ping(apiPort))) throw new Error('not yet');
   });
   const elapsed = performance.now() - started;
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise((resolve) => {
-          child.once('exit', resolve);
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await stopAll(children);
   return elapsed;
 }
 
-const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
 try {
   mkdirSync(path.join(handDir, 'redis'), { recursive: true });
   await byHand(true); // creates the by-hand data; warms the file-system cache
@@ -147,17 +110,11 @@ try {
     }
     rows.push([fresh ? 'new data (install-db first)' : 'data kept', emulator, hand]);
   }
-  const fmt = (n) => Math.round(n);
-  console.log(`\n${runs} runs each, start → redis, mysql and 1 service answering (ms), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
-  console.log('| | median | min | max | median vs by hand |');
-  console.log('|---|---:|---:|---:|---:|');
+  console.log(`\n${runs} runs each, start → redis, mysql and 1 service answering (ms), Node ${process.version}, ${today()}\n`);
+  tableHeader(['', 'median', 'min', 'max', 'median vs by hand']);
   for (const [label, emulator, hand] of rows) {
-    console.log(
-      `| ${label}: emulator up (CLI, proxy, DNS, both components, 1 service) | ${fmt(median(emulator))} | ${fmt(Math.min(...emulator))} | ${fmt(Math.max(...emulator))} | ${(median(emulator) / median(hand)).toFixed(2)} |`,
-    );
-    console.log(
-      `| ${label}: by hand (redis-server + mariadbd, then node; polled every 50 ms) | ${fmt(median(hand))} | ${fmt(Math.min(...hand))} | ${fmt(Math.max(...hand))} | 1.00 |`,
-    );
+    timesRow(`${label}: emulator up (CLI, proxy, DNS, both components, 1 service)`, emulator, hand);
+    timesRow(`${label}: by hand (redis-server + mariadbd, then node; polled every 50 ms)`, hand, hand);
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -8,12 +8,12 @@
 // Usage: node bench/dashboard-calls.mjs [--calls 500000] [--rounds 5]
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { LiveStream } from '../dist/dashboard/live.js';
 import { CallTrace } from '../dist/logging/call-trace.js';
 import { LogBuffer } from '../dist/logging/log-buffer.js';
+import { flags, median, tableHeader, tableRow, today } from './lib.mjs';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '500000' }, rounds: { type: 'string', default: '5' } } });
+const values = flags({ calls: '500000', rounds: '5' });
 const N = Number(values.calls);
 const record = (i) => ({
   from: 'gateway',
@@ -62,7 +62,6 @@ async function run(withStream) {
   return { nsPerCall: (elapsed * 1e6) / N, bytes: res.bytes };
 }
 
-const median = (numbers) => [...numbers].sort((a, b) => a - b)[Math.floor((numbers.length - 1) / 2)];
 const a = [];
 const b = [];
 let bytes = 0;
@@ -74,9 +73,8 @@ for (let round = 0; round < Number(values.rounds); round++) {
   b.push(result.nsPerCall);
   bytes = result.bytes;
 }
-console.log(`\n${N} calls a round, median of ${values.rounds} alternating rounds; Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
-console.log('| | ns per call (making the record and tracing it) | added by the live stream |');
-console.log('|---|---:|---:|');
-console.log(`| call trace only | ${median(a).toFixed(0)} | |`);
-console.log(`| call trace + live stream subscribed | ${median(b).toFixed(0)} | ${(median(b) - median(a)).toFixed(0)} ns |`);
+console.log(`\n${N} calls a round, median of ${values.rounds} alternating rounds; Node ${process.version}, ${today()}\n`);
+tableHeader(['', 'ns per call (making the record and tracing it)', 'added by the live stream']);
+tableRow(['call trace only', median(a).toFixed(0), '']);
+tableRow(['call trace + live stream subscribed', median(b).toFixed(0), `${(median(b) - median(a)).toFixed(0)} ns`]);
 console.log(`\n(the subscriber received ${(bytes / 1e6).toFixed(1)} MB in the last round: at most ${500} calls per 100 ms are sent)`);

@@ -11,29 +11,13 @@
 //
 // Usage: node bench/dashboard.mjs [--duration 5] [--rounds 3] [--page]
 // Needs wrk and a built emulator (npm install).
-import { spawn, execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync, openSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../dist/util/net.js';
+import { bodyServices, flags, freePort, interleavedMedians, tableHeader, tableRow, today, up, workDir, wrk } from './lib.mjs';
 
-const { values } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '3' },
-    page: { type: 'boolean', default: false },
-    'no-subscriber': { type: 'boolean', default: false },
-    aa: { type: 'boolean', default: false },
-  },
-});
-const here = path.dirname(fileURLToPath(import.meta.url));
-const work = mkdtempSync(path.join(tmpdir(), 'dyc-bench-dashboard-'));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const service = (bytes) => ({ dir: here, command: 'node target.cjs', env: { BODY_BYTES: String(bytes) } });
+const values = flags({ duration: '5', rounds: '3', page: false, 'no-subscriber': false, aa: false });
+const work = workDir('dyc-bench-dashboard-');
 
 async function emulator(name, args) {
   const config = path.join(work, `${name}.json`);
@@ -42,23 +26,15 @@ async function emulator(name, args) {
   writeFileSync(
     config,
     JSON.stringify({
-      services: { caller: { ...service(13), allow: ['small', 'large'] }, small: service(13), large: service(64 * 1024) },
+      services: bodyServices(),
       proxy: { port: proxyPort },
       dns: { port: await freePort() },
       entry: { port: await freePort() },
       dashboard: { port: dashboardPort },
     }),
   );
-  const log = path.join(work, `${name}.log`);
-  const child = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config, ...args], {
-    stdio: ['ignore', openSync(log, 'w'), 'inherit'],
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  for (let waited = 0; !/services healthy/.test(readFileSync(log, 'utf8')); waited += 100) {
-    if (child.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(log, 'utf8')}`);
-    await sleep(100);
-  }
-  return { name, child, exited, proxyPort, dashboardUrl: `http://127.0.0.1:${dashboardPort}` };
+  const started = await up(config, { log: path.join(work, `${name}.log`), args });
+  return { name, ...started, proxyPort, dashboardUrl: `http://127.0.0.1:${dashboardPort}` };
 }
 
 const baseline = await emulator('baseline', ['--no-dashboard']);
@@ -86,62 +62,50 @@ if (values.page) {
   await page.goto(`${dashboard.dashboardUrl}/#/calls`);
 }
 
-/** user+system CPU ms of a process so far (/proc, USER_HZ 100). */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-async function wrk(target, body, duration = values.duration) {
-  const url = `http://127.0.0.1:${target.proxyPort}/${body}`;
-  const cpuBefore = cpuMs(target.child.pid);
-  const { stdout } = await promisify(execFile)(
-    'wrk',
-    ['-t', '2', '-c', '32', '-d', `${duration}s`, '-H', `Host: caller-${body}.inner-call.dyc.ivolces.com`, url],
-    { encoding: 'utf8' },
+// wrk -t2 -c32 without --latency; the errors counted are the non-2xx answers.
+const measure = (target, body, duration = values.duration) =>
+  wrk(
+    { url: `http://127.0.0.1:${target.proxyPort}/${body}`, headers: [`Host: caller-${body}.inner-call.dyc.ivolces.com`], pids: [target.pid] },
+    { connections: 32, duration, latency: false },
   );
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? '0');
-  const requests = Number(/(\d+) requests in/.exec(stdout)[1]);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]), errors, cpuPerRequest: ((cpuMs(target.child.pid) - cpuBefore) * 1000) / requests };
-}
 
-const median = (numbers) => [...numbers].sort((a, b) => a - b)[Math.floor((numbers.length - 1) / 2)];
 try {
   console.log(
-    `\nwrk -t2 -c32 -d${values.duration}s, keep-alive, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${new Date().toISOString().slice(0, 10)}` +
+    `\nwrk -t2 -c32 -d${values.duration}s, keep-alive, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${today()}` +
       (values.page ? '; chromium shows the Calls view during the dashboard runs' : '') +
       '\n',
   );
-  console.log(
-    `| body | --no-dashboard req/s | dashboard + live stream req/s | ratio | µs CPU/req without | µs CPU/req with | CPU ratio (without/with) | stream events received | errors |`,
-  );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  tableHeader([
+    'body',
+    '--no-dashboard req/s',
+    'dashboard + live stream req/s',
+    'ratio',
+    'µs CPU/req without',
+    'µs CPU/req with',
+    'CPU ratio (without/with)',
+    'stream events received',
+    'errors',
+  ]);
   for (const body of ['small', 'large']) {
-    await wrk(baseline, body, 2); // warm-up: JIT, pools
-    await wrk(dashboard, body, 2);
-    const runs = { baseline: [], dashboard: [] };
-    const cpu = { baseline: [], dashboard: [] };
-    let errors = 0;
+    await measure(baseline, body, 2); // warm-up: JIT, pools
+    await measure(dashboard, body, 2);
     const before = stream.events;
-    for (let round = 0; round < Number(values.rounds); round++) {
-      for (const target of [baseline, dashboard]) {
-        const result = await wrk(target, body);
-        runs[target.name].push(result.rps);
-        cpu[target.name].push(result.cpuPerRequest);
-        errors += result.errors;
-      }
-    }
-    const [a, b] = [median(runs.baseline), median(runs.dashboard)];
-    const [ca, cb] = [median(cpu.baseline), median(cpu.dashboard)];
-    console.log(
-      `| ${body === 'small' ? '13 B' : '64 KB'} | ${Math.round(a)} | ${Math.round(b)} | ${(b / a).toFixed(2)} | ${ca.toFixed(0)} | ${cb.toFixed(0)} | ${(ca / cb).toFixed(2)} | ${stream.events - before} | ${errors} |`,
-    );
+    const [a, b] = await interleavedMedians([baseline, dashboard], values.rounds, (target) => measure(target, body));
+    tableRow([
+      body === 'small' ? '13 B' : '64 KB',
+      Math.round(a.rps),
+      Math.round(b.rps),
+      (b.rps / a.rps).toFixed(2),
+      a.cpu.total.toFixed(0),
+      b.cpu.total.toFixed(0),
+      (a.cpu.total / b.cpu.total).toFixed(2),
+      stream.events - before,
+      a.non2xx + b.non2xx,
+    ]);
   }
 } finally {
   subscriber.destroy();
   await browser?.close();
-  baseline.child.kill('SIGINT');
-  dashboard.child.kill('SIGINT');
-  await Promise.all([baseline.exited, dashboard.exited]);
+  await Promise.all([baseline.stop(), dashboard.stop()]);
   rmSync(work, { recursive: true, force: true });
 }

@@ -6,18 +6,13 @@
 // quarter of dnsmasq's rate: no query may be lost there.
 //
 // Usage: node bench/dns.mjs [--seconds 5]   (needs dnsperf and dnsmasq: apt-get install dnsperf dnsmasq-base)
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
-import { freePort } from '../dist/util/net.js';
+import { exec, flags, freePort, quantile, repoDir as repo, sleep, tableHeader, tableRow, today, workDir } from './lib.mjs';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const work = mkdtempSync(path.join(tmpdir(), 'dyc-dns-bench-'));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const values = flags({ seconds: '5' });
+const work = workDir('dyc-dns-bench-');
 const children = [];
 
 function start(command, args) {
@@ -62,16 +57,15 @@ try {
   async function dnsperf(port, file, rate) {
     const args = ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', values.seconds, '-c', '4', '-q', '200', '-v'];
     if (rate) args.push('-Q', String(rate));
-    const { stdout } = await promisify(execFile)('dnsperf', args, { maxBuffer: 512 * 1024 * 1024 });
+    const { stdout } = await exec('dnsperf', args, { maxBuffer: 512 * 1024 * 1024 });
     const latencies = [];
     for (const match of stdout.matchAll(/ NOERROR \S+ \S+ ([\d.]+)$/gm)) latencies.push(Number(match[1]) * 1000);
-    latencies.sort((a, b) => a - b);
     return {
       qps: Number(/Queries per second:\s+([\d.]+)/.exec(stdout)?.[1]),
       lost: Number(/Queries lost:\s+(\d+)/.exec(stdout)?.[1]),
       sent: Number(/Queries sent:\s+(\d+)/.exec(stdout)?.[1]),
       avg: Number(/Average Latency \(s\):\s+([\d.]+)/.exec(stdout)?.[1]) * 1000,
-      p99: latencies[Math.floor(latencies.length * 0.99)] ?? NaN,
+      p99: quantile(latencies, 0.99) ?? NaN,
     };
   }
 
@@ -86,20 +80,14 @@ try {
     const capped = await dnsperf(oursPort, file, quarter);
     rows.push([kind, ours, theirs, quarter, capped]);
   }
-  console.log(
-    `\ndnsperf -c4 -q200 -l${values.seconds} over UDP, dnsmasq 2.90 with --cache-size=0, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`,
-  );
-  console.log('| names | server | queries/s | avg ms | p99 ms | lost | qps vs dnsmasq |');
-  console.log('|---|---|---:|---:|---:|---:|---:|');
+  console.log(`\ndnsperf -c4 -q200 -l${values.seconds} over UDP, dnsmasq 2.90 with --cache-size=0, Node ${process.version}, ${today()}\n`);
+  tableHeader(['names', 'server', 'queries/s', 'avg ms', 'p99 ms', 'lost', 'qps vs dnsmasq'], 2);
   const f = (n) => n.toFixed(2);
   for (const [kind, ours, theirs, quarter, capped] of rows) {
-    console.log(
-      `| ${kind} | emulator | ${Math.round(ours.qps)} | ${f(ours.avg)} | ${f(ours.p99)} | ${ours.lost} of ${ours.sent} | ${f(ours.qps / theirs.qps)} |`,
-    );
-    console.log(`| ${kind} | dnsmasq | ${Math.round(theirs.qps)} | ${f(theirs.avg)} | ${f(theirs.p99)} | ${theirs.lost} of ${theirs.sent} | 1.00 |`);
-    console.log(
-      `| ${kind} | emulator at ${quarter}/s (¼ of dnsmasq) | ${Math.round(capped.qps)} | ${f(capped.avg)} | ${f(capped.p99)} | ${capped.lost} of ${capped.sent} | |`,
-    );
+    const row = (server, r, ratio) => tableRow([kind, server, Math.round(r.qps), f(r.avg), f(r.p99), `${r.lost} of ${r.sent}`, ratio]);
+    row('emulator', ours, f(ours.qps / theirs.qps));
+    row('dnsmasq', theirs, '1.00');
+    row(`emulator at ${quarter}/s (¼ of dnsmasq)`, capped, '');
   }
 } finally {
   for (const child of children) child.kill('SIGTERM');

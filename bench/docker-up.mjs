@@ -5,28 +5,20 @@
 // Images are built (and cached) by a warm-up run first, so both sides start built images.
 //
 // Usage: node bench/docker-up.mjs [--runs 5]   (needs a Docker engine; builds local base images)
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
-import { freePort } from '../dist/util/net.js';
+import { exec, flags, freePort, ping, repoDir as repo, sleep, tableHeader, timesRow, timeUp, today, workDir } from './lib.mjs';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const values = flags({ runs: '5' });
 const runs = Number(values.runs);
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const exec = promisify(execFile);
 const docker = (...args) => exec('docker', args).then((r) => r.stdout.trim());
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const NODE_BASE = 'dyc-local/node:20';
 const PYTHON_BASE = 'dyc-local/python:3';
 
 await exec('bash', [path.join(repo, 'test/fixtures/docker/make-base-images.sh')]);
 process.env.DYC_EMULATOR_ROUTER_BASE = NODE_BASE;
 
-const work = mkdtempSync(path.join(tmpdir(), 'dyc-docker-bench-'));
+const work = workDir('dyc-docker-bench-');
 const services = {
   gateway: { dir: 'services/gateway', base: NODE_BASE, id: 'gw01', allow: ['orders', 'users'] },
   orders: { dir: 'services/orders', base: NODE_BASE, allow: ['users'] },
@@ -48,34 +40,7 @@ writeFileSync(
 );
 
 /** `emulator up` until "All N services healthy"; then Ctrl-C (not timed). Returns ms. */
-async function emulatorUp() {
-  const started = performance.now();
-  const child = spawn(process.execPath, [path.join(repo, 'bin/emulator.js'), 'up', '--no-watch', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  let out = '';
-  await new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (/(All \d+ services|The service is) healthy/.test(out)) resolve();
-    });
-    child.stderr.on('data', (chunk) => (out += chunk));
-    child.once('exit', () => reject(new Error(`emulator up failed:\n${out}`)));
-  });
-  const elapsed = performance.now() - started;
-  child.kill('SIGINT');
-  await new Promise((resolve) => child.once('exit', resolve));
-  return elapsed;
-}
-
-function ping(port) {
-  return new Promise((resolve) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/v1/ping', agent: false }, (res) => resolve(res.resume() && res.statusCode === 200))
-      .on('error', () => resolve(false));
-  });
-}
+const emulatorUp = () => timeUp(config, { ready: /(All \d+ services|The service is) healthy/, env: { ...process.env, NO_COLOR: '1' }, stderr: 'pipe' });
 
 /** The same built images by hand: a network, three `docker run -d`, poll each /v1/ping. Returns ms. */
 async function byHand(images) {
@@ -113,7 +78,6 @@ async function byHand(images) {
   return elapsed;
 }
 
-const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
 try {
   await emulatorUp(); // warm-up: builds and caches the images
   const images = {};
@@ -127,16 +91,10 @@ try {
     emulatorTimes.push(await emulatorUp());
     handTimes.push(await byHand(images));
   }
-  const fmt = (n) => Math.round(n);
-  console.log(`\n${runs} runs each, start → all 3 services healthy (ms), images cached, ${new Date().toISOString().slice(0, 10)}\n`);
-  console.log('| | median | min | max | median vs by hand |');
-  console.log('|---|---:|---:|---:|---:|');
-  console.log(
-    `| emulator up --runtime docker (builds, network, router, 3 containers) | ${fmt(median(emulatorTimes))} | ${fmt(Math.min(...emulatorTimes))} | ${fmt(Math.max(...emulatorTimes))} | ${(median(emulatorTimes) / median(handTimes)).toFixed(2)} |`,
-  );
-  console.log(
-    `| by hand: docker network create + 3 × docker run + poll /v1/ping | ${fmt(median(handTimes))} | ${fmt(Math.min(...handTimes))} | ${fmt(Math.max(...handTimes))} | 1.00 |`,
-  );
+  console.log(`\n${runs} runs each, start → all 3 services healthy (ms), images cached, ${today()}\n`);
+  tableHeader(['', 'median', 'min', 'max', 'median vs by hand']);
+  timesRow('emulator up --runtime docker (builds, network, router, 3 containers)', emulatorTimes, handTimes);
+  timesRow('by hand: docker network create + 3 × docker run + poll /v1/ping', handTimes, handTimes);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -6,21 +6,12 @@
 //
 // Usage: node bench/published-port.mjs [--duration 5] [--rounds 3] [--connections 32]
 // Needs wrk and a built emulator.
-import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync, openSync } from 'node:fs';
-import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../dist/util/net.js';
+import { flags, freePort, instanceUrls, interleavedMedians, tableHeader, tableRow, targetService, today, up, workDir, wrk } from './lib.mjs';
 
-const { values } = parseArgs({
-  options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '32' } },
-});
-const here = path.dirname(fileURLToPath(import.meta.url));
-const work = mkdtempSync(path.join(tmpdir(), 'dyc-bench-published-'));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const values = flags({ duration: '5', rounds: '3', connections: '32' });
+const work = workDir('dyc-bench-published-');
 
 const proxyPort = await freePort();
 const publishedPort = await freePort();
@@ -29,31 +20,15 @@ writeFileSync(
   config,
   JSON.stringify({
     services: {
-      caller: { dir: here, command: 'node target.cjs', env: { BODY_BYTES: '13' }, allow: ['small'] },
-      small: { dir: here, command: 'node target.cjs', env: { BODY_BYTES: '13' }, publishedPort },
+      caller: { ...targetService(13), allow: ['small'] },
+      small: { ...targetService(13), publishedPort },
     },
     proxy: { port: proxyPort },
     dns: { port: await freePort() },
   }),
 );
-const log = path.join(work, 'emulator.log');
-const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--no-watch', '--config', config], {
-  stdio: ['ignore', openSync(log, 'w'), 'inherit'],
-});
-for (let waited = 0; !/services healthy/.test(readFileSync(log, 'utf8')); waited += 100) {
-  if (emulator.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(log, 'utf8')}`);
-  await sleep(100);
-}
-const info = await new Promise((resolve, reject) =>
-  http
-    .get({ host: '127.0.0.1', port: proxyPort, path: '/_emulator/info' }, (res) => {
-      let body = '';
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => resolve(JSON.parse(body)));
-    })
-    .on('error', reject),
-);
-const instanceUrl = info.services.find((service) => service.name === 'small').instanceUrl;
+const emulator = await up(config);
+const instanceUrl = (await instanceUrls(`http://127.0.0.1:${proxyPort}`)).small;
 
 const targets = [
   { name: 'instance port (direct)', url: `${instanceUrl}/`, headers: [] },
@@ -61,33 +36,19 @@ const targets = [
   { name: 'proxy, inner call', url: `http://127.0.0.1:${proxyPort}/`, headers: ['Host: caller-small.inner-call.dyc.ivolces.com'] },
 ];
 
-async function wrk(target) {
-  const args = ['-t', '2', '-c', values.connections, '-d', `${values.duration}s`, '--latency', ...target.headers.flatMap((h) => ['-H', h]), target.url];
-  const { stdout } = await promisify(execFile)('wrk', args, { encoding: 'utf8' });
-  const toMs = (value, unit) => Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
-  const p50 = /\s50%\s+([\d.]+)(us|ms|s)/.exec(stdout);
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? '0');
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]), p50: p50 ? toMs(p50[1], p50[2]) : NaN, errors };
-}
-const median = (numbers) => [...numbers].sort((a, b) => a - b)[Math.floor((numbers.length - 1) / 2)];
+// The errors counted are the non-2xx answers.
+const measure = (target) => wrk(target, { connections: values.connections, duration: values.duration });
 try {
-  for (const target of targets) await wrk({ ...target }); // warm-up
-  const runs = targets.map(() => []);
-  for (let round = 0; round < Number(values.rounds); round++) for (const [i, target] of targets.entries()) runs[i].push(await wrk(target));
-  const direct = median(runs[0].map((r) => r.rps));
+  for (const target of targets) await measure(target); // warm-up
+  const results = await interleavedMedians(targets, values.rounds, measure);
   console.log(
-    `\nwrk -t2 -c${values.connections} -d${values.duration}s, keep-alive, 13-byte body, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`,
+    `\nwrk -t2 -c${values.connections} -d${values.duration}s, keep-alive, 13-byte body, median of ${values.rounds} interleaved rounds; Node ${process.version}, ${today()}\n`,
   );
-  console.log('| path | req/s | vs direct | p50 ms | errors |');
-  console.log('|---|---|---|---|---|');
-  for (const [i, target] of targets.entries()) {
-    const rps = median(runs[i].map((r) => r.rps));
-    console.log(
-      `| ${target.name} | ${Math.round(rps)} | ${(rps / direct).toFixed(2)}× | ${median(runs[i].map((r) => r.p50)).toFixed(2)} | ${runs[i].reduce((sum, r) => sum + r.errors, 0)} |`,
-    );
+  tableHeader(['path', 'req/s', 'vs direct', 'p50 ms', 'errors'], Infinity);
+  for (const [i, r] of results.entries()) {
+    tableRow([targets[i].name, Math.round(r.rps), `${(r.rps / results[0].rps).toFixed(2)}×`, r.p50.toFixed(2), r.non2xx]);
   }
 } finally {
-  emulator.kill('SIGINT');
-  await new Promise((resolve) => emulator.once('exit', resolve));
+  await emulator.stop();
   rmSync(work, { recursive: true, force: true });
 }

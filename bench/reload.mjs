@@ -5,18 +5,13 @@
 //
 // Usage: node bench/reload.mjs [--edits 20]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { freePort } from '../dist/util/net.js';
+import { cli, flags, freePort, quantile, sleep, tableHeader, tableRow, today, workDir } from './lib.mjs';
 
-const { values } = parseArgs({ options: { edits: { type: 'string', default: '20' } } });
+const values = flags({ edits: '20' });
 const edits = Number(values.edits);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const source = (version) => `const http = require('node:http');
 http.createServer((req, res) => res.end(${JSON.stringify(version)})).listen(Number(process.env.PORT));
@@ -50,8 +45,7 @@ async function measure(file, ask) {
     times.push(performance.now() - started);
     await sleep(300); // let the watcher settle before the next edit
   }
-  times.sort((a, b) => a - b);
-  return { median: times[Math.floor(times.length / 2)], p90: times[Math.floor(times.length * 0.9)], min: times[0] };
+  return { median: quantile(times, 0.5), p90: quantile(times, 0.9), min: Math.min(...times) };
 }
 
 function waitForOutput(child, pattern) {
@@ -67,11 +61,10 @@ function waitForOutput(child, pattern) {
   });
 }
 
-const work = mkdtempSync(path.join(tmpdir(), 'dyc-reload-bench-'));
+const work = workDir('dyc-reload-bench-');
 try {
   // 1. emulator up, through its proxy, as a caller would see it.
   const emuDir = path.join(work, 'emu');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(emuDir);
   writeFileSync(path.join(emuDir, 'server.js'), source('start'));
   const proxyPort = await freePort();
@@ -84,7 +77,7 @@ try {
       dns: { port: await freePort() },
     }),
   );
-  const emulator = spawn(process.execPath, [path.join(here, '../bin/emulator.js'), 'up', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const emulator = spawn(process.execPath, [cli, 'up', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   await waitForOutput(emulator, /Watching/);
   const viaEmulator = await measure(path.join(emuDir, 'server.js'), () => get(proxyPort, { host: 'svc-svc.inner-call.dyc.ivolces.com' }));
   emulator.kill('SIGINT');
@@ -104,14 +97,11 @@ try {
   const viaNodeWatch = await measure(path.join(nodeDir, 'server.js'), () => get(port));
   watcher.kill('SIGTERM');
 
-  const fmt = (n) => `${Math.round(n)}`;
-  console.log(`\n${edits} edits each, write → first response with the new code (ms), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
-  console.log('| | median | p90 | min | median vs node --watch |');
-  console.log('|---|---:|---:|---:|---:|');
-  console.log(
-    `| emulator up (through the proxy, health-checked) | ${fmt(viaEmulator.median)} | ${fmt(viaEmulator.p90)} | ${fmt(viaEmulator.min)} | ${(viaEmulator.median / viaNodeWatch.median).toFixed(2)} |`,
-  );
-  console.log(`| node --watch (direct) | ${fmt(viaNodeWatch.median)} | ${fmt(viaNodeWatch.p90)} | ${fmt(viaNodeWatch.min)} | 1.00 |`);
+  console.log(`\n${edits} edits each, write → first response with the new code (ms), Node ${process.version}, ${today()}\n`);
+  tableHeader(['', 'median', 'p90', 'min', 'median vs node --watch']);
+  const row = (label, times, ratio) => tableRow([label, Math.round(times.median), Math.round(times.p90), Math.round(times.min), ratio]);
+  row('emulator up (through the proxy, health-checked)', viaEmulator, (viaEmulator.median / viaNodeWatch.median).toFixed(2));
+  row('node --watch (direct)', viaNodeWatch, '1.00');
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -6,21 +6,16 @@
 // First, 10,000 calls in a quiet window count the new upstream TCP connections they cause.
 //
 // Usage: node bench/soak.mjs [--seconds 600] [--rate 200]
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { freePort } from '../dist/util/net.js';
+import { cli, flags, freePort, repoDir as repo, sleep, workDir } from './lib.mjs';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '600' }, rate: { type: 'string', default: '200' } } });
+const values = flags({ seconds: '600', rate: '200' });
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const work = mkdtempSync(path.join(tmpdir(), 'dyc-soak-'));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const work = workDir('dyc-soak-');
 
 // Five copies of the echo fixture, so that editing one reloads only that one.
 const names = ['s0', 's1', 's2', 's3', 'crashy'];
@@ -37,7 +32,7 @@ writeFileSync(
     dns: { port: await freePort() },
   }),
 );
-const emulator = spawn(process.execPath, [path.join(repo, 'bin/emulator.js'), 'up', '--config', path.join(work, 'emulator.config.json')], {
+const emulator = spawn(process.execPath, [cli, 'up', '--config', path.join(work, 'emulator.config.json')], {
   stdio: ['ignore', 'pipe', 'pipe'],
   env: { ...process.env, NO_COLOR: '1' },
 });
