@@ -69,6 +69,9 @@ export function tableHeader(cells, left = 1) {
 /** Prints a markdown table row. */
 export const tableRow = (cells) => console.log(`| ${cells.join(' | ')} |`);
 
+/** What `emulator up` prints once every service is healthy ("The service is" for one). */
+const HEALTHY = /(All \d+ services|The service is) healthy/;
+
 /**
  * Starts `emulator up --no-watch --config <config>` in a process of its own, as users run
  * it, and resolves once its services are healthy. Its output (a line per call) goes to the
@@ -80,7 +83,7 @@ export async function up(config, { log = path.join(path.dirname(config), 'emulat
     stdio: ['ignore', openSync(log, 'w'), 'inherit'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  for (let waited = 0; !/services healthy/.test(readFileSync(log, 'utf8')); waited += 100) {
+  for (let waited = 0; !HEALTHY.test(readFileSync(log, 'utf8')); waited += 100) {
     if (child.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(log, 'utf8')}`);
     await sleep(100);
   }
@@ -142,17 +145,17 @@ export async function instanceUrls(proxyUrl) {
 }
 
 /**
- * `emulator up` (with the file watcher off) of `config` until its output says `ready`; then
+ * `emulator up` (with the file watcher off) of `config` until its services are healthy; then
  * Ctrl-C, not timed. Resolves to the ms it took. With `stderr: 'pipe'`, failures show stderr too.
  */
-export async function timeUp(config, { ready = /All \d+ services healthy/, env = process.env, stderr = 'inherit' } = {}) {
+export async function timeUp(config, { env = process.env, stderr = 'inherit' } = {}) {
   const started = performance.now();
   const child = spawn(process.execPath, [cli, 'up', '--no-watch', '--config', config], { stdio: ['ignore', 'pipe', stderr], env });
   let out = '';
   await new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk) => {
       out += chunk;
-      if (ready.test(out)) resolve();
+      if (HEALTHY.test(out)) resolve();
     });
     child.stderr?.on('data', (chunk) => (out += chunk));
     child.once('exit', () => reject(new Error(`emulator up failed:\n${out}`)));
