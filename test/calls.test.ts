@@ -49,7 +49,10 @@ describe('call pipeline seams', () => {
       },
     });
     const proxy = await proxyFor(t, { a: 0, b: await mirror(t), c: 0 }, { policies });
-    for (const [what, raw] of ways('/orig', 'X-TT-Openid: forged\r\nx-tt-logid: 7\r\nX-Drop: 1\r\nX-Dropped: 2\r\nx.dot: 1\r\nXaDot: 3\r\nX-Set: old\r\nX-Set: older\r\nX-Keep: k\r\n')) {
+    for (const [what, raw] of ways(
+      '/orig',
+      'X-TT-Openid: forged\r\nx-tt-logid: 7\r\nX-Drop: 1\r\nX-Dropped: 2\r\nx.dot: 1\r\nXaDot: 3\r\nX-Set: old\r\nX-Set: older\r\nX-Keep: k\r\n',
+    )) {
       const reply = await rawExchange(proxy.port, raw);
       assert.equal(statusOf(reply.text), 200, `${what}: ${reply.text.slice(0, 200)}`);
       const seen = JSON.parse(bodyOf(reply.text)) as { method: string; url: string; headers: string[] };

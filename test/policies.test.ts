@@ -274,10 +274,7 @@ describe('call policies', () => {
     // One replica, taken out of rotation by its first 503: the retry finds nobody to try again on.
     const emu = await emulatorFor(
       t,
-      world(
-        { policies: [{ to: 'orders', path: '/fail', retry: { attempts: 3, on: ['503'] } }] },
-        { loadBalancer: { maxFailures: 1, unhealthyStatus: [503] } },
-      ),
+      world({ policies: [{ to: 'orders', path: '/fail', retry: { attempts: 3, on: ['503'] } }] }, { loadBalancer: { maxFailures: 1, unhealthyStatus: [503] } }),
     );
     const egress = await egressOf(emu, 'gateway');
     const paths = [
