@@ -38,6 +38,9 @@ const instances = await instanceUrls(`http://127.0.0.1:${proxyPort}`);
 const targetPort = (name) => new URL(instances[name]).port;
 
 // The entry call names its service and user, as dyc-emulator/tt and emu.entry() do.
+// "inner call, same head" sends the entry's three extra header lines too: the two
+// proxies then read the same request, and the difference is the entry's own work.
+const ENTRY_HEADERS = (body) => [`X-Emulator-Service: ${body}`, 'X-Emulator-User: bob', 'X-TT-OPENID: forged'];
 const paths = (body) => [
   { name: 'direct', url: `http://127.0.0.1:${targetPort(body)}/${body}`, headers: [] },
   {
@@ -47,9 +50,15 @@ const paths = (body) => [
     pids: [emulator.pid],
   },
   {
+    name: 'inner call, same head',
+    url: `http://127.0.0.1:${proxyPort}/${body}`,
+    headers: [`Host: caller-${body}.inner-call.dyc.ivolces.com`, ...ENTRY_HEADERS(body)],
+    pids: [emulator.pid],
+  },
+  {
     name: 'entry',
     url: `http://127.0.0.1:${entryPort}/${body}`,
-    headers: [`X-Emulator-Service: ${body}`, 'X-Emulator-User: bob', 'X-TT-OPENID: forged'],
+    headers: ENTRY_HEADERS(body),
     pids: [emulator.pid],
   },
 ];
@@ -69,24 +78,30 @@ try {
     'body',
     'direct req/s',
     'inner call req/s',
+    'inner, same head req/s',
     'entry req/s',
     'entry vs inner call',
+    'entry vs inner, same head',
     'inner call µs CPU/req (user+sys)',
+    'inner, same head µs CPU/req',
     'entry µs CPU/req (user+sys)',
     'errors',
   ]);
   for (const body of ['small', 'large']) {
     for (const target of paths(body)) await measure(target, { connections: 32 }); // warm-up: JIT, pools
-    const [d, i, e] = await medians(paths(body), { connections: 32 });
+    const [d, i, same, e] = await medians(paths(body), { connections: 32 });
     tableRow([
       BODIES[body] === 13 ? '13 B' : '64 KB',
       Math.round(d.rps),
       Math.round(i.rps),
+      Math.round(same.rps),
       Math.round(e.rps),
       fmt(e.rps / i.rps),
+      fmt(e.rps / same.rps),
       cpu(i),
+      cpu(same),
       cpu(e),
-      d.errors + i.errors + e.errors,
+      d.errors + i.errors + same.errors + e.errors,
     ]);
   }
 

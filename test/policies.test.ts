@@ -492,6 +492,40 @@ describe('call policies', () => {
     assert.equal(record.policy, 'policies[0]');
   });
 
+  test("a rule's shaping on an entry call comes after the entry's: identity kept, per user, on one keep-alive connection; path rewritten each call", async (t) => {
+    const emu = await emulatorFor(
+      t,
+      world({
+        entry: { service: 'orders', users: { alice: { openid: 'o_alice' }, bob: { openid: 'o_bob' } } },
+        policies: [
+          {
+            from: 'mini-program',
+            to: 'orders',
+            request: { remove: { headers: ['x-drop', 'x-tt-openid'] }, set: { headers: { 'x-env': 'local' }, query: { v: '2' } } },
+          },
+        ],
+      }),
+    );
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (const [user, id] of [
+      ['alice', 1],
+      ['bob', 2],
+      ['alice', 3],
+    ] as const) {
+      const reply = await request(emu.entryUrl, {
+        path: `/seen?n=${id}`,
+        agent,
+        headers: { 'X-Emulator-User': user, 'X-TT-OPENID': 'forged', 'x-drop': '1' },
+      });
+      const seen = reply.json<{ url: string; headers: Record<string, string> }>();
+      assert.equal(seen.url, `/seen?n=${id}&v=2`, 'the rule rewrites the query of each call');
+      assert.equal(seen.headers['x-tt-openid'], `o_${user}`, 'a rule cannot remove the identity the entry sets');
+      assert.equal(seen.headers['x-env'], 'local');
+      assert.equal(seen.headers['x-drop'], undefined);
+    }
+    agent.destroy();
+  });
+
   test('circuit breaker: open after consecutive failures (target not called), one trial after openSeconds, closed again; logged', async (t) => {
     const logger = recordingLogger();
     const emu = await emulatorFor(t, world({ policies: [{ from: 'gateway', to: 'orders', circuitBreaker: { consecutiveFailures: 2, openSeconds: 0.5 } }] }), {

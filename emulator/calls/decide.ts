@@ -6,6 +6,7 @@ import { innerCallLabel, innerCallHost, serviceIndex, splitLabel, type InnerCall
 import { closestMatch, quoteList } from '../util/strings.js';
 import { decideEntry } from './entry.js';
 import type { ProxyErrorDetails } from './errors.js';
+import { mergeShaping } from './shaping.js';
 import type { CallPlan, CallPolicies, CallRequest, CallSource, Decision } from './types.js';
 
 /**
@@ -13,17 +14,25 @@ import type { CallPlan, CallPolicies, CallRequest, CallSource, Decision } from '
  * `policies` (when active under this config) may refuse or complete the plan.
  */
 export function decide(config: EmulatorConfig, source: CallSource, request: CallRequest, policies?: CallPolicies): Decision {
-  if (source.via === 'entry') return decideEntry(config, source, request, policies);
+  const routed = route(config, source, request);
+  if (routed.kind !== 'call' || policies === undefined || !policies.active(config)) return routed;
+  return withPolicies(config, routed.plan, request, policies);
+}
+
+/** The routing part of a decision (what a connection caches): who calls whom, the entry's user and shaping. */
+export function route(config: EmulatorConfig, source: CallSource, request: CallRequest): Decision {
+  if (source.via === 'entry') return decideEntry(config, source, request);
   const route = routeInnerCall(config, request.host, source.caller);
   if (route.kind === 'not-inner-call') return route;
   if (route.kind === 'error') return { kind: 'refuse', error: route.error, from: route.from, to: route.to };
   const { from, to } = route;
-  const base: CallPlan = { from, to, timeoutMs: config.proxy.callTimeoutMs, shaping: undefined, fault: undefined, retry: undefined };
-  if (policies === undefined || !policies.active(config)) return { kind: 'call', plan: base };
-  return withPolicies(config, base, request, policies);
+  return { kind: 'call', plan: { from, to, timeoutMs: config.proxy.callTimeoutMs, shaping: undefined, fault: undefined, retry: undefined } };
 }
 
-/** The policies' part of a decision, on a routed plan (which a connection may have cached: it is not changed). */
+/**
+ * The policies' part of a decision, on a routed plan (which a connection may have
+ * cached: it is not changed). A rule's shaping comes after the entry's own.
+ */
 export function withPolicies(config: EmulatorConfig, base: CallPlan, request: CallRequest, policies: CallPolicies): Decision {
   const { from, to } = base;
   const outcome = policies.plan(config, from, to, request);
@@ -35,7 +44,7 @@ export function withPolicies(config: EmulatorConfig, base: CallPlan, request: Ca
       from,
       to,
       timeoutMs: outcome.timeoutMs ?? base.timeoutMs,
-      shaping: outcome.shaping,
+      shaping: base.shaping === undefined ? outcome.shaping : mergeShaping(base.shaping, outcome.shaping),
       fault: outcome.fault,
       retry: outcome.retry,
       policy: outcome.policy,

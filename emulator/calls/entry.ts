@@ -10,7 +10,7 @@ import { findService } from '../inner-call/index.js';
 import { closestMatch, quoteList } from '../util/strings.js';
 import type { ProxyErrorDetails } from './errors.js';
 import type { Shaping } from './shaping.js';
-import type { CallPolicies, CallRequest, CallSource, Decision, EntryControl, MiniProgramCaller } from './types.js';
+import type { CallRequest, CallSource, Decision, EntryControl, MiniProgramCaller } from './types.js';
 
 /** `from` of every call that comes in through the entry (call trace, `[calls]` log, policies). */
 export const MINI_PROGRAM = 'mini-program';
@@ -72,10 +72,10 @@ export function sameControl(a: EntryControl | undefined, b: EntryControl | undef
 
 /**
  * Which service, as which user, with which shaping; or the error that explains why
- * not. `source.address` is the client's (X-Forwarded-For); policies see `from` =
+ * not. `source.address` is the client's (X-Forwarded-For); policies (decide.ts) see `from` =
  * the mini-program.
  */
-export function decideEntry(config: EmulatorConfig, source: CallSource, request: CallRequest, policies?: CallPolicies): Decision {
+export function decideEntry(config: EmulatorConfig, source: CallSource, request: CallRequest): Decision {
   const { entry } = config;
   const control = request.control ?? {};
   const refuse = (code: ProxyErrorDetails['code'], message: string, to?: ServiceConfig): Decision => ({
@@ -137,27 +137,7 @@ export function decideEntry(config: EmulatorConfig, source: CallSource, request:
     remove: REMOVED,
     set: [...identity(config, user, entry.envId ?? (control.env || DEFAULTS.entryEnvId)), ['X-Forwarded-For', clientAddress(source.address)]],
   };
-  const base = { from, to, timeoutMs: config.proxy.callTimeoutMs, shaping, fault: undefined, retry: undefined };
-  if (policies === undefined || !policies.active(config)) return { kind: 'call', plan: base };
-  const outcome = policies.plan(config, from, to, request);
-  if (outcome === undefined) return { kind: 'call', plan: base };
-  if (outcome.refuse !== undefined) return { kind: 'refuse', error: outcome.refuse, from: undefined, to };
-  // A policy's shaping comes after the gateway's: it may add headers, never bring back a removed identity.
-  const policyShaping = outcome.shaping;
-  return {
-    kind: 'call',
-    plan: {
-      ...base,
-      timeoutMs: outcome.timeoutMs ?? base.timeoutMs,
-      shaping:
-        policyShaping === undefined
-          ? shaping
-          : { ...policyShaping, remove: [...REMOVED, ...(policyShaping.remove ?? [])], set: [...(policyShaping.set ?? []), ...(shaping.set ?? [])] },
-      fault: outcome.fault,
-      retry: outcome.retry,
-      policy: outcome.policy,
-    },
-  };
+  return { kind: 'call', plan: { from, to, timeoutMs: config.proxy.callTimeoutMs, shaping, fault: undefined, retry: undefined } };
 }
 
 /** The identity headers the platform's gateway adds, with the platform's casing. */

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig } from '../config/types.js';
 import type { CallRecord, TryRecord } from '../logging/logger.js';
-import { decide, withPolicies } from './decide.js';
+import { decide, route, withPolicies } from './decide.js';
 import { MINI_PROGRAM, sameControl } from './entry.js';
 import type { Availability, ServiceDirectory } from './directory.js';
 import { PROXY_ERRORS as STATUS_OF, type CallError, type CallErrorCode, type ProxyErrorCode } from './errors.js';
@@ -53,13 +53,12 @@ export class CallPipeline {
   decide(source: CallSource, request: CallRequest, memo?: DecisionMemo): Decision {
     const config = this.options.directory.config();
     const { policies } = this.options;
-    // The entry merges a policy's shaping with its own identity headers: it decides with the policies itself.
-    if (memo === undefined || (source.via === 'entry' && policies?.active(config))) return decide(config, source, request, policies);
+    if (memo === undefined) return decide(config, source, request, policies);
     // The routing is cached per connection (through the entry, per control headers, not Host);
     // the policies (per method, path, or call) are asked each time.
     const same = source.via === 'entry' ? sameControl(memo.control, request.control) : memo.host === request.host;
     if (!same || memo.config !== config || memo.decision === undefined) {
-      memo.decision = decide(config, source, request);
+      memo.decision = route(config, source, request);
       memo.host = request.host;
       memo.control = request.control;
       memo.config = config;

@@ -37,35 +37,97 @@ export interface CompiledShaping {
   readonly method: string | undefined;
 }
 
+type HeaderEdits = Omit<CompiledShaping, 'path' | 'method'>;
+type Pairs = readonly (readonly [string, string])[];
+
 const compiled = new WeakMap<Shaping, CompiledShaping>();
+const NONE: readonly never[] = [];
+// Header edits by the identity of their remove, set and add lists: a rule that rewrites
+// the path makes a Shaping per call, with the same lists, and the entry merges its own
+// with a rule's (mergeShaping); neither may cost a new RegExp per call.
+const headerEdits = new WeakMap<readonly string[], WeakMap<Pairs, WeakMap<Pairs, HeaderEdits>>>();
 
 export function compileShaping(shaping: Shaping): CompiledShaping {
   let done = compiled.get(shaping);
-  if (done !== undefined) return done;
+  if (done === undefined) {
+    done = { ...editsOf(shaping.remove ?? NONE, shaping.set ?? NONE, shaping.add ?? NONE), path: shaping.path, method: shaping.method };
+    compiled.set(shaping, done);
+  }
+  return done;
+}
+
+function editsOf(remove: readonly string[], set: Pairs, add: Pairs): HeaderEdits {
+  const bySet = cachedMap(headerEdits, remove);
+  const byAdd = cachedMap(bySet, set);
+  let edits = byAdd.get(add);
+  if (edits === undefined) {
+    edits = compileEdits(remove, set, add);
+    byAdd.set(add, edits);
+  }
+  return edits;
+}
+
+function cachedMap<K extends object, V extends object>(maps: WeakMap<K, WeakMap<object, V>>, key: K): WeakMap<object, V> {
+  let map = maps.get(key);
+  if (map === undefined) {
+    map = new WeakMap();
+    maps.set(key, map);
+  }
+  return map;
+}
+
+function compileEdits(remove: readonly string[], set: Pairs, add: Pairs): HeaderEdits {
   const exact = new Set<string>();
   const prefixes: string[] = [];
-  for (const name of shaping.remove ?? []) {
+  for (const name of remove) {
     const lower = name.toLowerCase();
     if (lower.endsWith('*')) prefixes.push(lower.slice(0, -1));
     else exact.add(lower);
   }
   // `set` drops the lines it replaces.
-  for (const [name] of shaping.set ?? []) exact.add(name.toLowerCase());
-  const pairs = [...(shaping.set ?? []), ...(shaping.add ?? [])];
+  for (const [name] of set) exact.add(name.toLowerCase());
+  const pairs = [...set, ...add];
   const starts = [...exact, ...prefixes];
   // Names are tokens, so a dropped line is the name (or a prefix and more token characters) and then ':'.
   const alternatives = [...[...exact].map(escapeRegExp), ...prefixes.map((prefix) => `${escapeRegExp(prefix)}[^:\r\n]*`)];
-  done = {
+  return {
     drop: (lower) => exact.has(lower) || prefixes.some((prefix) => lower.startsWith(prefix)),
     dropLine: new RegExp(alternatives.length === 0 ? '(?!)' : `(?:${alternatives.join('|')}):`, 'iy'),
     firstChars: starts.some((name) => name === '') ? undefined : new Set(starts.map((name) => name.charCodeAt(0) | 0x20)),
     appended: pairs.map(([name, value]) => `${name}: ${value}\r\n`).join(''),
     pairs,
-    path: shaping.path,
-    method: shaping.method,
   };
-  compiled.set(shaping, done);
-  return done;
+}
+
+const concatenated = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], readonly unknown[]>>();
+
+/** `[...a, ...b]`, the same array for the same two lists (so compileShaping finds it compiled). */
+function concatOnce<T>(a: readonly T[], b: readonly T[]): readonly T[] {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const byB = cachedMap(concatenated, a);
+  let both = byB.get(b) as readonly T[] | undefined;
+  if (both === undefined) {
+    both = [...a, ...b];
+    byB.set(b, both);
+  }
+  return both;
+}
+
+/**
+ * A gateway's shaping (the entry's: drop X-TT-*, set the identity) with a call rule's
+ * after it: the rule may drop and add headers and change path and method, never bring
+ * back a dropped identity (the gateway's `set` comes last).
+ */
+export function mergeShaping(gateway: Shaping, rule: Shaping | undefined): Shaping {
+  if (rule === undefined) return gateway;
+  return {
+    remove: concatOnce(gateway.remove ?? NONE, rule.remove ?? NONE),
+    set: concatOnce(rule.set ?? NONE, gateway.set ?? NONE),
+    add: concatOnce(gateway.add ?? NONE, rule.add ?? NONE),
+    ...(rule.path === undefined ? {} : { path: rule.path }),
+    ...(rule.method === undefined ? {} : { method: rule.method }),
+  };
 }
 
 /** Applies shaping to a raw request head (request line through the blank line), as the fast path writes it. */
