@@ -21,7 +21,26 @@ const config = path.join(work, 'emulator.config.json');
 writeFileSync(
   config,
   JSON.stringify({
-    services: bodyServices(),
+    // `shaper` calls as `caller` does, under a rule that shapes its calls as the entry
+    // shapes its own (X-TT-* and control headers out, bob's identity in).
+    services: { ...bodyServices(), shaper: { ...bodyServices().caller } },
+    policies: [
+      {
+        from: 'shaper',
+        request: {
+          remove: { headers: ['x-tt-*', 'x-forwarded-for', 'x-emulator-service', 'x-emulator-user', 'x-emulator-env'] },
+          set: {
+            headers: {
+              'X-TT-OPENID': 'o_bob',
+              'X-TT-APPID': 'tt1234567890abcdef',
+              'X-TT-ENV': 'env-bench',
+              'X-TT-SOURCE': 'callContainer',
+              'X-Forwarded-For': '127.0.0.1',
+            },
+          },
+        },
+      },
+    ],
     entry: {
       port: entryPort,
       service: 'small',
@@ -38,8 +57,9 @@ const instances = await instanceUrls(`http://127.0.0.1:${proxyPort}`);
 const targetPort = (name) => new URL(instances[name]).port;
 
 // The entry call names its service and user, as dyc-emulator/tt and emu.entry() do.
-// "inner call, same head" sends the entry's three extra header lines too: the two
-// proxies then read the same request, and the difference is the entry's own work.
+// "inner call, same heads" sends the entry's three extra header lines too, from `shaper`,
+// whose rule shapes them as the entry does: both then read the same request and write
+// the same one, and the difference is the entry's own work.
 const ENTRY_HEADERS = (body) => [`X-Emulator-Service: ${body}`, 'X-Emulator-User: bob', 'X-TT-OPENID: forged'];
 const paths = (body) => [
   { name: 'direct', url: `http://127.0.0.1:${targetPort(body)}/${body}`, headers: [] },
@@ -50,9 +70,9 @@ const paths = (body) => [
     pids: [emulator.pid],
   },
   {
-    name: 'inner call, same head',
+    name: 'inner call, same heads',
     url: `http://127.0.0.1:${proxyPort}/${body}`,
-    headers: [`Host: caller-${body}.inner-call.dyc.ivolces.com`, ...ENTRY_HEADERS(body)],
+    headers: [`Host: shaper-${body}.inner-call.dyc.ivolces.com`, ...ENTRY_HEADERS(body)],
     pids: [emulator.pid],
   },
   {
@@ -78,12 +98,12 @@ try {
     'body',
     'direct req/s',
     'inner call req/s',
-    'inner, same head req/s',
+    'inner, same heads req/s',
     'entry req/s',
     'entry vs inner call',
-    'entry vs inner, same head',
+    'entry vs inner, same heads',
     'inner call µs CPU/req (user+sys)',
-    'inner, same head µs CPU/req',
+    'inner, same heads µs CPU/req',
     'entry µs CPU/req (user+sys)',
     'errors',
   ]);
