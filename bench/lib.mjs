@@ -217,11 +217,17 @@ export async function wrk(target, { connections, duration, latency = true, rate 
   if (latency) args.push('--latency');
   args.push(...(target.headers ?? []).flatMap((header) => ['-H', header]));
   if (rate) args.push('-s', path.join(benchDir, 'fixed-rate.lua'));
+  // `target.hosts`: each request to the next of these Hosts (bench/rotate-hosts.lua).
+  else if (target.hosts) args.push('-s', path.join(benchDir, 'rotate-hosts.lua'));
   const pids = target.pids ?? [];
   const before = cpuMs(pids);
   const { stdout: out } = await exec('wrk', [...args, target.url], {
     encoding: 'utf8',
-    env: rate ? { ...process.env, RATE: String(rate), CONNECTIONS: String(connections) } : process.env,
+    env: rate
+      ? { ...process.env, RATE: String(rate), CONNECTIONS: String(connections) }
+      : target.hosts
+        ? { ...process.env, HOSTS: target.hosts.join(',') }
+        : process.env,
   });
   const after = cpuMs(pids);
   const requests = Number(/(\d+) requests in/.exec(out)[1]);

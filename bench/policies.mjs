@@ -6,6 +6,9 @@
 //   none        the proxy, no `policies`, one replica
 //   shaped      a rule that matches every call and shapes two headers (set x-env, add x-tag)
 //   replicas    no policies, 3 replicas behind the round-robin balancer
+//   3 services  the control for `replicas`: three 1-replica services, wrk naming each in
+//               turn (bench/rotate-hosts.lua): three targets and their connections as
+//               with `replicas`, but no balancer
 //   baseline    (with --baseline DIR) the proxy built from another checkout, e.g. main
 //               before this change: `git archive main | tar -x -C DIR && cd DIR && ln -s
 //               <repo>/node_modules && npx tsc`, then --baseline DIR
@@ -29,6 +32,9 @@ const configs = {
     policies: [{ request: { set: { headers: { 'x-env': 'local' } }, add: { headers: { 'x-tag': 'bench' } } } }],
   },
   replicas: { services: { caller: { ...service, allow: ['target'] }, target: { ...service, replicas: 3 } } },
+  threeServices: {
+    services: { caller: { ...service, allow: ['target', 'target2', 'target3'] }, target: service, target2: service, target3: service },
+  },
 };
 
 /** Starts an emulator (from `dist`) in a child process; resolves to its proxy URL, pid and a stop function. */
@@ -56,7 +62,13 @@ try {
   started.push(none);
   const targets = [{ name: 'direct', url: none.directUrl, headers: [] }, none];
   started.push(await start('shaped', configs.shaped), await start('replicas', configs.replicas));
-  targets.push(started[1], started[2]);
+  const threeServices = await start('3 services', configs.threeServices);
+  started.push(threeServices);
+  targets.push(started[1], started[2], {
+    ...threeServices,
+    headers: [],
+    hosts: ['target', 'target2', 'target3'].map((name) => `caller-${name}.inner-call.dyc.ivolces.com`),
+  });
   if (values.baseline) {
     const baseline = await start('baseline', configs.none, path.resolve(values.baseline, 'dist'));
     started.push(baseline);
