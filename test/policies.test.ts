@@ -207,6 +207,39 @@ describe('call policies', () => {
     );
   });
 
+  test('a caller that leaves during a retry backoff is recorded as 499, not as an answer it never got (both paths)', async (t) => {
+    const emu = await emulatorFor(t, world({ policies: [{ to: 'orders', retry: { attempts: 3, backoffMs: 1500, on: ['503'] } }] }));
+    const egress = await egressOf(emu, 'gateway');
+    const { hostname, port } = new URL(emu.proxyUrl);
+    const leave = (target: { host: string; port: string; path: string; headers?: Record<string, string> }): Promise<void> =>
+      new Promise((resolve) => {
+        const req = http.request({ ...target, agent: false });
+        req.on('error', () => resolve());
+        req.end();
+        // A reset, not a FIN: the fast path serves a half-closed client to the end, as HTTP/1.1 allows.
+        setTimeout(() => {
+          req.socket?.resetAndDestroy();
+          resolve();
+        }, 300);
+      });
+    const name = new URL(emu.innerCallUrl('gateway', 'orders', '/')).host;
+    await leave({ host: hostname, port, path: '/status/503?key=fast', headers: { host: name } });
+    const egressUrl = new URL(egress);
+    await leave({ host: egressUrl.hostname, port: egressUrl.port, path: emu.innerCallUrl('gateway', 'orders', '/status/503?key=slow') });
+    const deadline = Date.now() + 5000;
+    const records = () => emu.calls().filter((call) => call.path.includes('key='));
+    while (records().length < 2 && Date.now() < deadline) await sleep(50);
+    assert.deepEqual(
+      records()
+        .map((call) => [call.path.split('key=')[1], call.status])
+        .sort(),
+      [
+        ['fast', 499],
+        ['slow', 499],
+      ],
+    );
+  });
+
   test('slow path: each retry asks the load balancer again; with one of 2 replicas answering 503, the other answers', async (t) => {
     const emu = await emulatorFor(
       t,

@@ -325,7 +325,8 @@ function forward(
   const done = (): void => {
     if (finished) return;
     finished = true;
-    call.done(res.statusCode, errorCode);
+    // Closed before any answer went out: the caller left (499, nginx's convention, as on the fast path).
+    call.done(res.headersSent ? res.statusCode : 499, errorCode);
   };
   res.once('close', done);
 
