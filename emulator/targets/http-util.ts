@@ -1,21 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { HOP_BY_HOP } from '../util/headers.js';
+import { endToEndHeaders } from '../util/headers.js';
 
 /** Small HTTP helpers shared by the in-process stand-ins (url/targets relays and stubs). */
 
-/** Raw headers (name, value, …) without hop-by-hop ones and those `Connection` names; order and case kept. */
-export function endToEnd(raw: readonly string[], drop: ReadonlySet<string> = new Set()): string[] {
-  const named = new Set<string>();
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'connection') for (const token of raw[i + 1]!.split(',')) named.add(token.trim().toLowerCase());
-  }
+/**
+ * A request's headers for another server: the end-to-end ones (util/headers.ts), order
+ * and case kept, without those named in `drop` (lower case), and `Host` set to `host`.
+ */
+export function forwardedHeaders(raw: readonly string[], host: string, drop?: ReadonlySet<string>): string[] {
+  const endToEnd = endToEndHeaders(raw);
   const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === 'transfer-encoding' || named.has(lower) || drop.has(lower)) continue;
-    out.push(raw[i]!, raw[i + 1]!);
+  for (let i = 0; i < endToEnd.length; i += 2) {
+    const lower = endToEnd[i]!.toLowerCase();
+    if (lower !== 'host' && drop?.has(lower) !== true) out.push(endToEnd[i]!, endToEnd[i + 1]!);
   }
+  out.push('Host', host);
   return out;
 }
 

@@ -6,7 +6,8 @@ import tls from 'node:tls';
 import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { closeServer, listen } from '../util/net.js';
-import { endToEnd, innerCallParties, sendError } from './http-util.js';
+import { endToEndHeaders } from '../util/headers.js';
+import { forwardedHeaders, innerCallParties, sendError } from './http-util.js';
 import { LoadBalancer, type BalancerAlgorithm as Algorithm, type CallOutcome, type Slot as BalancerSlot } from '../util/balancer.js';
 
 /**
@@ -146,8 +147,7 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
 
   function relay(req: IncomingMessage, res: ServerResponse, slot: BalancerSlot<Target>): void {
     const target = slot.target;
-    const headers = endToEnd(req.rawHeaders, new Set(['host']));
-    headers.push('Host', target.url.host);
+    const headers = forwardedHeaders(req.rawHeaders, target.url.host);
     const path = target.basePath + (req.url ?? '/');
     const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
     let settled = false;
@@ -172,7 +172,7 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
       request.on('response', (upstream) => {
         const status = upstream.statusCode ?? 502;
         settle({ kind: 'response', status });
-        res.writeHead(status, upstream.statusMessage, endToEnd(upstream.rawHeaders));
+        res.writeHead(status, upstream.statusMessage, endToEndHeaders(upstream.rawHeaders));
         upstream.pipe(res);
         upstream.once('close', () => {
           if (!upstream.complete) res.destroy();

@@ -3,7 +3,8 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { endToEnd } from '../http-util.js';
+import { endToEndHeaders } from '../../util/headers.js';
+import { forwardedHeaders } from '../http-util.js';
 import type { StubRequest } from './mapping.js';
 
 /**
@@ -28,6 +29,8 @@ export const INLINE_LIMIT = 4 * 1024;
 /** Responses larger than this are passed on but not recorded. */
 const RECORD_LIMIT = 50 * 1024 * 1024;
 
+/** Request headers the real service does not get: an unencoded body keeps the saved mapping readable; the length is set anew. */
+const NOT_FORWARDED: ReadonlySet<string> = new Set(['accept-encoding', 'content-length']);
 /** Response headers that describe one exchange (or hold a secret) rather than the resource. */
 const NOT_RECORDED = new Set(['date', 'content-length', 'set-cookie', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive']);
 
@@ -45,9 +48,7 @@ export function recordTarget(url: string, tls: { ca: Buffer | undefined; insecur
 
 /** Sends the request to the real service and reads its whole answer. */
 export function forwardForRecording(target: RecordTarget, req: IncomingMessage, body: Buffer): Promise<Recorded> {
-  // Asking for an unencoded body keeps the saved mapping readable and its bytes what a client expects.
-  const headers = endToEnd(req.rawHeaders, new Set(['host', 'accept-encoding', 'content-length']));
-  headers.push('Host', target.url.host);
+  const headers = forwardedHeaders(req.rawHeaders, target.url.host, NOT_FORWARDED);
   if (body.length > 0) headers.push('Content-Length', String(body.length));
   const secure = target.url.protocol === 'https:';
   return new Promise((resolve, reject) => {
@@ -71,7 +72,7 @@ export function forwardForRecording(target: RecordTarget, req: IncomingMessage, 
         });
         res.on('end', () => {
           if (size > RECORD_LIMIT) return reject(new Error(`the response is larger than ${RECORD_LIMIT / 1024 / 1024} MB, too large to record`));
-          resolve({ status: res.statusCode ?? 502, statusMessage: res.statusMessage, headers: endToEnd(res.rawHeaders), body: Buffer.concat(chunks) });
+          resolve({ status: res.statusCode ?? 502, statusMessage: res.statusMessage, headers: endToEndHeaders(res.rawHeaders), body: Buffer.concat(chunks) });
         });
         res.on('error', reject);
       },
