@@ -273,15 +273,7 @@ export class ServiceSupervisor {
     this.running = true;
     logger.serviceEvent(service.name, `reloaded in ${Math.round(performance.now() - started)} ms (${reason})`, 'info');
 
-    // Retire the old ones once the calls they are serving have finished.
-    await Promise.allSettled(
-      previous.map(async (state) => {
-        if (state.kind === 'crashed') clearTimeout(state.timer);
-        if (state.kind !== 'ready') return;
-        await this.options.drain(state.instance);
-        await state.instance.stop();
-      }),
-    );
+    await this.retire(previous);
     return true;
   }
 
@@ -302,14 +294,7 @@ export class ServiceSupervisor {
     const previous = this.replicas;
     this.replicas = Array.from({ length: service.replicas }, () => ({ kind: 'starting' }));
     this.notify();
-    await Promise.allSettled(
-      previous.map(async (state) => {
-        if (state.kind === 'crashed') clearTimeout(state.timer);
-        if (state.kind !== 'ready') return;
-        await this.options.drain(state.instance);
-        await state.instance.stop();
-      }),
-    );
+    await this.retire(previous);
     const results = await Promise.allSettled(this.replicas.map((_, index) => this.startInstance(service, index)));
     const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     this.service = service;
@@ -333,6 +318,18 @@ export class ServiceSupervisor {
     this.releaseHold();
     logger.serviceEvent(service.name, `reloaded in ${Math.round(performance.now() - started)} ms (${reason})`, 'info');
     return true;
+  }
+
+  /** Stops replaced replicas once the calls they are serving have finished; a pending crash restart is cancelled. */
+  private async retire(replaced: readonly ReplicaState[]): Promise<void> {
+    await Promise.allSettled(
+      replaced.map(async (state) => {
+        if (state.kind === 'crashed') clearTimeout(state.timer);
+        if (state.kind !== 'ready') return;
+        await this.options.drain(state.instance);
+        await state.instance.stop();
+      }),
+    );
   }
 
   private releaseHold(): void {
