@@ -4,6 +4,7 @@ import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { EmulatorError } from '../errors.js';
+import { isAliveStatus } from '../runtimes/readiness.js';
 import type { Logger } from '../logging/logger.js';
 import { closeServer, listen } from '../util/net.js';
 import { endToEndHeaders } from '../util/headers.js';
@@ -63,6 +64,9 @@ const PROBE_TIMEOUT_MS = 2_000;
 
 interface Target {
   readonly url: URL;
+  /** What to connect to: the host name without an IPv6 address's brackets, and the port (the scheme's default if none). */
+  readonly host: string;
+  readonly port: number;
   readonly key: string;
   readonly weight: number;
   readonly fallback: boolean;
@@ -82,13 +86,16 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
   };
   const targets: Target[] = options.targets.map((config) => {
     const url = new URL(config.url);
+    const secure = url.protocol === 'https:';
     return {
       url,
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || (secure ? 443 : 80)),
       key: url.href,
       weight: config.weight,
       fallback: config.fallback,
       basePath: url.pathname.replace(/\/+$/, ''),
-      secure: url.protocol === 'https:',
+      secure,
     };
   });
   const byKey = new Map(targets.map((target) => [target.key, target]));
@@ -159,8 +166,8 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
     const attempt = (retry: boolean): void => {
       const request = (target.secure ? https : http).request({
         protocol: target.url.protocol,
-        host: target.url.hostname.replace(/^\[|\]$/g, ''),
-        port: target.url.port || (target.secure ? 443 : 80),
+        host: target.host,
+        port: target.port,
         method: req.method,
         path,
         headers,
@@ -244,8 +251,7 @@ export async function startRemoteRelay(options: RemoteOptions): Promise<RemoteRe
     const slot = balancer.pick();
     if (slot === undefined) return void socket.end(rawError(req, 'no_healthy_target', `No target of "${options.name}" is in the rotation.`));
     const target = slot.target;
-    const port = Number(target.url.port || (target.secure ? 443 : 80));
-    const host = target.url.hostname.replace(/^\[|\]$/g, '');
+    const { host, port } = target;
     const upstream = target.secure
       ? tls.connect({ host, port, servername: target.url.hostname, ca, rejectUnauthorized: !options.tls.insecure })
       : net.connect({ host, port });
@@ -358,8 +364,8 @@ async function probeTarget(
   return new Promise((resolve) => {
     const request = (target.secure ? https : http).get(
       {
-        host: target.url.hostname.replace(/^\[|\]$/g, ''),
-        port: target.url.port || (target.secure ? 443 : 80),
+        host: target.host,
+        port: target.port,
         path: target.basePath + path,
         headers: { host: target.url.host, 'user-agent': 'dyc-emulator-health' },
         agent: target.secure ? agents.https : agents.http,
@@ -369,8 +375,7 @@ async function probeTarget(
       (res) => {
         res.resume();
         const status = res.statusCode ?? 0;
-        // The platform's liveness rule: 200, and also 404, count as alive.
-        resolve(status === 200 || status === 404 ? { ok: true, status } : { ok: false, problem: `status ${status}` });
+        resolve(isAliveStatus(status) ? { ok: true, status } : { ok: false, problem: `status ${status}` });
       },
     );
     request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${PROBE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
