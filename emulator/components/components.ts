@@ -11,6 +11,7 @@ import type { ComponentConfig, ComponentName } from '../config/components.js';
 import type { EmulatorConfig, RuntimeKind } from '../config/types.js';
 import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { describeExit, formatLogLines } from '../runtimes/types.js';
 import { freePort, isPortFree } from '../util/net.js';
 import { pullIfMissing, runContainer, type ComponentDockerSession } from './container.js';
 import { componentDir, isFresh, lockDataDir, readMeta, serverDir, stopOrphanedServer, writeMeta, type DataLock } from './data-dir.js';
@@ -360,8 +361,7 @@ class ComponentSupervisor {
     const since = Date.now();
     void server.exited.then((status) => {
       if (this.stopped || this.server !== server) return;
-      const how = status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
-      this.onCrash(`the ${this.name} server ${how}`, Date.now() - since);
+      this.onCrash(`the ${this.name} server ${describeExit(status)}`, Date.now() - since);
     });
   }
 
@@ -371,11 +371,7 @@ class ComponentSupervisor {
     const delay = this.backoff;
     this.backoff = Math.min(delay * 2, BACKOFF_MAX_MS);
     const last = this.server?.recentLogs().slice(-5) ?? [];
-    this.logger.serviceEvent(
-      this.name,
-      `${reason}; restarting in ${delay} ms${last.length > 0 ? `. Last lines:\n${last.map((line) => `  | ${line}`).join('\n')}` : ''}`,
-      'error',
-    );
+    this.logger.serviceEvent(this.name, `${reason}; restarting in ${delay} ms${last.length > 0 ? `. Last lines:\n${formatLogLines(last)}` : ''}`, 'error');
     this.timer = setTimeout(() => {
       if (this.stopped) return;
       void (async () => {

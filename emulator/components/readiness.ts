@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmulatorError } from '../errors.js';
-import type { ExitStatus } from '../runtimes/types.js';
+import { describeExit, formatLogLines, type ExitStatus } from '../runtimes/types.js';
 
 const POLL_MS = 50;
 /** One check that hangs (a half-open connection) must not stall the start. */
@@ -37,8 +37,7 @@ export async function waitReady(options: ReadyOptions): Promise<void> {
   while (true) {
     if (options.signal?.aborted) throw options.signal.reason;
     if (exited !== undefined) {
-      const how = exited.signal ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`;
-      throw notReady(options, `the ${options.name} server ${how} before it answered ${options.what}.`);
+      throw notReady(options, `the ${options.name} server ${describeExit(exited)} before it answered ${options.what}.`);
     }
     try {
       await withTimeout(options.check(), CHECK_TIMEOUT_MS);
@@ -59,14 +58,7 @@ export async function waitReady(options: ReadyOptions): Promise<void> {
 }
 
 function notReady(options: ReadyOptions, message: string): EmulatorError {
-  const logs = options.recentLogs();
-  const tail =
-    logs.length === 0
-      ? '  (it wrote nothing)'
-      : logs
-          .slice(-20)
-          .map((line) => `  | ${line}`)
-          .join('\n');
+  const tail = formatLogLines(options.recentLogs().slice(-20));
   return new EmulatorError('component_start_failed', `components.${options.name}: ${message}\nLast log lines of ${options.name}:\n${tail}`, {
     fix: `Read the server's lines above; \`npx emulator reset ${options.name}\` starts over with empty data, components.${options.name}.startTimeout gives it longer.`,
   });

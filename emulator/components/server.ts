@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { LogTail, type ExitStatus } from '../runtimes/types.js';
+import { describeExit, formatLogLines, LogTail, type ExitStatus } from '../runtimes/types.js';
 import { groupAlive, signalGroup } from '../util/process-group.js';
 
 /** A database server flushes and closes its files on SIGTERM; that can take a few seconds. */
@@ -134,14 +134,10 @@ export function runToCompletion(command: string, args: string[], what: string, f
     child.once('error', (error) => reject(new EmulatorError('component_start_failed', `${what}: cannot run ${command}: ${error.message}`, { fix })));
     child.once('close', (code, signal) => {
       if (code === 0) return resolve();
-      const lines = tail
-        .snapshot()
-        .map((line) => `  | ${line}`)
-        .join('\n');
       reject(
         new EmulatorError(
           'component_start_failed',
-          `${what}: ${path.basename(command)} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}.\n${lines}`,
+          `${what}: ${path.basename(command)} ${describeExit({ code, signal })}.\n${formatLogLines(tail.snapshot())}`,
           { fix },
         ),
       );
