@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import supertest from 'supertest';
 import { echoService, emulatorFor, innerCall, recordingLogger, sleep, tempDir } from './helpers.js';
 import { freePort } from './internals.js';
 
@@ -79,6 +80,9 @@ describe('a service with a fixed port', () => {
       'some calls were held during a restart',
     );
     assert.equal((await innerCall(emu, 'caller', 'svc', '/')).json().version, 'v4');
+    // The dashboard counts a reload in place as a restart, as it counts a swap.
+    const services = (await supertest(emu.proxyUrl).get('/_emulator/services').expect(200)).body as { name: string; restarts: number }[];
+    assert.equal(services.find((service) => service.name === 'svc')?.restarts, 3);
     assert.ok(!logger.events.some((e) => /something else is listening/.test(e)), logger.events.join('\n'));
   });
 

@@ -315,6 +315,7 @@ export class ServiceSupervisor {
     }
     this.backoff = results.map(() => BACKOFF_START_MS);
     results.forEach((result, index) => this.setReady(index, (result as PromiseFulfilledResult<Instance>).value));
+    this.restarts++;
     this.releaseHold();
     logger.serviceEvent(service.name, `reloaded in ${Math.round(performance.now() - started)} ms (${reason})`, 'info');
     return true;
