@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import { recordingLogger, sleep } from './helpers.js';
-import type { AttemptOutcome, CallDetails, CallPolicies, PolicyOutcome } from './internals.js';
-import { goodTarget, listenOn, proxyFor, rawExchange, statusOf } from './proxy-helpers.js';
+import { ECHO_DIR, recordingLogger, sleep, writeConfig } from './helpers.js';
+import { loadConfig, silentLogger, startProxy, type AttemptOutcome, type CallDetails, type CallPolicies, type PolicyOutcome } from './internals.js';
+import { goodTarget, listenOn, LOCAL, proxyFor, rawExchange, statusOf } from './proxy-helpers.js';
 
 const AB = 'a-b.inner-call.dyc.ivolces.com';
 const bodyOf = (text: string): string => text.slice(text.indexOf('\r\n\r\n') + 4);
@@ -197,5 +197,25 @@ describe('call pipeline seams', () => {
       assert.ok(upstreamMs !== undefined && sentMs !== undefined && headMs !== undefined, `${what}: ${JSON.stringify(details.timings)}`);
       assert.ok(upstreamMs <= sentMs && sentMs <= headMs && headMs <= totalMs, `${what}: ${JSON.stringify(details.timings)}`);
     }
+  });
+
+  test('an upgrade through the entry tells the load balancer how it ended (its pick is not held for ever)', async (t) => {
+    const target = http.createServer();
+    target.on('upgrade', (_req, socket: net.Socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'));
+    const port = await listenOn(t, target);
+    const config = loadConfig(writeConfig(t, { services: { b: { dir: ECHO_DIR, command: 'x' } }, entry: { service: 'b' } }));
+    const outcomes: unknown[] = [];
+    const proxy = await startProxy({
+      host: LOCAL,
+      port: 0,
+      logger: silentLogger,
+      directory: { config: () => config, upstream: () => ({ state: 'unavailable', reason: 'unused' }) },
+      picker: { pick: () => ({ state: 'ready', host: LOCAL, port, done: (outcome) => outcomes.push(outcome) }) },
+    });
+    t.after(() => proxy.stop());
+    const entry = await proxy.openEntry(LOCAL, 0);
+    const reply = await rawExchange(entry.port, 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    assert.equal(statusOf(reply.text), 101, reply.text);
+    assert.deepEqual(outcomes, [{ kind: 'response', status: 101 }]);
   });
 });

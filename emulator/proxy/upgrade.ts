@@ -10,6 +10,7 @@ import { entryControlOfHeaders } from '../calls/entry.js';
 import { describeSocketError, PROXY_ERRORS, rawErrorResponse, unavailableError, upstreamError } from '../calls/errors.js';
 import { compileShaping, shapeRawHeaders } from '../calls/shaping.js';
 import type { CallRequest } from '../calls/types.js';
+import type { CallOutcome } from '../util/balancer.js';
 import type { ProxyContext } from './context.js';
 import { HOP_BY_HOP } from '../util/headers.js';
 
@@ -35,7 +36,7 @@ export function handleUpgrade(context: ProxyContext, req: IncomingMessage, socke
   const { plan } = decision;
   const upstream = pipeline.pick(plan, request);
   if (upstream.state !== 'ready') {
-    const error = unavailableError(plan.from, plan.to, upstream.reason);
+    const error = unavailableError(plan.from, plan.to, upstream.reason, upstream.code);
     socket.end(rawErrorResponse(error));
     pipeline.refused(source, request, error, { from: plan.from.name, to: plan.to.name }, started, arrived);
     return;
@@ -52,25 +53,35 @@ export function handleUpgrade(context: ProxyContext, req: IncomingMessage, socke
 
   // Not counted in flight: a WebSocket may stay open for hours, and a reload would wait for it.
   const call = pipeline.begin(source, request, plan, undefined, started);
+  // The load balancer's pick is released when the call is recorded, as on the other paths
+  // (least-connections would otherwise count every upgrade in flight for ever).
+  const end = (status: number, outcome: CallOutcome, error?: 'upstream_error'): void => {
+    if (call.ended) return;
+    upstream.done?.(outcome);
+    call.end(status, error);
+  };
   const target = net.connect({ host: upstream.host, port: upstream.port });
   context.track(target);
   target.setNoDelay(true);
+  let connected = false;
   target.once('connect', () => {
+    connected = true;
     target.write(`${text}\r\n`);
     if (head.length > 0) target.write(head);
     socket.pipe(target);
     target.pipe(socket);
   });
   target.once('data', (chunk: Buffer) => {
-    call.end(Number(/^HTTP\/1\.[01] (\d{3})/.exec(chunk.toString('latin1', 0, 16))?.[1] ?? 502));
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(chunk.toString('latin1', 0, 16))?.[1] ?? 502);
+    end(status, { kind: 'response', status });
   });
   target.on('error', (error: NodeJS.ErrnoException) => {
     if (call.ended || !socket.writable) return void socket.destroy();
     socket.end(rawErrorResponse(upstreamError('upstream_error', plan.from, plan.to, describeSocketError(error))));
-    call.end(502, 'upstream_error');
+    end(502, { kind: 'failure', reason: connected ? 'reset' : 'connect-failure' }, 'upstream_error');
   });
   target.once('close', () => {
-    if (!call.ended) call.end(502, 'upstream_error');
+    end(502, socket.destroyed ? { kind: 'none' } : { kind: 'failure', reason: 'reset' }, 'upstream_error');
     socket.destroy();
   });
   socket.once('close', () => target.destroy());
