@@ -120,7 +120,7 @@ export const loadBalancerSchema = z
     algorithm: z
       .enum(['round-robin', 'least-connections', 'weighted'])
       .optional()
-      .describe('How calls are spread over instances (or targets). Default round-robin.'),
+      .describe('How calls are spread over instances (or targets). Default round-robin; "weighted" uses the targets’ weights.'),
     maxFailures: z
       .number()
       .int()

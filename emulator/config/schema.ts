@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { componentsSchema } from './components.js';
-import { policiesSchema, policiesSeedSchema } from './policies-schema.js';
+import { loadBalancerSchema, policiesSchema, policiesSeedSchema } from './policies-schema.js';
 
 /**
  * The shape of `emulator.config.json`. This is the only place that describes it:
@@ -100,20 +100,7 @@ export const serviceSchema = z
       })
       .optional()
       .describe('TLS to the servers of a url, targets or stub { record } service.'),
-    loadBalancer: z
-      .strictObject({
-        algorithm: z.enum(['round-robin', 'least-connections', 'weighted']).optional().describe('Default round-robin; weighted uses the targets’ weights.'),
-        maxFailures: z
-          .number()
-          .int()
-          .min(0)
-          .max(1000)
-          .optional()
-          .describe('Failures in a row that take a target out of the rotation until its health check passes. Default 0: never.'),
-        unhealthyStatus: z.array(z.number().int().min(100).max(599)).optional().describe('Response statuses that count as failures.'),
-      })
-      .optional()
-      .describe('How calls are spread over targets (or replicas).'),
+    loadBalancer: loadBalancerSchema.optional(),
     startTimeout: z
       .number()
       .positive()
