@@ -14,7 +14,6 @@ export type {
   StubServiceConfig,
   RemoteTarget,
   TlsSettings,
-  LoadBalancerSettings,
   WatchSetting,
   HostPort,
   RuntimeKind,
@@ -28,4 +27,5 @@ export { PROXY_ERRORS, type ProxyErrorCode } from './calls/errors.js';
 export type { ComponentInfo } from './components/components.js';
 export type { JournalEntry as StubRequest } from './targets/stub/server.js';
 export type { PolicyRuleEntry, LoadBalancerEntry } from './config/policies-schema.js';
+export type { LoadBalancerConfig as LoadBalancerSettings } from './config/policies.js';
 export type { TryRecord } from './logging/logger.js';

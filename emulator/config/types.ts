@@ -85,12 +85,6 @@ export interface RemoteTarget {
   readonly fallback: boolean;
 }
 
-export interface LoadBalancerSettings {
-  readonly algorithm: 'round-robin' | 'least-connections' | 'weighted';
-  readonly maxFailures: number;
-  readonly unhealthyStatus: readonly number[];
-}
-
 /** `url` (one target) or `targets`: answered by remote servers through a relay on loopback. */
 export interface RemoteServiceConfig extends ServiceBase {
   readonly kind: 'url' | 'targets';
@@ -98,7 +92,6 @@ export interface RemoteServiceConfig extends ServiceBase {
   readonly tls: TlsSettings;
   /** The `healthcheck` the config gives explicitly: each target is probed with it. Undefined: none is probed. */
   readonly probe: string | undefined;
-  readonly loadBalancer: LoadBalancerSettings;
 }
 
 /** `stub`: answered from WireMock-format mapping files. */
