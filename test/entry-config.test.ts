@@ -77,6 +77,10 @@ describe('entry config', () => {
   test('an entry port that another listener has, and unknown entry keys', (t) => {
     assert.match(configError(t, { services, proxy: { port: 9000 }, entry: { port: 9000 } }), /entry\.port \(line \d+.*port 9000 is also proxy\.port/);
     assert.match(
+      configError(t, { services: { ...services, api: echoService({ publishedPort: 9001 }) }, entry: { port: 9001 } }),
+      /entry\.port \(line \d+.*port 9001 is also services\.api\.publishedPort/,
+    );
+    assert.match(
       configError(t, { services, entry: { users: { sam: { openId: 'o' } } } }),
       /entry\.users\.sam\.openId \(line \d+.*unknown key "openId"\. Did you mean "openid"\?/,
     );

@@ -90,7 +90,13 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
   const services = new Map<string, ServiceConfig>();
   const sourceFiles = [source.file];
   const warnings: string[] = [];
-  const fixedPorts = new Map<number, string>();
+  /** Fixed host ports, each with the key that claims it (a service's `port` or `publishedPort`). */
+  const fixedPorts = new Map<number, { name: string; key: 'port' | 'publishedPort' }>();
+  const claimPort = (name: string, key: 'port' | 'publishedPort', port: number, fix: string): void => {
+    const other = fixedPorts.get(port);
+    if (other !== undefined) problems.push({ path: ['services', name, key], message: `port ${port} is already used by service "${other.name}".`, fix });
+    fixedPorts.set(port, { name, key });
+  };
   for (const [name, entry] of entries) {
     const at = (...rest: JsonPath): JsonPath => ['services', name, ...rest];
     const dir = path.resolve(root, entry.dir ?? '.');
@@ -122,28 +128,9 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
           fix: 'Remove "port" so that each replica gets a free port as PORT.',
         });
       }
-      const other = fixedPorts.get(kind.port);
-      if (other !== undefined) {
-        problems.push({
-          path: at('port'),
-          message: `port ${kind.port} is already used by service "${other}".`,
-          fix: 'Give each service its own port, or remove "port" to get a free one.',
-        });
-      }
-      fixedPorts.set(kind.port, name);
+      claimPort(name, 'port', kind.port, 'Give each service its own port, or remove "port" to get a free one.');
     }
-
-    if (entry.publishedPort !== undefined) {
-      const other = fixedPorts.get(entry.publishedPort);
-      if (other !== undefined) {
-        problems.push({
-          path: at('publishedPort'),
-          message: `port ${entry.publishedPort} is already used by service "${other}".`,
-          fix: 'Give each service its own published port.',
-        });
-      }
-      fixedPorts.set(entry.publishedPort, name);
-    }
+    if (entry.publishedPort !== undefined) claimPort(name, 'publishedPort', entry.publishedPort, 'Give each service its own published port.');
 
     let env: Record<string, string> = {};
     if (entry.envFile !== undefined) {
@@ -191,10 +178,9 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
   const dnsPort = data.dns?.port ?? DEFAULTS.dnsPort;
   for (const [port, owner] of fixedPorts) {
     if (port === proxyPort || (data.dns?.port !== undefined && port === dnsPort)) {
-      const key = data.services[owner]?.publishedPort === port ? 'publishedPort' : 'port';
       const what = port === proxyPort ? 'the proxy’s port (proxy.port)' : 'the DNS server’s port (dns.port)';
       problems.push({
-        path: ['services', owner, key],
+        path: ['services', owner.name, owner.key],
         message: `port ${port} is ${what}.`,
         fix: `Choose another port for the service, or set ${port === proxyPort ? 'proxy.port' : 'dns.port'}.`,
       });
@@ -205,7 +191,7 @@ function resolve(data: ConfigFile, source: ConfigSource, options: LoadOptions): 
   for (const [port, owner] of [
     [proxyPort, 'proxy.port'],
     [dnsPort, 'dns.port'],
-    ...[...fixedPorts].map(([p, name]) => [p, `services.${name}.port`] as const),
+    ...[...fixedPorts].map(([p, claim]) => [p, `services.${claim.name}.${claim.key}`] as const),
   ] as const) {
     if (port === entry.port)
       problems.push({ path: ['entry', 'port'], message: `port ${port} is also ${owner}.`, fix: 'Give the entry a port of its own (default 8090).' });
