@@ -6,8 +6,9 @@
 // The shaping itself is the pipeline's (./shaping.ts), on both paths.
 
 import { DEFAULTS, type EmulatorConfig, type EntryUser, type ServiceConfig } from '../config/types.js';
-import { findService } from '../inner-call/index.js';
-import { closestMatch, quoteList } from '../util/strings.js';
+import { findService, servicesHint } from '../inner-call/index.js';
+import { unmapIPv4 } from '../util/addresses.js';
+import { didYouMean, quoteList } from '../util/strings.js';
 import type { ProxyErrorDetails } from './errors.js';
 import type { Shaping } from './shaping.js';
 import type { CallRequest, CallSource, Decision, EntryControl, MiniProgramCaller } from './types.js';
@@ -61,8 +62,7 @@ export function entryControlOfHeaders(raw: readonly string[]): EntryControl {
 
 /** The client's address as X-Forwarded-For carries it (IPv4-mapped IPv6 as plain IPv4). */
 export function clientAddress(address: string | undefined): string {
-  if (address === undefined) return 'unknown';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  return address === undefined ? 'unknown' : unmapIPv4(address);
 }
 
 /** Whether two entry requests decide alike: the decision depends on the control headers, not on Host. */
@@ -89,16 +89,10 @@ export function decideEntry(config: EmulatorConfig, source: CallSource, request:
   if (control.service !== undefined && control.service !== '') {
     to = findService(config, control.service);
     if (to === undefined) {
-      const services = [...config.services.values()];
-      const known = services.map((service) => (service.id === service.name ? service.name : `${service.name} (id ${service.id})`));
-      const suggestion = closestMatch(
-        control.service,
-        services.flatMap((service) => [service.name, service.id]),
-      );
       return refuse(
         'unknown_service',
-        `X-Emulator-Service names "${control.service}", but no service has that name or id.${suggestion === undefined ? '' : ` Did you mean "${suggestion}"?`} ` +
-          `Services: ${known.join(', ')}. Send one of them, or leave the header out to reach entry.service ("${entry.service}").`,
+        `X-Emulator-Service names "${control.service}", but no service has that name or id.${servicesHint(config, control.service)} ` +
+          `Send one of them, or leave the header out to reach entry.service ("${entry.service}").`,
       );
     }
   } else to = config.services.get(entry.service)!;
@@ -109,13 +103,12 @@ export function decideEntry(config: EmulatorConfig, source: CallSource, request:
     const found = entry.users.get(control.user);
     if (found === undefined) {
       const where = `entry.users in ${config.file}`;
-      const suggestion = entry.generatedUser ? undefined : closestMatch(control.user, entry.users.keys());
       return refuse(
         'unknown_user',
         entry.generatedUser
           ? `X-Emulator-User names "${control.user}", but no users are configured (the entry acts as one generated user). ` +
               `Add "${control.user}": { "openid": "o_${control.user}" } to ${where}, or leave the header out.`
-          : `X-Emulator-User names "${control.user}", who is not in ${where}.${suggestion === undefined ? '' : ` Did you mean "${suggestion}"?`} ` +
+          : `X-Emulator-User names "${control.user}", who is not in ${where}.${didYouMean(control.user, entry.users.keys())} ` +
               `Users: ${quoteList(entry.users.keys())}. Add "${control.user}": { "openid": "o_${control.user}" } there, or leave the header out to act as "${entry.users.keys().next().value}".`,
         to,
       );

@@ -32,10 +32,13 @@ export function findService(config: EmulatorConfig, nameOrId: string): ServiceCo
 export function requireService(config: EmulatorConfig, nameOrId: string, fix = 'Use a service name or id from the config.'): ServiceConfig {
   const service = findService(config, nameOrId);
   if (service !== undefined) return service;
+  throw new EmulatorError('usage', `No service is named or has the id "${nameOrId}".${servicesHint(config, nameOrId)}`, { fix });
+}
+
+/** What a name or id that names no service is told: ` Did you mean "orders"? Services: api, orders (id ord-1).` */
+export function servicesHint(config: EmulatorConfig, nameOrId: string): string {
   const services = [...config.services.values()];
   const known = services.map((candidate) => (candidate.id === candidate.name ? candidate.name : `${candidate.name} (id ${candidate.id})`));
   const candidates = services.flatMap((candidate) => [candidate.name, candidate.id]);
-  throw new EmulatorError('usage', `No service is named or has the id "${nameOrId}".${didYouMean(nameOrId, candidates)} Services: ${known.join(', ')}.`, {
-    fix,
-  });
+  return `${didYouMean(nameOrId, candidates)} Services: ${known.join(', ')}.`;
 }
