@@ -12,6 +12,7 @@ import type { EmulatorConfig, RuntimeKind } from '../config/types.js';
 import { EmulatorError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { describeExit, formatLogLines } from '../runtimes/types.js';
+import { hostPort } from '../util/addresses.js';
 import { freePort, isPortFree } from '../util/net.js';
 import { pullIfMissing, runContainer, type ComponentDockerSession } from './container.js';
 import { componentDir, isFresh, lockDataDir, readMeta, serverDir, stopOrphanedServer, writeMeta, type DataLock } from './data-dir.js';
@@ -174,14 +175,17 @@ interface Plan {
   containerEnv: Record<string, string>;
 }
 
-/** Decides process or container: the config's `runtime`, else docker with docker services, else the binary if installed, else docker. */
+/** Process or container: the config's `runtime`, else docker with docker services, else the binary if installed, else docker. */
+function runsInDocker(component: ComponentConfig, dockerServices: boolean, binary: string | undefined): boolean {
+  return component.runtime === 'docker' || (component.runtime === undefined && (dockerServices || binary === undefined));
+}
+
 async function plan(component: ComponentConfig, dockerServices: boolean, options: StartComponentsOptions): Promise<Plan> {
   const driver = DRIVERS[component.kind] as ComponentDriver<ComponentConfig>;
   const name = component.kind;
   const binary = findBinary(driver.binaries);
   const base = { component, driver, binary, identity: '', processEnv: {}, containerEnv: {} };
-  const wantsDocker = component.runtime === 'docker' || (component.runtime === undefined && (dockerServices || binary === undefined));
-  if (!wantsDocker) {
+  if (!runsInDocker(component, dockerServices, binary)) {
     if (binary === undefined) {
       throw new EmulatorError(
         'component_unavailable',
@@ -286,7 +290,7 @@ class ComponentSupervisor {
       throw error;
     }
 
-    const address = runtime === 'process' ? `127.0.0.1:${this.port}` : `${this.p.session!.publishedHost}:${this.port}`;
+    const address = hostPort(runtime === 'process' ? '127.0.0.1' : this.p.session!.publishedHost, this.port);
     const containerAddress = runtime === 'docker' ? `${this.name}:${driver.containerPort}` : undefined;
     this.p.processEnv = driver.env(component, address);
     this.p.containerEnv = containerAddress === undefined ? {} : driver.env(component, containerAddress);
@@ -407,7 +411,7 @@ export function describeComponents(config: EmulatorConfig): { name: ComponentNam
     if (component === undefined) return [];
     const driver = DRIVERS[name] as ComponentDriver<ComponentConfig>;
     const binary = findBinary(driver.binaries);
-    const docker = component.runtime === 'docker' || (component.runtime === undefined && (dockerServices || binary === undefined));
+    const docker = runsInDocker(component, dockerServices, binary);
     const port = component.port === undefined ? '<free port>' : String(component.port);
     const runs = docker
       ? `docker ${component.image}${binary === undefined && component.runtime === undefined ? ` (${driver.binaries.join(' / ')} not installed)` : ''}`
