@@ -3,6 +3,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { EmulatorConfig } from '../config/types.js';
+import { InFlight } from '../util/in-flight.js';
 import type { CallRecord, TryRecord } from '../logging/logger.js';
 import { decide, route, withPolicies } from './decide.js';
 import { MINI_PROGRAM, sameControl } from './entry.js';
@@ -38,8 +39,7 @@ export class CallPipeline {
   /** Set by whoever wants call details (the dashboard); undefined costs nothing. */
   observer: CallObserver | undefined;
   // Calls in flight per upstream "host:port", so a reload can wait for an old instance to drain.
-  private readonly inFlight = new Map<string, number>();
-  private readonly idleWaiters = new Map<string, (() => void)[]>();
+  private readonly inFlight = new InFlight();
 
   constructor(readonly options: CallPipelineOptions) {
     this.picker = options.picker ?? directoryPicker(options.directory);
@@ -118,30 +118,17 @@ export class CallPipeline {
 
   /** Resolves once no call is in flight to host:port (or after `timeoutMs`). */
   whenIdle(host: string, port: number, timeoutMs: number): Promise<void> {
-    const key = `${host}:${port}`;
-    if (!this.inFlight.has(key)) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      const wake = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.idleWaiters.set(key, [...(this.idleWaiters.get(key) ?? []), wake]);
-    });
+    return this.inFlight.whenIdle(`${host}:${port}`, timeoutMs);
   }
 
   /** @internal A call (or its next try) went to host:port. */
   entered(key: string): void {
-    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+    this.inFlight.enter(key);
   }
 
   /** @internal A call (or its last try there) left host:port. */
   ended(key: string): void {
-    const left = (this.inFlight.get(key) ?? 1) - 1;
-    if (left > 0) return void this.inFlight.set(key, left);
-    this.inFlight.delete(key);
-    for (const wake of this.idleWaiters.get(key) ?? []) wake();
-    this.idleWaiters.delete(key);
+    this.inFlight.leave(key);
   }
 
   /** @internal */

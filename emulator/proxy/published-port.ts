@@ -8,6 +8,7 @@ import type { Availability } from '../runtimes/types.js';
 import { sendProxyError } from './slow-path.js';
 import { endToEndHeaders } from '../util/headers.js';
 import { httpUrl } from '../util/addresses.js';
+import { InFlight } from '../util/in-flight.js';
 
 /**
  * A service's stable address, what docker compose calls its published port: the
@@ -60,16 +61,7 @@ export function publishedPortTakenError(service: ServiceConfig): EmulatorError {
 export async function startPublishedPort(options: PublishedPortOptions): Promise<PublishedPort> {
   const { service } = options;
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo', timeout: 4_000 });
-  const inFlight = new Map<string, number>();
-  const idleWaiters = new Map<string, (() => void)[]>();
-  const started = (key: string): void => void inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
-  const ended = (key: string): void => {
-    const left = (inFlight.get(key) ?? 1) - 1;
-    if (left > 0) return void inFlight.set(key, left);
-    inFlight.delete(key);
-    for (const wake of idleWaiters.get(key) ?? []) wake();
-    idleWaiters.delete(key);
-  };
+  const inFlight = new InFlight();
   const sockets = new Set<Socket>();
 
   const unavailable = (reason: string): ProxyErrorDetails => ({
@@ -85,12 +77,12 @@ export async function startPublishedPort(options: PublishedPortOptions): Promise
     if (res.destroyed) return;
     if (target.state !== 'ready') return sendProxyError(res, unavailable(target.reason));
     const key = `${target.host}:${target.port}`;
-    started(key);
+    inFlight.enter(key);
     let done = false;
     const finish = (): void => {
       if (done) return;
       done = true;
-      ended(key);
+      inFlight.leave(key);
     };
     res.once('close', finish);
     const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
@@ -145,8 +137,8 @@ export async function startPublishedPort(options: PublishedPortOptions): Promise
     if (target.state !== 'ready') return void socket.end(rawErrorResponse(unavailable(target.reason)));
     const key = `${target.host}:${target.port}`;
     const upstream = net.connect({ host: target.host, port: target.port });
-    started(key);
-    upstream.once('close', () => ended(key));
+    inFlight.enter(key);
+    upstream.once('close', () => inFlight.leave(key));
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (upstream.bytesRead > 0 || !socket.writable) return void socket.destroy();
       socket.end(rawErrorResponse({ code: 'upstream_error', message: `${service.name}: ${describeSocketError(error)}`, from: null, to: service.id }));
@@ -177,20 +169,7 @@ export async function startPublishedPort(options: PublishedPortOptions): Promise
   const handle: PublishedPort = {
     port,
     url: httpUrl(options.host, port),
-    whenIdle(host, instancePort, timeoutMs) {
-      const key = `${host}:${instancePort}`;
-      if (!inFlight.has(key)) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        idleWaiters.set(key, [
-          ...(idleWaiters.get(key) ?? []),
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        ]);
-      });
-    },
+    whenIdle: (host, instancePort, timeoutMs) => inFlight.whenIdle(`${host}:${instancePort}`, timeoutMs),
     stop() {
       stopping ??= (async () => {
         for (const socket of sockets) socket.destroy();
