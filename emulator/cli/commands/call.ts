@@ -1,5 +1,7 @@
 import http from 'node:http';
 import pc from 'picocolors';
+// The name `policies[].from` gives calls through the entry: the same word means the same caller here.
+import { MINI_PROGRAM } from '../../config/policies.js';
 import type { EmulatorConfig } from '../../config/types.js';
 import { startEmulator, type Emulator } from '../../emulator.js';
 import { EmulatorError } from '../../errors.js';
@@ -39,9 +41,6 @@ async function runningEmulator(config: EmulatorConfig): Promise<{ entryUrl: stri
     return undefined;
   }
 }
-
-/** `<from>` that means: through the entry, as the mini-program. */
-const MINI_PROGRAM = 'mini-program';
 
 export const callCommand: Command = {
   summary: 'Make an inter-service call as <from>, the way its code would, and print the reply',
