@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
+import type { JsonPath } from '../util/jsonc.js';
 import { didYouMean, quoteList } from '../util/strings.js';
 import type { EntryEntry } from './schema.js';
 import { DEFAULTS, type EntryConfig, type EntryUser } from './types.js';
 
-type JsonPath = (string | number)[];
 interface Problem {
   path: JsonPath;
   message: string;

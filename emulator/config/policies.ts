@@ -4,6 +4,7 @@
 // `emu.setPolicies`), so both are held to the same rules.
 
 import type { z } from 'zod';
+import type { JsonPath } from '../util/jsonc.js';
 import { didYouMean, quoteList } from '../util/strings.js';
 import type { LoadBalancerEntry, PolicyRuleEntry } from './policies-schema.js';
 import { HOP_BY_HOP } from '../util/headers.js';
@@ -12,8 +13,6 @@ import { HOP_BY_HOP } from '../util/headers.js';
 export const MINI_PROGRAM = 'mini-program';
 
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
-
-export type JsonPath = (string | number)[];
 
 export interface PolicyProblem {
   path: JsonPath;
