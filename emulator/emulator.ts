@@ -375,9 +375,8 @@ class Session {
       entry: (entryOptions) => entryAgent(entry.url, this.config, entryOptions),
       dns: { host: dns.host, port: dns.port },
       url: (name) => {
-        const standIn = this.standIns?.get(requireService(this.config, name).name);
-        if (standIn !== undefined) return httpUrl(standIn.host, standIn.port);
-        const url = this.published.get(requireService(this.config, name).name)?.url;
+        const service = requireService(this.config, name);
+        const url = standInUrl(this.standIns, service.name) ?? this.published.get(service.name)?.url;
         if (url === undefined) throw new EmulatorError('service_start_failed', `Service "${name}" is not running.`);
         return url;
       },
