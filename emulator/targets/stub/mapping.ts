@@ -21,6 +21,8 @@ export interface StubRequest {
   readonly headers: ReadonlyMap<string, string[]>;
   readonly cookies: ReadonlyMap<string, string[]>;
   readonly body: Buffer;
+  /** The body as UTF-8, what body patterns test (undefined when empty): decoded once, however many mappings look. */
+  readonly bodyText: string | undefined;
 }
 
 export type Fault = 'CONNECTION_RESET_BY_PEER' | 'EMPTY_RESPONSE' | 'MALFORMED_RESPONSE_CHUNK' | 'RANDOM_DATA_THEN_CLOSE';
@@ -293,7 +295,7 @@ function compileRequest(spec: Record<string, unknown>, at: JsonPath, problems: P
         parts.push({
           weight: 1,
           check(request) {
-            const verdict = matcher.test(request.body.length === 0 ? undefined : request.body.toString('utf8'));
+            const verdict = matcher.test(request.bodyText);
             return verdict.ok ? verdict : { ...verdict, difference: `body: expected ${matcher.describe}, ${verdict.why ?? 'it differs'}` };
           },
         });

@@ -299,7 +299,20 @@ function toStubRequest(req: IncomingMessage, body: Buffer): StubRequest {
   } catch {
     // not valid percent-encoding: matched as sent
   }
-  return { method: (req.method ?? 'GET').toUpperCase(), url, path, query, headers, cookies, body };
+  let text: string | undefined | null = null;
+  return {
+    method: (req.method ?? 'GET').toUpperCase(),
+    url,
+    path,
+    query,
+    headers,
+    cookies,
+    body,
+    get bodyText() {
+      text ??= body.length === 0 ? undefined : body.toString('utf8');
+      return text;
+    },
+  };
 }
 
 function notMatchedMessage(name: string, store: MappingStore, request: StubRequest, nearMisses: ReturnType<MappingStore['nearMisses']>): string {
