@@ -8,8 +8,7 @@ import { closeServer, listen } from '../../util/net.js';
 import { watchFiles, type FileWatcher } from '../../watch/file-watcher.js';
 import { describeRemoteError } from '../remote.js';
 import { innerCallParties, readBody, sendError } from '../http-util.js';
-import { compileFile, type Mapping, type StubRequest } from './mapping.js';
-import { Problems } from './problems.js';
+import type { Mapping, StubRequest } from './mapping.js';
 import { forwardForRecording, recordTarget, saveRecording, type Recorded, type RecordTarget } from './record.js';
 import { sendStubResponse } from './respond.js';
 import { MappingStore } from './store.js';
@@ -207,7 +206,7 @@ export async function startStub(options: StubOptions): Promise<StubServer> {
             logger.serviceEvent(name, `mappings/${file} not reloaded; its previous mappings stay in force:\n${result.problems.format()}`, 'error');
           } else if (result.removed) {
             logger.serviceEvent(name, `mappings/${file} removed`, 'info');
-          } else if (result.count > 0 || !result.removed) {
+          } else {
             logger.serviceEvent(name, `mappings/${file} reloaded (${result.count} mapping${result.count === 1 ? '' : 's'})`, 'info');
           }
         }
@@ -263,13 +262,6 @@ export async function startStub(options: StubOptions): Promise<StubServer> {
       bodyEncoding: (isText ? 'utf8' : 'base64') as 'utf8' | 'base64',
     };
   }
-}
-
-/** Compiles mapping text without a directory (for `emulator validate` and tests). */
-export function checkMappingText(text: string, file: string): { mappings: Mapping[]; problems: string | undefined } {
-  const problems = new Problems(file, text);
-  const mappings = compileFile(path.basename(file), problems);
-  return { mappings, problems: problems.count > 0 ? problems.format() : undefined };
 }
 
 function toStubRequest(req: IncomingMessage, body: Buffer): StubRequest {

@@ -55,12 +55,6 @@ export class MappingStore {
     return { problems, count: this.files.get(relative)?.length ?? 0, removed: false };
   }
 
-  /** Adds mappings made at run time (record mode) as if their file had just been loaded. */
-  put(relative: string, mappings: Mapping[]): void {
-    this.files.set(relative, mappings);
-    this.reorder();
-  }
-
   all(): readonly Mapping[] {
     return this.ordered;
   }
@@ -97,10 +91,6 @@ export class MappingStore {
 
   scenarioState(name: string): string {
     return this.scenarios.get(name) ?? 'Started';
-  }
-
-  resetScenarios(): void {
-    this.scenarios.clear();
   }
 
   private scenarioAllows(mapping: Mapping): boolean {
