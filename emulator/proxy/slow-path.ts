@@ -455,7 +455,8 @@ interface RequestTarget {
   absolute: boolean;
 }
 
-function requestTarget(req: IncomingMessage): RequestTarget | undefined {
+/** Origin-form (`/path`, Host header) or absolute-form (`http://host/path`); anything else: undefined. */
+export function requestTarget(req: IncomingMessage): RequestTarget | undefined {
   const url = req.url ?? '/';
   if (url.startsWith('/')) return { host: req.headers.host ?? '', path: url, absolute: false };
   const match = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);

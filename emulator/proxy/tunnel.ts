@@ -11,7 +11,7 @@ import type { ProxyContext } from './context.js';
 import { innerCallLabel } from '../inner-call/index.js';
 import type { OutboundProxy } from './outbound.js';
 import { destination, loopError, outboundFor, splitAuthority } from './pass-through.js';
-import { countHeader } from './slow-path.js';
+import { countHeader, requestTarget } from './slow-path.js';
 
 /**
  * Node's server 'connect' handler. `serveInside` takes the socket of a tunnel to an
@@ -155,13 +155,8 @@ export function handleUpgrade(context: ProxyContext, req: IncomingMessage, socke
   sockets.headArrived(socket);
   socket.on('error', () => socket.destroy());
   const source = sockets.callSource(socket, pipeline.config());
-  const url = req.url ?? '/';
-  const absolute = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);
-  const request: CallRequest = {
-    host: absolute ? absolute[1]! : (req.headers.host ?? ''),
-    method: req.method ?? 'GET',
-    path: absolute ? absolute[2] || '/' : url,
-  };
+  const target = requestTarget(req) ?? { host: req.headers.host ?? '', path: req.url ?? '/' };
+  const request: CallRequest = { host: target.host, method: req.method ?? 'GET', path: target.path };
   const decision = pipeline.decide(source, request);
   const protocol = String(req.headers.upgrade ?? '');
   const error =
