@@ -171,14 +171,13 @@ class ClientConnection {
       source.via === 'entry' ? { host: head.host, method: head.method, path: head.path, control: entryControlOfHead(head.forward) } : head,
       this.memo,
     );
-    const request = head;
     if (decision.kind === 'not-inner-call') return this.handOff();
     const rest = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
-    if (decision.kind === 'refuse') return this.answer(decision.error, request, source, decision.from?.name ?? source.caller?.name, decision.to?.name, rest);
+    if (decision.kind === 'refuse') return this.answer(decision.error, head, source, decision.from?.name ?? source.caller?.name, decision.to?.name, rest);
     const plan = decision.plan;
     const fault = plan.fault;
     if (fault !== undefined && fault.kind !== 'delay') {
-      const call = pipeline.begin(source, request, plan, undefined);
+      const call = pipeline.begin(source, head, plan, undefined);
       if (fault.delayMs === undefined) return this.fault(fault, call);
       // A delayed fault: nothing more is read meanwhile; a caller that leaves first ends the call.
       this.done = true;
@@ -191,14 +190,14 @@ class ClientConnection {
       });
       return;
     }
-    const target = pipeline.pick(plan, request);
+    const target = pipeline.pick(plan, head);
     // A fixed-port service restarting in place: the slow path holds the call until it is back.
     if (target.state !== 'ready' && target.until !== undefined) return this.handOff();
     if (target.state !== 'ready')
-      return this.answer(unavailableError(plan.from, plan.to, target.reason, target.code), request, source, plan.from.name, plan.to.name, rest);
+      return this.answer(unavailableError(plan.from, plan.to, target.reason, target.code), head, source, plan.from.name, plan.to.name, rest);
     this.pending = rest;
     const key = this.keyOf(target.host, target.port);
-    this.exchange = new Exchange(this, head, pipeline.begin(source, request, plan, key), target.host, target.port, key, target.done);
+    this.exchange = new Exchange(this, head, pipeline.begin(source, head, plan, key), target.host, target.port, key, target.done);
     this.exchange.start();
   }
 
@@ -629,7 +628,7 @@ class Exchange implements UpstreamOwner {
     const reason = error === undefined ? 'the connection closed before a complete response' : describeSocketError(error as NodeJS.ErrnoException);
     const code = (error as NodeJS.ErrnoException | undefined)?.code;
     const refused = code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || !this.connected;
-    this.fail('upstream_error', reason, this.answered ? 'reset' : refused ? 'connect-failure' : 'reset');
+    this.fail('upstream_error', reason, refused && !this.answered ? 'connect-failure' : 'reset');
   }
 
   checkTimeout(now: number): void {
@@ -656,7 +655,7 @@ class Exchange implements UpstreamOwner {
       if (target.state !== 'ready') return this.fail('upstream_error', `no instance left to try again on (${target.reason})`, undefined, true);
       this.host = target.host;
       this.port = target.port;
-      this.key = `${target.host}:${target.port}`;
+      this.key = this.call.key!; // the "host:port" pickAgain moved the call's in-flight count to
       this.release = target.done;
       this.attemptStarted = performance.now();
       this.attemptOpen = true;
@@ -685,15 +684,16 @@ class Exchange implements UpstreamOwner {
   /** The target failed: the proxy's error if the client has seen nothing yet, else a cut connection. */
   private fail(code: 'upstream_error' | 'upstream_timeout', message: string, failure?: 'connect-failure' | 'reset' | 'timeout', final = false): void {
     if (this.finished) return;
+    const ended = failure ?? (code === 'upstream_timeout' ? 'timeout' : 'reset');
     if (
       !final &&
       !this.answered &&
       this.call.plan.retry !== undefined &&
       this.call.retries({ kind: 'error', code, reason: message, ...(failure === undefined ? {} : { failure }) }, this.resendable)
     ) {
-      return this.retry(failure ?? (code === 'upstream_timeout' ? 'timeout' : 'reset'));
+      return this.retry(ended);
     }
-    this.failure = failure ?? (code === 'upstream_timeout' ? 'timeout' : 'reset');
+    this.failure = ended;
     this.end(code, this.answered ? (this.response?.status ?? 502) : PROXY_ERRORS[code]);
     if (this.upstream !== undefined) this.client.fastPath.pool.discard(this.upstream);
     if (this.answered) return void this.client.socket.destroy();
