@@ -1,5 +1,6 @@
 import net, { type Server } from 'node:net';
 import { EmulatorError } from '../errors.js';
+import { hostPort } from './addresses.js';
 
 /**
  * EADDRINUSE or EACCES on a listen or bind, as an error that says who needs the port and
@@ -15,7 +16,7 @@ export function portInUseError(
   const choose = where.setting === undefined ? 'choose another port in the config' : `choose another port in "${where.setting}" of the config`;
   return new EmulatorError(
     'port_in_use',
-    `${where.purpose ?? 'A server'} cannot listen on ${host}:${port}: ${error.code === 'EACCES' ? 'permission denied' : 'the port is already in use'}.`,
+    `${where.purpose ?? 'A server'} cannot listen on ${hostPort(host, port)}: ${error.code === 'EACCES' ? 'permission denied' : 'the port is already in use'}.`,
     {
       fix: `Stop whatever uses ${protocol === 'udp' ? 'UDP ' : ''}port ${port} (${shows} shows it), or ${choose}.`,
       cause: error,
