@@ -182,6 +182,20 @@ describe('dashboard admin API', () => {
     assert.deepEqual([before.captured, before.capturing], [false, true]);
   });
 
+  test("a call rule's actions show in the call's detail", async (t) => {
+    const emu = await startEmulator({
+      config: {
+        services: { gateway: { dir: ECHO_DIR, command: 'node server.js', allow: ['orders'] }, orders: { dir: ECHO_DIR, command: 'node server.js' } },
+        policies: [{ to: 'orders', fault: { abort: 503 } }],
+      },
+      dashboard: true,
+    });
+    t.after(() => emu.stop());
+    assert.equal((await innerCall(emu, 'gateway', 'orders', '/echo')).status, 503);
+    const detail = (await supertest(emu.dashboardUrl!).get('/_emulator/calls/1').expect(200)).body;
+    assert.deepEqual(detail.actions, ['abort 503']);
+  });
+
   test('access: a click edits allow in the file, keeps its comments, and applies at once (no watcher needed)', async (t) => {
     const { emu, api, file } = await shop(t);
     const matrix = await api.get('/_emulator/access').expect(200);
@@ -388,7 +402,7 @@ describe('dashboard pieces', () => {
   });
 
   test('call details are kept for the last 100 calls only', () => {
-    const store = new CallDetailStore();
+    const store = new CallDetailStore<{ requestBody: Buffer }>();
     const records = Array.from({ length: 150 }, (_, i) => ({
       from: 'a',
       to: 'b',

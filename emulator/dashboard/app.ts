@@ -8,9 +8,9 @@ import { accessMatrix, CONSOLE_NAME, editAllow, isConfigFile } from './access.js
 import { curlCommand, explain } from './explain.js';
 import { LiveStream } from './live.js';
 import { loopbackOnly, newToken, requireToken } from './security.js';
-import type { CallDetail, DashboardSource } from './source.js';
+import type { DashboardSource } from './source.js';
 import { CallDetailStore } from './details.js';
-import type { CallRecord } from '../logging/logger.js';
+import type { CallDetails, CapturedBody } from '../calls/record.js';
 
 /** Where `scripts/build-dashboard.js` puts the bundled page (dist/dashboard/ui). */
 const UI_DIR = fileURLToPath(new URL('./ui/', import.meta.url));
@@ -37,9 +37,9 @@ export interface AdminApp {
 export function createAdminApp(source: DashboardSource): AdminApp {
   const token = newToken();
   const details = new CallDetailStore();
-  const sink = (record: CallRecord, detail: CallDetail): void => details.add(record, detail);
+  const sink = (call: CallDetails): void => details.add(call.record, call);
   const live = new LiveStream(source.calls, source.logs, (watched) => source.capture?.(watched ? sink : undefined));
-  const detailOf = (id: number): CallDetail | undefined => {
+  const detailOf = (id: number): CallDetails | undefined => {
     const record = source.calls.recordAt(id);
     return record === undefined ? undefined : details.get(record);
   };
@@ -105,29 +105,24 @@ export function createAdminApp(source: DashboardSource): AdminApp {
     const record = source.calls.get(Number(req.params.id));
     if (!record) return sendJson(res, { error: 'not_found', message: `Call ${req.params.id} is no longer in the trace (it keeps the last 1000).` }, 404);
     const detail = detailOf(record.id);
-    const body = (buffer: Buffer | undefined, bytes: number | undefined) =>
-      buffer === undefined
+    // No response came (refused, reset, timed out): no response headers or body to show.
+    const answered = detail?.responseStatus !== undefined;
+    const body = (captured: CapturedBody | undefined) =>
+      captured === undefined
         ? undefined
-        : { text: buffer.toString('utf8'), base64: buffer.toString('base64'), captured: buffer.length, bytes: bytes ?? buffer.length };
+        : { text: captured.bytes.toString('utf8'), base64: captured.bytes.toString('base64'), captured: captured.bytes.length, bytes: captured.total };
     sendJson(res, {
       call: record,
       captured: detail !== undefined,
       capturing: source.capture !== undefined,
       requestHeaders: detail?.requestHeaders,
-      responseHeaders: detail?.responseHeaders,
-      requestBody: body(detail?.requestBody, detail?.requestBodyBytes),
-      responseBody: body(detail?.responseBody, detail?.responseBodyBytes),
-      timings: detail?.timings ?? { total: record.durationMs },
-      actions: detail?.actions ?? [],
-      message: detail?.message,
+      responseHeaders: answered ? detail?.responseHeaders : undefined,
+      requestBody: body(detail?.requestBody),
+      responseBody: body(answered ? detail?.responseBody : undefined),
+      timings: detail === undefined ? { total: record.durationMs } : timingsOf(detail),
+      actions: record.actions ?? [],
       explanation: explain(record, source.config()),
-      curl: curlCommand(
-        record,
-        source.proxyUrl(),
-        detail?.requestHeaders,
-        detail?.requestBody,
-        (detail?.requestBodyBytes ?? 0) <= (detail?.requestBody?.length ?? 0),
-      ),
+      curl: curlCommand(record, source.proxyUrl(), detail?.requestHeaders, detail?.requestBody.bytes, !detail?.requestBody.truncated),
     });
   });
   app.post('/_emulator/calls/:id/replay', async (req, res) => {
@@ -135,15 +130,14 @@ export function createAdminApp(source: DashboardSource): AdminApp {
     if (!record) return sendJson(res, { error: 'not_found', message: `Call ${req.params.id} is no longer in the trace.` }, 404);
     if (record.method === 'CONNECT') return sendJson(res, { error: 'not_replayable', message: 'A CONNECT tunnel cannot be replayed.' }, 400);
     const detail = detailOf(record.id);
-    const complete = detail?.requestBody !== undefined && (detail.requestBodyBytes ?? detail.requestBody.length) <= detail.requestBody.length;
-    if (detail?.requestBody !== undefined && !complete) {
+    if (detail?.requestBody.truncated) {
       return sendJson(
         res,
         { error: 'not_replayable', message: 'The request body was larger than the 64 KB the dashboard keeps: copy it as curl and supply the body.' },
         400,
       );
     }
-    const reply = await replay(source.proxyUrl(), record, detail?.requestHeaders, detail?.requestBody);
+    const reply = await replay(source.proxyUrl(), record, detail?.requestHeaders, detail?.requestBody.bytes);
     sendJson(res, { ...reply, call: source.calls.lastId });
   });
 
@@ -256,15 +250,22 @@ export function createAdminApp(source: DashboardSource): AdminApp {
   };
 }
 
+/** The timings the page shows: `{ upstream, sent, head, total }` in ms, those the call got to. */
+function timingsOf(details: CallDetails): Record<string, number> {
+  const timings: Record<string, number> = {};
+  for (const [name, ms] of Object.entries(details.timings)) if (ms !== undefined) timings[name.replace(/Ms$/, '')] = ms;
+  return timings;
+}
+
 /** Sends the call again through the proxy, as its caller named it (the host acts as `from`). */
 function replay(
   proxyUrl: string,
   record: { host: string; method: string; path: string; to: string | undefined },
-  headers: readonly [string, string][] | undefined,
+  headers: readonly (readonly [string, string])[] | undefined,
   body: Buffer | undefined,
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; truncated: boolean } | { error: string; message: string }> {
   const proxy = new URL(proxyUrl);
-  const outgoing: [string, string][] = (headers ?? []).filter(
+  const outgoing: (readonly [string, string])[] = (headers ?? []).filter(
     ([name]) => !/^(host|content-length|connection|proxy-connection|transfer-encoding|keep-alive)$/i.test(name),
   );
   outgoing.push(['Host', record.host]);

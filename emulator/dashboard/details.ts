@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { CallDetails, CallObserver } from '../calls/record.js';
 import type { CallRecord } from '../logging/logger.js';
-import type { CallDetail } from './source.js';
 
 /** Calls whose headers and bodies are kept: at 64 KB a body, at most ~13 MB in all. */
 const KEEP = 100;
@@ -9,16 +8,17 @@ const KEEP = 100;
 const CAPTURE_PER_SECOND = 100;
 
 /**
- * The last calls' headers, bodies and timings, keyed by their call record (the object the
- * trace holds), so the trace's id finds them. A fixed ring: memory does not grow with
- * traffic, and an old call's detail is simply gone ("not captured").
+ * The last calls' headers, bodies and timings (the proxy's CallDetails, as they came),
+ * keyed by their call record (the object the trace holds), so the trace's id finds them.
+ * A fixed ring: memory does not grow with traffic, and an old call's detail is simply
+ * gone ("not captured").
  */
-export class CallDetailStore {
+export class CallDetailStore<Detail = CallDetails> {
   private readonly ring: (CallRecord | undefined)[] = new Array<CallRecord | undefined>(KEEP);
-  private readonly byRecord = new Map<CallRecord, CallDetail>();
+  private readonly byRecord = new Map<CallRecord, Detail>();
   private next = 0;
 
-  add(record: CallRecord, detail: CallDetail): void {
+  add(record: CallRecord, detail: Detail): void {
     const old = this.ring[this.next];
     if (old !== undefined) this.byRecord.delete(old);
     this.ring[this.next] = record;
@@ -26,7 +26,7 @@ export class CallDetailStore {
     this.byRecord.set(record, detail);
   }
 
-  get(record: CallRecord): CallDetail | undefined {
+  get(record: CallRecord): Detail | undefined {
     return this.byRecord.get(record);
   }
 
@@ -39,7 +39,7 @@ export class CallDetailStore {
  * The proxy's call observer that feeds `sink`, or undefined (no observer: the proxy
  * copies nothing) when there is no sink.
  */
-export function callObserver(sink: ((record: CallRecord, detail: CallDetail) => void) | undefined): CallObserver | undefined {
+export function callObserver(sink: ((details: CallDetails) => void) | undefined): CallObserver | undefined {
   if (sink === undefined) return undefined;
   // A token bucket: at most CAPTURE_PER_SECOND calls a second are copied, so a load test
   // with the page open pays for 100 captures a second, not for one per call.
@@ -56,18 +56,6 @@ export function callObserver(sink: ((record: CallRecord, detail: CallDetail) => 
       tokens--;
       return true;
     },
-    onCall(details: CallDetails): void {
-      const timings: Record<string, number> = {};
-      for (const [name, ms] of Object.entries(details.timings)) if (ms !== undefined) timings[name.replace(/Ms$/, '')] = ms;
-      sink(details.record, {
-        requestHeaders: details.requestHeaders as [string, string][],
-        responseHeaders: details.responseStatus === undefined ? undefined : (details.responseHeaders as [string, string][]),
-        requestBody: details.requestBody.bytes,
-        requestBodyBytes: details.requestBody.total,
-        responseBody: details.responseStatus === undefined ? undefined : details.responseBody.bytes,
-        responseBodyBytes: details.responseBody.total,
-        timings,
-      });
-    },
+    onCall: sink,
   };
 }

@@ -77,7 +77,13 @@ function quote(word: string): string {
 }
 
 /** The call as a curl command line through the proxy (acting as its caller, like the original). */
-export function curlCommand(record: CallRecord, proxyUrl: string, headers?: readonly [string, string][], body?: Buffer, bodyComplete = true): string {
+export function curlCommand(
+  record: CallRecord,
+  proxyUrl: string,
+  headers?: readonly (readonly [string, string])[],
+  body?: Buffer,
+  bodyComplete = true,
+): string {
   if (record.method === 'CONNECT') return `curl -x ${proxyUrl} -p ${quote(`https://${record.host}/`)}`;
   const parts = ['curl', '-x', proxyUrl];
   if (record.method !== 'GET' && !(record.method === 'POST' && body !== undefined)) parts.push('-X', record.method);

@@ -1,28 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CallDetails } from '../calls/record.js';
 import type { EmulatorConfig } from '../config/types.js';
 import type { CallTrace } from '../logging/call-trace.js';
-import type { CallRecord } from '../logging/logger.js';
 import type { LogBuffer } from '../logging/log-buffer.js';
 import type { ServiceSnapshot } from '../supervisor/service-supervisor.js';
-
-/**
- * What one call looked like on the wire, when the proxy's call pipeline captured it
- * (its record stage's observer). Bodies are the first 64 KB at most.
- */
-export interface CallDetail {
-  readonly requestHeaders?: readonly [string, string][];
-  readonly responseHeaders?: readonly [string, string][];
-  readonly requestBody?: Buffer;
-  readonly requestBodyBytes?: number;
-  readonly responseBody?: Buffer;
-  readonly responseBodyBytes?: number;
-  /** Milliseconds from arrival: e.g. { decided: 0.1, upstreamHead: 2.3, done: 2.9 }. */
-  readonly timings?: Readonly<Record<string, number>>;
-  /** The emulator's error message, when it answered instead of the target. */
-  readonly message?: string;
-  /** Policy actions (tries, injected faults), when call policies exist. */
-  readonly actions?: readonly string[];
-}
 
 /**
  * Everything the dashboard reads and may change, provided by the running emulator.
@@ -47,7 +28,7 @@ export interface DashboardSource {
    * observer), or stops with undefined. The dashboard asks only while a page is open:
    * with nobody looking, the proxy copies nothing.
    */
-  capture?(sink: ((record: CallRecord, detail: CallDetail) => void) | undefined): void;
+  capture?(sink: ((details: CallDetails) => void) | undefined): void;
   readonly logs: LogBuffer;
   /** Re-reads the config file and applies it as hot reload does; throws an EmulatorError when it is invalid. */
   reloadConfig(): Promise<EmulatorConfig>;

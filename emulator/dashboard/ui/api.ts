@@ -64,8 +64,8 @@ export interface CallDetail {
   requestBody?: Body;
   responseBody?: Body;
   timings: Record<string, number>;
+  /** What a call rule did (the record's actions). */
   actions: string[];
-  message?: string;
   explanation?: { what: string; fix: string; action?: { kind: 'allow'; from: string; to: string } };
   curl: string;
 }

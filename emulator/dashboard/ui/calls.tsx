@@ -208,7 +208,6 @@ function CallPane({ id, onClose }: { id: number; onClose: () => void }) {
           <p>
             <b>Fix:</b> {detail.explanation.fix}
           </p>
-          {detail.message && <p class="muted small">{detail.message}</p>}
           {detail.explanation.action && (
             <button type="button" data-allow onClick={() => allow(detail.explanation!.action!.from, detail.explanation!.action!.to)}>
               Allow {detail.explanation.action.from} → {detail.explanation.action.to}
