@@ -1,22 +1,8 @@
 // The `entry` key: defaults, users, and errors located like every other key's.
 import assert from 'node:assert/strict';
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadConfig } from '../dist/index.js';
-import { EmulatorError } from '../dist/errors.js';
-import { echoService, writeConfig } from './helpers.js';
-
-function configError(t: TestContext, config: unknown): string {
-  const file = writeConfig(t, config);
-  try {
-    loadConfig(file);
-  } catch (error) {
-    assert.ok(error instanceof EmulatorError, String(error));
-    assert.equal(error.code, 'config_invalid', error.message);
-    assert.ok(error.message.includes(file), 'names the file');
-    return error.message;
-  }
-  assert.fail('the config was accepted');
-}
+import { configError, echoService, writeConfig } from './helpers.js';
 
 const services = { api: echoService(), orders: echoService({ id: 'ord01' }) };
 

@@ -4,7 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import supertest from 'supertest';
-import { echoService, emulatorFor, innerCall, recordingLogger, sleep, tempDir } from './helpers.js';
+import { echoService, emulatorFor, innerCall, recordingLogger, sleep, tempDir, waitForEvent } from './helpers.js';
 import { freePort } from './internals.js';
 
 /** A service that insists on one port (read from PORT, which the config fixes) and names its version. */
@@ -19,16 +19,6 @@ http.createServer((req, res) => {
 }).listen(Number(process.env.PORT));
 process.on('SIGTERM', () => process.exit(0));
 `;
-}
-
-async function waitForEvent(logger: ReturnType<typeof recordingLogger>, pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const event = logger.events.slice(from).find((e) => pattern.test(e));
-    if (event !== undefined) return event;
-    assert.ok(Date.now() < deadline, `no event ${pattern} in:\n${logger.events.slice(from).join('\n')}`);
-    await sleep(10);
-  }
 }
 
 describe('a service with a fixed port', () => {

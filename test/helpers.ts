@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -5,8 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startEmulator, type Emulator, type StartOptions } from '../dist/index.js';
-import type { CallRecord, Logger } from './internals.js';
+import { loadConfig, startEmulator, type Emulator, type StartOptions } from '../dist/index.js';
+import { EmulatorError, type CallRecord, type Logger } from './internals.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ECHO_DIR = path.join(REPO, 'test/fixtures/echo');
@@ -47,6 +48,31 @@ export function recordingLogger(): Logger & { lines: string[]; calls: CallRecord
     serviceEvent: (name, m) => events.push(`[${name}] ${m}`),
     call: (r) => calls.push(r),
   };
+}
+
+/** The first event (from index `from` on) that matches `pattern`, waiting up to `timeoutMs` for it. */
+export async function waitForEvent(logger: ReturnType<typeof recordingLogger>, pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const event = logger.events.slice(from).find((e) => pattern.test(e));
+    if (event !== undefined) return event;
+    assert.ok(Date.now() < deadline, `no event ${pattern} in:\n${logger.events.slice(from).join('\n')}`);
+    await sleep(10);
+  }
+}
+
+/** Loads a config that must be rejected as invalid (naming its file); returns the message. */
+export function configError(t: TestContext, config: unknown): string {
+  const file = writeConfig(t, config);
+  try {
+    loadConfig(file);
+  } catch (error) {
+    assert.ok(error instanceof EmulatorError, String(error));
+    assert.equal(error.code, 'config_invalid', error.message);
+    assert.ok(error.message.includes(file), 'names the file');
+    return error.message;
+  }
+  assert.fail('the config was accepted');
 }
 
 /** Starts an emulator on free ports for a config object; stopped when the test ends. */

@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadConfig, startEmulator } from '../dist/index.js';
-import { EmulatorError } from '../dist/errors.js';
-import { CLI, echoService, innerCall, recordingLogger, REPO, run, sleep, writeConfig } from './helpers.js';
+import { CLI, configError, echoService, innerCall, recordingLogger, REPO, run, sleep, writeConfig } from './helpers.js';
 
 const FLAKY_DIR = path.join(REPO, 'test/fixtures/flaky');
 
@@ -16,53 +15,39 @@ function world(extra: Record<string, unknown> = {}, orders: Record<string, unkno
   return { services: { gateway: echoService({ allow: ['orders'] }), orders: { dir: FLAKY_DIR, command: 'node server.js', ...orders } }, ...extra };
 }
 
-/** Loads a config that must be rejected; returns the message. */
-function rejected(t: TestContext, config: unknown): string {
-  const file = writeConfig(t, config);
-  try {
-    loadConfig(file);
-  } catch (error) {
-    assert.ok(error instanceof EmulatorError, String(error));
-    assert.equal(error.code, 'config_invalid', error.message);
-    assert.ok(error.message.includes(file), 'names the file');
-    return error.message;
-  }
-  assert.fail('the config was accepted');
-}
-
 describe('policies in the config file', () => {
   test('each bad input names the JSON path, the line and the fix', (t) => {
-    const unknownKey = rejected(t, world({ policies: [{ to: 'orders', retry: { attempts: 2, backofMs: 50 } }] }));
+    const unknownKey = configError(t, world({ policies: [{ to: 'orders', retry: { attempts: 2, backofMs: 50 } }] }));
     assert.match(unknownKey, /policies\[0\]\.retry\.backofMs \(line \d+, column \d+\): unknown key "backofMs"\. Did you mean "backoffMs"\?/);
     assert.match(unknownKey, /Fix: Remove it, or use one of: attempts, backoffMs, on\./);
 
-    const percent = rejected(t, world({ policies: [{ to: 'orders', fault: { abort: 503, percent: 150 } }] }));
+    const percent = configError(t, world({ policies: [{ to: 'orders', fault: { abort: 503, percent: 150 } }] }));
     assert.match(percent, /policies\[0\]\.fault\.percent \(line \d+, column \d+\): must be at most 100, got number 150\./);
     assert.match(percent, /\^\^\^/, 'a caret under the value');
     assert.match(percent, /Fix: Use a number from 0 to 100: the share of matching calls that get the fault/);
 
-    const timeout = rejected(t, world({ policies: [{ to: 'orders', timeout: -2 }] }));
+    const timeout = configError(t, world({ policies: [{ to: 'orders', timeout: -2 }] }));
     assert.match(timeout, /policies\[0\]\.timeout \(line \d+, column \d+\): must be at least 0/);
     assert.match(timeout, /Fix: Use a positive number of seconds, e.g. "timeout": 2/);
 
-    const abort = rejected(t, world({ policies: [{ to: 'orders', fault: { abort: 'oops' } }] }));
+    const abort = configError(t, world({ policies: [{ to: 'orders', fault: { abort: 'oops' } }] }));
     assert.match(abort, /policies\[0\]\.fault\.abort \(line \d+, column \d+\): expected a number, got "oops"\./);
     assert.match(abort, /Fix: Use an HTTP status from 200 to 599, e.g. "abort": 503; for a broken connection use "type": "reset" instead\./);
-    const abortRange = rejected(t, world({ policies: [{ to: 'orders', fault: { abort: 700 } }] }));
+    const abortRange = configError(t, world({ policies: [{ to: 'orders', fault: { abort: 700 } }] }));
     assert.match(abortRange, /policies\[0\]\.fault\.abort .*must be at most 599, got number 700/);
 
-    const unknownService = rejected(t, world({ policies: [{ from: 'gatewy', to: 'orders' }] }));
+    const unknownService = configError(t, world({ policies: [{ from: 'gatewy', to: 'orders' }] }));
     assert.match(unknownService, /policies\[0\]\.from \(line \d+, column \d+\): "gatewy" is not a service name or id\. Did you mean "gateway"\?/);
     assert.match(unknownService, /Fix: Use one of "gateway", "orders", "mini-program" \(calls through the entry\) or "\*" for any\./);
 
-    const balancer = rejected(t, world({}, { replicas: 2, loadBalancer: { algorithm: 'random', maxFailures: -1 } }));
+    const balancer = configError(t, world({}, { replicas: 2, loadBalancer: { algorithm: 'random', maxFailures: -1 } }));
     assert.match(balancer, /services\.orders\.loadBalancer\.algorithm .*expected one of "round-robin", "least-connections", "weighted", got "random"/);
     assert.match(balancer, /services\.orders\.loadBalancer\.maxFailures .*must be at least 0/);
 
-    const framing = rejected(t, world({ policies: [{ to: 'orders', request: { set: { headers: { 'Content-Length': '3' } } } }] }));
+    const framing = configError(t, world({ policies: [{ to: 'orders', request: { set: { headers: { 'Content-Length': '3' } } } }] }));
     assert.match(framing, /"Content-Length" cannot be shaped/);
 
-    const both = rejected(t, world({ policies: [{ to: 'orders', fault: { abort: 503, type: 'reset' } }] }));
+    const both = configError(t, world({ policies: [{ to: 'orders', fault: { abort: 503, type: 'reset' } }] }));
     assert.match(both, /policies\[0\]\.fault .*has both "abort" and "type"\.\n[\s\S]*Fix: Keep one/);
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { CLI, echoService, emulatorFor, recordingLogger, request, run, sleep, startProcess, tempDir, writeConfig } from './helpers.js';
+import { CLI, echoService, emulatorFor, recordingLogger, request, run, startProcess, tempDir, waitForEvent, writeConfig } from './helpers.js';
 import { freePort } from './internals.js';
 
 function serverSource(version: string): string {
@@ -14,16 +14,6 @@ http.createServer((req, res) => {
 }).listen(Number(process.env.PORT));
 process.on('SIGTERM', () => process.exit(0));
 `;
-}
-
-async function waitForEvent(logger: ReturnType<typeof recordingLogger>, pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const event = logger.events.slice(from).find((e) => pattern.test(e));
-    if (event !== undefined) return event;
-    assert.ok(Date.now() < deadline, `no event ${pattern} in:\n${logger.events.slice(from).join('\n')}`);
-    await sleep(10);
-  }
 }
 
 describe("a service's published port (its stable address)", () => {
