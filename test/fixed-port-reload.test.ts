@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import supertest from 'supertest';
 import { echoService, emulatorFor, innerCall, recordingLogger, sleep, tempDir, waitForEvent } from './helpers.js';
 import { freePort } from './internals.js';
@@ -21,18 +21,24 @@ process.on('SIGTERM', () => process.exit(0));
 `;
 }
 
+/** `svc` (serverSource v1 in a temp dir, on a fixed free port) and `caller`, which may call it; files watched. */
+async function fixedPortService(t: TestContext, extra: Record<string, unknown> = {}) {
+  const dir = tempDir(t, 'dyc-fixed-');
+  const file = path.join(dir, 'server.js');
+  writeFileSync(file, serverSource('v1'));
+  const port = await freePort();
+  const logger = recordingLogger();
+  const emu = await emulatorFor(
+    t,
+    { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', port, ...extra } } },
+    { logger, watch: true },
+  );
+  return { file, logger, emu };
+}
+
 describe('a service with a fixed port', () => {
   test('reloads stop-then-start: the new code answers, calls during the restart wait instead of failing, the log says so', async (t) => {
-    const dir = tempDir(t, 'dyc-fixed-');
-    const file = path.join(dir, 'server.js');
-    writeFileSync(file, serverSource('v1'));
-    const port = await freePort();
-    const logger = recordingLogger();
-    const emu = await emulatorFor(
-      t,
-      { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', port } } },
-      { logger, watch: true },
-    );
+    const { file, logger, emu } = await fixedPortService(t);
     const first = (await innerCall(emu, 'caller', 'svc', '/')).json();
     assert.equal(first.version, 'v1');
 
@@ -77,16 +83,7 @@ describe('a service with a fixed port', () => {
   });
 
   test('a call in flight finishes on the old instance; a broken save leaves it down with a clear line, the next save brings it back', async (t) => {
-    const dir = tempDir(t, 'dyc-fixed-');
-    const file = path.join(dir, 'server.js');
-    writeFileSync(file, serverSource('v1'));
-    const port = await freePort();
-    const logger = recordingLogger();
-    const emu = await emulatorFor(
-      t,
-      { services: { caller: echoService({ allow: ['svc'] }), svc: { dir, command: 'node server.js', port, startTimeout: 5 } } },
-      { logger, watch: true },
-    );
+    const { file, logger, emu } = await fixedPortService(t, { startTimeout: 5 });
     const slow = innerCall(emu, 'caller', 'svc', '/slow');
     await sleep(30);
     writeFileSync(file, serverSource('v2'));
