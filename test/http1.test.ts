@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { recordingLogger, sleep } from './helpers.js';
+import { borrowReads } from './internals.js';
 import { listenOn, LOCAL, proxyFor, rawExchange, statusOf } from './proxy-helpers.js';
 
 const HOST = 'a-b.inner-call.dyc.ivolces.com';
@@ -276,6 +277,83 @@ describe('HTTP/1.1 on the fast path', () => {
     // With a body, the target may have read part of it: no retry, the caller learns of it.
     assert.equal(await call('POST'), 502);
   });
+  test('client reads go into a buffer of the connection on this Node, not through Readable', async (t) => {
+    // The fast path relies on it for speed (emulator/proxy/fast-path/borrowed-reads.ts);
+    // a Node that moves the internals it uses makes this fail rather than slow down unseen.
+    const server = net.createServer();
+    const got = new Promise<{ borrowed: boolean; text: string }>((resolve) =>
+      server.once('connection', (socket) => {
+        const buffer = Buffer.alloc(8);
+        let text = '';
+        const borrowed = borrowReads(socket, buffer, (bytes) => {
+          text += buffer.toString('latin1', 0, bytes);
+          return true;
+        });
+        socket.on('end', () => resolve({ borrowed, text }));
+        socket.resume();
+      }),
+    );
+    const port = await listenOn(t, server);
+    const client = net.connect(port, LOCAL, () => client.end('more than eight bytes'));
+    assert.deepEqual(await got, { borrowed: true, text: 'more than eight bytes' });
+  });
+
+  test('uploads larger than the read buffer arrive intact, several at once, with requests pipelined behind them and one handed to Node', async (t) => {
+    // The client's reads are views of one buffer per connection: every byte that outlives
+    // a read (a body queued or still being written upstream, a pipelined head) must be copied.
+    const server = http.createServer((req, res) => {
+      const hash = createHash('sha256');
+      let bytes = 0;
+      // A slow reader: the proxy's writes upstream queue up while the client's reads go on.
+      req.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        bytes += chunk.length;
+        req.pause();
+        setTimeout(() => req.resume(), 4);
+      });
+      req.on('end', () => {
+        const text = `${req.url} ${bytes} ${hash.digest('hex')}`;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': text.length }).end(text);
+      });
+    });
+    const proxy = await proxyFor(t, { b: await listenOn(t, server) });
+    const upload = async (index: number): Promise<void> => {
+      const data = randomBytes(8 * 1024 * 1024 + index * 777);
+      const digest = createHash('sha256').update(data).digest('hex');
+      const chunked = index % 2 === 1;
+      const socket = net.connect(proxy.port, LOCAL);
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString('latin1')));
+      const closed = new Promise((resolve) => socket.on('close', resolve));
+      socket.write(`PUT /up${index} HTTP/1.1\r\nHost: ${HOST}\r\n${chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${data.length}`}\r\n\r\n`);
+      // Uneven pieces, some larger than the proxy's read buffer; the last one carries the next requests too.
+      for (let sent = 0; sent < data.length; ) {
+        const piece = data.subarray(sent, Math.min(data.length, sent + 1000 + ((sent * 7919) % 40_000)));
+        sent += piece.length;
+        const framed = chunked ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece;
+        if (!socket.write(framed)) await new Promise((resolve) => socket.once('drain', resolve));
+      }
+      // Not half-closed: the last request's Connection: close ends the exchange.
+      socket.write(
+        `${chunked ? '0\r\n\r\n' : ''}POST /after${index} HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 5\r\n\r\nafter` +
+          `POST /node${index} HTTP/1.1\r\nHost: ${HOST}\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nnode` +
+          `GET /last${index} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
+      );
+      await closed;
+      const finals = responses(text).filter((response) => response.status >= 200);
+      assert.deepEqual(
+        finals.map((response) => response.body),
+        [
+          `/up${index} ${data.length} ${digest}`,
+          `/after${index} 5 ${createHash('sha256').update('after').digest('hex')}`,
+          `/node${index} 4 ${createHash('sha256').update('node').digest('hex')}`,
+          `/last${index} 0 ${createHash('sha256').digest('hex')}`,
+        ],
+      );
+    };
+    await Promise.all([0, 1, 2, 3].map(upload));
+  });
+
   test('large responses reach slow readers intact and in full, several at once (backpressure both ways, lent read buffers)', async (t) => {
     const data = randomBytes(16 * 1024 * 1024);
     const digest = createHash('sha256').update(data).digest('hex');

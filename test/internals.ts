@@ -23,3 +23,4 @@ export { CallDetailStore } from '../dist/dashboard/details.js';
 export { CallTrace } from '../dist/logging/call-trace.js';
 export { LogBuffer } from '../dist/logging/log-buffer.js';
 export { LoadBalancer, type BalancerEvent, type CallOutcome } from '../dist/util/balancer.js';
+export { borrowReads } from '../dist/proxy/fast-path/borrowed-reads.js';

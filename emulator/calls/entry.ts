@@ -9,6 +9,7 @@ import { DEFAULTS, type EmulatorConfig, type EntryUser, type ServiceConfig } fro
 import { findService, servicesHint } from '../inner-call/index.js';
 import { unmapIPv4 } from '../util/addresses.js';
 import { didYouMean, quoteList } from '../util/strings.js';
+import type { Mutable } from '../util/types.js';
 import type { ProxyErrorDetails } from './errors.js';
 import type { Shaping } from './shaping.js';
 import type { CallRequest, CallSource, Decision, EntryControl, MiniProgramCaller } from './types.js';
@@ -27,7 +28,7 @@ const CONTROL_LINE = /x-emulator-(?:service|user|env)[\t ]*:/iy;
  * the fast path has it). Only lines starting with "x-e" are looked at.
  */
 export function entryControlOfHead(head: string): EntryControl {
-  const control: { -readonly [K in keyof EntryControl]: EntryControl[K] } = {};
+  const control: Mutable<EntryControl> = {};
   let pos = head.indexOf('\r\n') + 2;
   const end = head.length - 2;
   while (pos < end) {
@@ -50,7 +51,7 @@ export function entryControlOfHead(head: string): EntryControl {
 
 /** The same for Node's raw headers (name, value, …) on the slow path. */
 export function entryControlOfHeaders(raw: readonly string[]): EntryControl {
-  const control: { -readonly [K in keyof EntryControl]: EntryControl[K] } = {};
+  const control: Mutable<EntryControl> = {};
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     if (name === 'x-emulator-service') control.service = raw[i + 1]!.trim();

@@ -34,6 +34,7 @@ import { mayBecomeRequestHead, parseRequestHead, parseResponseHead, type HostPro
 import { KeptBody } from '../../calls/kept-body.js';
 import { standInError } from '../../targets/http-util.js';
 import { UpstreamPool, type UpstreamConnection, type UpstreamOwner } from './upstream-pool.js';
+import { borrowReads } from './borrowed-reads.js';
 
 /** Node's default `maxHeaderSize`: the same limit as the slow path's. */
 const MAX_REQUEST_HEAD = 16 * 1024;
@@ -43,6 +44,8 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 const CLIENT_CLOSED = 499;
 /** Response bodies up to this size go out copied behind their head, in one write; larger ones as they are. */
 const COPY_LIMIT = 4096;
+/** Each client connection reads into a buffer of this size (./borrowed-reads.ts); heads are rarely larger. */
+const CLIENT_READ_BYTES = 16 * 1024;
 
 export interface FastPathContext {
   readonly pipeline: CallPipeline;
@@ -121,6 +124,13 @@ class ClientConnection {
   private keyHost: string | undefined;
   private keyPort: number | undefined;
   private key: string | undefined;
+  /**
+   * Reads come as views of one buffer of this connection's (./borrowed-reads.ts): a chunk
+   * is valid until the next read, so whatever outlives the read is copied (`pending`,
+   * request body bytes).
+   */
+  readonly borrowed: boolean;
+  private handedOff = false;
 
   constructor(
     readonly fastPath: FastPath,
@@ -130,12 +140,23 @@ class ClientConnection {
   ) {
     this.context = fastPath.context;
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
+    const buffer = Buffer.allocUnsafeSlow(CLIENT_READ_BYTES);
+    this.borrowed = borrowReads(socket, buffer, (bytes) => this.onRead(buffer.subarray(0, bytes)));
+    if (!this.borrowed) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('drain', this.onDrain);
     socket.on('error', noop); // 'close' follows
     socket.on('close', this.onClose);
     socket.resume(); // a socket handed on (CONNECT, PROXY line) may come paused
+  }
+
+  /** A read into the connection's own buffer: bytes still needed after it are copied out. */
+  private onRead(chunk: Buffer): boolean {
+    // Node's server reads this socket now, through `Readable` (the handle keeps reading into our buffer).
+    if (this.handedOff) return this.socket.push(Buffer.from(chunk));
+    this.onData(chunk);
+    if (this.pending !== undefined && this.pending.buffer === chunk.buffer) this.pending = Buffer.from(this.pending);
+    return true;
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -160,7 +181,7 @@ class ClientConnection {
       return;
     }
     this.headSince = undefined;
-    const head = parseRequestHead(pending.toString('latin1', 0, end + 4));
+    const head = parseRequestHead(pending.toString('latin1', 0, end + 4), this.memo.host);
     if (head === undefined) return this.handOff();
     if ('problem' in head) return this.refuseHost(head);
     const { pipeline } = this.context;
@@ -316,8 +337,9 @@ class ClientConnection {
     ] as const) {
       socket.off(event, listener);
     }
-    if (this.pending !== undefined) socket.unshift(this.pending);
+    if (this.pending !== undefined) socket.unshift(this.borrowed ? Buffer.from(this.pending) : this.pending);
     this.pending = undefined;
+    this.handedOff = true;
     this.slowPath(socket, this.headSince);
     // Node's server reads a fresh socket's handle directly and would skip the bytes put
     // back above; a 'data' listener makes it read through the stream instead.
@@ -478,6 +500,7 @@ class Exchange implements UpstreamOwner {
   };
 
   private sendBody(body: Buffer): void {
+    if (this.client.borrowed) body = Buffer.from(body); // kept, queued or still being written after the next read
     this.call.details?.requestBody.add(body);
     this.kept?.add(body);
     if (!this.upstreamReady) {

@@ -96,6 +96,10 @@ const RESPONSE_NAME_LENGTHS = new Set(RESPONSE_NAMES.map((name) => name.length))
 const isRequestName = (length: number): boolean => REQUEST_NAME_LENGTHS.has(length);
 const isResponseName = (length: number): boolean => RESPONSE_NAME_LENGTHS.has(length);
 
+const METHODS = new Map(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((method) => [method, method]));
+/** The constant string for a common method: a record keeps it instead of one more string per call. */
+const knownMethod = (method: string): string => METHODS.get(method) ?? method;
+
 /** Whether the start of a head that is still arriving could be one the fast path takes. */
 export function mayBecomeRequestHead(partial: Buffer): boolean {
   const first = partial[0]!;
@@ -111,7 +115,7 @@ export function mayBecomeRequestHead(partial: Buffer): boolean {
  * lengths), an empty Host, `Connection` naming other headers. A missing or repeated
  * Host is a `HostProblem`: refused on either path.
  */
-export function parseRequestHead(head: string): RequestHead | HostProblem | undefined {
+export function parseRequestHead(head: string, previousHost?: string): RequestHead | HostProblem | undefined {
   const lineEnd = head.indexOf('\r\n');
   const line = REQUEST_LINE.exec(head.slice(0, lineEnd));
   if (!line) return undefined;
@@ -160,9 +164,11 @@ export function parseRequestHead(head: string): RequestHead | HostProblem | unde
   if (hostLines !== 1) return { problem: 'host', method: line[1]!, path: line[2]!, host: host ?? '', hostLines };
   if (chunked && length !== -1) return undefined;
   return {
-    method: line[1]!,
+    method: knownMethod(line[1]!),
     path: line[2]!,
-    host: host!,
+    // The connection's last Host, when it is the same: the call's record keeps it, and a
+    // string cut from this head would keep the whole head alive with it (GC work per call).
+    host: previousHost !== undefined && host === previousHost ? previousHost : host!,
     framing: chunked ? 'chunked' : length > 0 ? 'length' : 'none',
     length: Math.max(length, 0),
     close,
