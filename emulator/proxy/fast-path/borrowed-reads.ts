@@ -1,9 +1,9 @@
 // Reads of an accepted socket into one buffer of its own, as `net.connect({ onread })`
 // does for the upstream side. Node offers `onread` only to sockets it creates for the
 // caller; an accepted socket reads through `Readable`, which costs every read a fresh
-// 64 KB allocation and a tick (~3 µs a call, BENCHMARKS.md). The option is kept in three
+// 64 KB allocation and a tick (~3 µs a call, BENCHMARKS.md). The option is kept in two
 // symbol-keyed fields of every net.Socket and switched on with the handle's
-// `useUserBuffer`: both found here by feature detection on this Node, and when either
+// `useUserBuffer`: all found here by feature detection on this Node, and when any
 // is missing the socket simply keeps reading through `Readable`.
 
 import net, { type Socket } from 'node:net';
