@@ -2,7 +2,7 @@
 // which win over the ignores they name, "!" exclusions, `watch: []`), and the chain that
 // applies config edits. Real files, real chokidar.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { loadConfig, startHotReload, watchFiles } from './internals.js';
@@ -47,6 +47,35 @@ test('explicit globs win over the built-in ignores they name; "!" excludes', asy
   assert.deepEqual(await changedFiles(t, ['server.js', 'build/**', 'logs/*.log']), ['build/bundle.js', 'logs/app.log', 'server.js']);
   assert.deepEqual(await changedFiles(t, ['**/*.js', '!src/gen/**']), ['server.js', 'src/app.js'], '**/*.js does not reach into node_modules or build');
   assert.deepEqual(await changedFiles(t, ['!src/**']), ['README.md', 'server.js'], 'only exclusions: the default minus those');
+});
+
+test('a temporary renamed over a file is not named, even when its unlink comes in a later batch (sed -i)', async (t) => {
+  // chokidar holds an unlink back ~100 ms to spot atomic saves; with a shorter debounce the
+  // temporary's add and its unlink land in two batches, as they can under load at the
+  // default 100 ms.
+  const dir = tempDir(t, 'dyc-watch-sed-');
+  writeFileSync(path.join(dir, 'server.js'), 'v1');
+  const batches: string[][] = [];
+  const watcher = await watchFiles({
+    dir,
+    polling: false,
+    interval: 100,
+    debounceMs: 50,
+    onChange: (files) => batches.push(files),
+    onError: (error) => assert.fail(error),
+  });
+  t.after(() => watcher.stop());
+  await sleep(100);
+  writeFileSync(path.join(dir, 'sedAb12Cd'), 'v2');
+  await sleep(15); // within the debounce: the add is seen, its batch not yet written
+  renameSync(path.join(dir, 'sedAb12Cd'), path.join(dir, 'server.js'));
+  await sleep(500);
+  assert.ok(batches.length > 0, 'the save is reported');
+  assert.deepEqual(
+    batches.flat().filter((file) => file !== 'server.js'),
+    [],
+    JSON.stringify(batches),
+  );
 });
 
 test('watch: [] watches nothing', async (t) => {

@@ -91,12 +91,24 @@ export async function watchFiles(options: FileWatchOptions): Promise<FileWatcher
 
   /** Changed files of the batch: reported name → its absolute path and the first event seen. */
   const changed = new Map<string, { absolute: string; first: string }>();
+  /** Temporaries dropped from a batch whose unlink has not been seen yet. */
+  const temporaries = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   const flush = (): void => {
     timer = undefined;
     // A file created and gone within one batch is an editor's or tool's temporary
     // (`sed -i` writes sedXXXXXX and renames it over the file): not a change to name.
-    const files = [...changed].filter(([, { absolute, first }]) => first !== 'add' || existsSync(absolute)).map(([file]) => file);
+    // chokidar holds unlinks back ~100 ms (its `atomic` check), so the temporary's unlink
+    // can come in the next batch: that is not a change either.
+    const files: string[] = [];
+    for (const [file, { absolute, first }] of changed) {
+      if (first === 'add' && !existsSync(absolute)) temporaries.add(file);
+      else if (first === 'unlink' && temporaries.delete(file)) continue;
+      else {
+        temporaries.delete(file); // a name used again for a file that stays
+        files.push(file);
+      }
+    }
     changed.clear();
     if (files.length > 0) options.onChange(files);
   };
