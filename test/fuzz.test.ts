@@ -419,3 +419,165 @@ function fetchOk(port: number, host: string): Promise<boolean> {
     req.on('error', () => resolve(false));
   });
 }
+
+// ── Response heads: the proxy against llhttp ──────────────────────────────────
+
+/** What an HTTP client made of a response: refused before a response, or the response and whether its body ended cleanly. */
+type Outcome = ({ kind: 'refused'; why: string } | { kind: 'response'; status: number; headers: string[]; body: string; complete: boolean }) & {
+  /** A 1xx came first. */
+  interim: boolean;
+};
+
+/** GETs `path` with Node's client (llhttp, strict) on a fresh connection; headers end to end (no hop-by-hop), lower case. */
+function clientOutcome(port: number, path: string, host: string): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (outcome: Outcome): void => {
+      if (!settled) resolve(outcome);
+      settled = true;
+    };
+    let responded = false;
+    let interim = false;
+    const req = http.get({ host: LOCAL, port, path, headers: { host }, agent: false, timeout: 5000 }, (res) => {
+      responded = true;
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (chunk: string) => (body += chunk));
+      const done = (complete: boolean): void => {
+        const named = new Set((res.headers.connection ?? '').split(',').map((option) => option.trim().toLowerCase()));
+        const headers: string[] = [];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          const name = res.rawHeaders[i]!.toLowerCase();
+          if (!HOP_BY_HOP_NAMES.has(name) && !named.has(name)) headers.push(`${name}: ${res.rawHeaders[i + 1]}`);
+        }
+        settle({ kind: 'response', status: res.statusCode!, headers, body, complete, interim });
+      };
+      res.on('end', () => done(res.complete));
+      res.on('error', () => done(false));
+      res.on('aborted', () => done(false));
+      res.on('close', () => done(res.complete));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    // An error after the response (bytes after a body that has ended) ends that response: its events say how.
+    req.on('error', (error) => responded || settle({ kind: 'refused', why: error.message, interim }));
+    req.on('information', () => (interim = true));
+  });
+}
+const HOP_BY_HOP_NAMES = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
+
+test(`dyc-fuzz: random and mutated response heads: the proxy forwards what llhttp accepts as llhttp reads it, and never what it refuses (seed ${SEED}; replay with FUZZ_SEED=${SEED})`, async (t) => {
+  const f = fuzzer(SEED ^ 0x85ebca6b);
+  const statusLines = [
+    'HTTP/1.1 200 OK',
+    'HTTP/1.0 200 OK',
+    'HTTP/1.1 204 No Content',
+    'HTTP/1.1 304 Not Modified',
+    'HTTP/1.1 404 Not Found',
+    'HTTP/1.1 200',
+    'HTTP/1.1 599 Odd one',
+    'HTTP/1.1 200 Fine\tthanks',
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK',
+  ];
+  const headerLines = [
+    'Content-Type: text/plain',
+    'content-length:5',
+    'Content-Length: 5',
+    'Content-Length:  5  ',
+    'Content-Length: 6',
+    'Transfer-Encoding: chunked',
+    'Transfer-Encoding: gzip, chunked',
+    'Connection: close',
+    'Connection: keep-alive',
+    'Connection: Keep-Alive, X-Drop',
+    'X-Drop: dropped when named',
+    'Keep-Alive: timeout=5',
+    'Trailer: x-t',
+    'Proxy-Connection: keep-alive',
+    'X-Emulator-Error: stub_not_matched',
+    'X-Spaced:   padded value\t ',
+    'Set-Cookie: a=1',
+    'Set-Cookie: b=2',
+    'X-Empty:',
+  ];
+  const response = (): Buffer => {
+    const lines = [f.pick(statusLines)];
+    for (let n = f.int(6); n > 0; n--) lines.push(f.pick(headerLines));
+    const chunked = lines.some((line) => /chunked/i.test(line));
+    const body = chunked ? f.pick(['5\r\nhello\r\n0\r\n\r\n', '5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n', '0\r\n\r\n']) : f.pick(['hello', '', 'hello, world']);
+    const bytes = Buffer.from(`${lines.join('\r\n')}\r\n\r\n${body}`, 'latin1');
+    return f.int(3) === 0 ? bytes : f.mutate(bytes);
+  };
+  const CASES = 3000;
+  const cases = Array.from({ length: CASES }, response);
+  // The target answers /case/N with case N's bytes as they are, then closes.
+  const target = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let head = '';
+    socket.on('data', (chunk) => {
+      head += chunk.toString('latin1');
+      const match = /^GET \/case\/(\d+) /.exec(head);
+      if (match && head.includes('\r\n\r\n')) socket.end(cases[Number(match[1])]!);
+    });
+  });
+  await new Promise<void>((resolve) => target.listen(0, LOCAL, resolve));
+  t.after(() => target.close());
+  const targetPort = (target.address() as net.AddressInfo).port;
+  const config = loadConfig(
+    writeConfig(t, { services: { a: { dir: ECHO_DIR, command: 'x', allow: ['b'] }, b: { dir: ECHO_DIR, command: 'x' } }, proxy: { callTimeout: 5 } }),
+  );
+  const proxy = await startProxy({
+    host: LOCAL,
+    port: 0,
+    logger: silentLogger,
+    directory: { config: () => config, upstream: () => ({ state: 'ready', host: LOCAL, port: targetPort }) },
+  });
+  t.after(() => proxy.stop());
+
+  const tally = { agreed: 0, bothRefused: 0, proxyStricter: 0 };
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < CASES) {
+        const n = next++;
+        const path = `/case/${n}`;
+        const [direct, proxied] = await Promise.all([
+          clientOutcome(targetPort, path, 'target'),
+          clientOutcome(proxy.port, path, 'a-b.inner-call.dyc.ivolces.com'),
+        ]);
+        const sent = JSON.stringify(cases[n]!.toString('latin1'));
+        // The proxy's own refusal: a 502 of its own making.
+        const refusedByProxy = proxied.kind === 'response' && proxied.status === 502 && proxied.headers.includes('x-emulator-error: upstream_error');
+        const directBroken = direct.kind === 'refused' || !direct.complete;
+        const proxiedBroken = refusedByProxy || proxied.kind === 'refused' || !proxied.complete;
+        if (direct.kind === 'refused') {
+          // Refused as a whole: a 502 of the proxy's, or a cut once a 1xx has gone out; never a head of the target's.
+          assert.ok(
+            refusedByProxy || (proxied.interim && proxiedBroken),
+            `llhttp refused (${direct.why}) but the proxy forwarded ${JSON.stringify(proxied)} for ${sent} (seed ${SEED})`,
+          );
+          tally.bothRefused++;
+        } else if (proxiedBroken && !directBroken) {
+          // Stricter is allowed only as a clean 502, or as a cut once a 1xx has gone out (llhttp takes "\r\r" for a line end, for one).
+          assert.ok(
+            refusedByProxy || proxied.interim,
+            `llhttp read a whole response but the proxy cut it: ${JSON.stringify(proxied)} for ${sent} (seed ${SEED})`,
+          );
+          tally.proxyStricter++;
+        } else if (directBroken) {
+          assert.ok(proxiedBroken, `a body llhttp found cut short came through whole: ${JSON.stringify(proxied)} for ${sent} (seed ${SEED})`);
+          tally.bothRefused++;
+        } else if (proxied.kind === 'response') {
+          assert.equal(proxied.status, direct.status, `${sent} (seed ${SEED})`);
+          assert.deepEqual(proxied.headers, direct.headers, `${sent} (seed ${SEED})`);
+          assert.equal(proxied.body, direct.body, `${sent} (seed ${SEED})`);
+          tally.agreed++;
+        }
+      }
+    }),
+  );
+  t.diagnostic(
+    `${CASES} responses: ${tally.agreed} forwarded as llhttp read them, ${tally.bothRefused} refused by both, ${tally.proxyStricter} refused by the proxy alone`,
+  );
+  assert.ok(tally.agreed > CASES / 4 && tally.bothRefused > CASES / 10, JSON.stringify(tally));
+  assert.ok(tally.proxyStricter < CASES / 20, `the proxy refuses much that llhttp accepts: ${JSON.stringify(tally)}`);
+});

@@ -30,6 +30,7 @@ import { compileShaping, shapeHead } from '../../calls/shaping.js';
 import type { CallSource, Fault } from '../../calls/types.js';
 import type { CallOutcome } from '../../util/balancer.js';
 import { ChunkedScanner } from './chunked.js';
+import { copyBytes } from './bytes.js';
 import { mayBecomeRequestHead, parseRequestHead, parseResponseHead, type HostProblem, type RequestHead, type ResponseHead } from './heads.js';
 import { KeptBody } from '../../calls/kept-body.js';
 import { standInError } from '../../targets/http-util.js';
@@ -559,7 +560,7 @@ class Exchange implements UpstreamOwner {
         this.responseHead = Buffer.from(buffered); // a chunk is only lent until the next read
         return;
       }
-      const parsed = parseResponseHead(buffered.toString('latin1', 0, end + 4), this.method, this.head.close);
+      const parsed = parseResponseHead(buffered, end + 4, this.method, this.head.close);
       if (typeof parsed === 'string') return this.fail('upstream_error', `invalid response: ${parsed}`);
       const rest = buffered.subarray(end + 4);
       if (
@@ -570,10 +571,10 @@ class Exchange implements UpstreamOwner {
       ) {
         return this.retry(parsed.status); // the plan's retry rule: this answer never reaches the caller
       }
-      this.call.details?.responseHead(parsed.status, parsed.forward);
+      this.call.details?.responseHead(parsed.status, parsed.forward.toString('latin1'));
       this.answered = true;
       if (parsed.interim) {
-        this.client.socket.write(parsed.forward, 'latin1');
+        this.client.socket.write(Buffer.from(parsed.forward)); // a view of the read: copied
         if (rest.length === 0) return void (this.responseHead = undefined);
         buffered = rest;
         continue;
@@ -590,7 +591,7 @@ class Exchange implements UpstreamOwner {
    * Passes response body bytes on, after `head` for the first ones (one system call
    * either way); the response is complete when its framing says so.
    */
-  private forwardBody(chunk: Buffer, head?: string): void {
+  private forwardBody(chunk: Buffer, head?: Buffer): void {
     const framing = this.response!.framing;
     let end = chunk.length;
     let complete = false;
@@ -614,7 +615,7 @@ class Exchange implements UpstreamOwner {
       // The body goes out as it is: a view of the upstream's read buffer, lent until it is sent.
       if (head !== undefined) {
         socket.cork(); // head and body in one writev
-        socket.write(Buffer.from(head, 'latin1'));
+        socket.write(Buffer.from(head)); // a view of the read: copied
       }
       if (body !== undefined) socket.write(body, this.onLentChunkSent);
       if (head !== undefined) socket.uncork();
@@ -750,10 +751,11 @@ class Exchange implements UpstreamOwner {
 
 const NO_OUTCOME: CallOutcome = { kind: 'none' };
 
-/** A head (latin1) and the body bytes that follow it, as one buffer. */
-function withHead(head: string, body: Buffer | undefined): Buffer {
+/** A head (latin1 text, or bytes) and the body bytes that follow it, as one buffer. */
+function withHead(head: string | Buffer, body: Buffer | undefined): Buffer {
   const out = Buffer.allocUnsafe(head.length + (body?.length ?? 0));
-  out.write(head, 0, 'latin1');
-  body?.copy(out, head.length);
+  if (typeof head === 'string') out.write(head, 0, 'latin1');
+  else copyBytes(head, 0, head.length, out, 0);
+  if (body !== undefined) copyBytes(body, 0, body.length, out, head.length);
   return out;
 }

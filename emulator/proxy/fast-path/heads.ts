@@ -4,11 +4,11 @@
 // it does not understand is an invalid response (502), as llhttp would have it.
 
 import { connectionOptions, HOP_BY_HOP } from '../../util/headers.js';
+import { byteClass, copyBytes } from './bytes.js';
 
 /** Header lines as RFC 9112 has them: `token ":" OWS value`, no obs-fold, no bare CR or LF, no NUL. */
 const HEADER_LINES = /(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/y;
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/[\x21-\x7e\x80-\xff]*) HTTP\/1\.1$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?$/;
 const DIGITS = /^\d{1,15}$/;
 
 export type RequestFraming = 'none' | 'length' | 'chunked';
@@ -47,8 +47,11 @@ export interface ResponseHead {
   readonly length: number;
   /** The upstream connection may carry another request after this response. */
   readonly reusable: boolean;
-  /** The head to send the client, minus hop-by-hop headers (plus `Connection: close` when asked). */
-  readonly forward: string;
+  /**
+   * The head to send the client, minus hop-by-hop headers (plus `Connection: close` when
+   * asked). A view of the bytes read when nothing was left out: valid until the next read.
+   */
+  readonly forward: Buffer;
   /** `X-Emulator-Error`, as a stand-in (url, targets, stub) sends it with its own answers. */
   readonly emulatorError: string | undefined;
 }
@@ -92,9 +95,7 @@ function walkHeaders(head: string, start: number, visit: HeaderVisitor, interest
 const REQUEST_NAMES = ['host', 'content-length', 'transfer-encoding', 'connection', 'expect', 'upgrade', ...HOP_BY_HOP];
 const RESPONSE_NAMES = ['content-length', 'transfer-encoding', 'connection', 'x-emulator-error', ...HOP_BY_HOP];
 const REQUEST_NAME_LENGTHS = new Set(REQUEST_NAMES.map((name) => name.length));
-const RESPONSE_NAME_LENGTHS = new Set(RESPONSE_NAMES.map((name) => name.length));
 const isRequestName = (length: number): boolean => REQUEST_NAME_LENGTHS.has(length);
-const isResponseName = (length: number): boolean => RESPONSE_NAME_LENGTHS.has(length);
 
 const METHODS = new Map(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((method) => [method, method]));
 /** The constant string for a common method: a record keeps it instead of one more string per call. */
@@ -176,75 +177,184 @@ export function parseRequestHead(head: string, previousHost?: string): RequestHe
   };
 }
 
+// Byte classes for the response head, which is parsed where it was read, without a string.
+const TOKEN = byteClass("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+/** Field value bytes: HTAB, visible ASCII and SP, obs-text. */
+const FIELD = byteClass('\t', [0x20, 0x7e], [0x80, 0xff]);
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+/** The response header names the parser acts on, by length (the usual header is matched by length alone). */
+const RESPONSE_NAMES_BY_LENGTH: (string[] | undefined)[] = [];
+for (const name of new Set(RESPONSE_NAMES)) (RESPONSE_NAMES_BY_LENGTH[name.length] ??= []).push(name);
+const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n\r\n', 'latin1');
+const HTTP_1 = 'HTTP/1.';
+/** Ranges of header lines to leave out, as [from, to) pairs; reused, as parsing is synchronous. */
+const dropped: number[] = [];
+
+/** The lower-case name among `candidates` that `source[from, from + length)` spells in any case, if any. */
+function matchName(source: Buffer, from: number, length: number, candidates: readonly string[]): string | undefined {
+  next: for (const name of candidates) {
+    // Token bytes only: `| 0x20` lower-cases a letter and leaves digits and "-" alone.
+    for (let i = 0; i < length; i++) if ((source[from + i]! | 0x20) !== name.charCodeAt(i)) continue next;
+    return name;
+  }
+  return undefined;
+}
+
+/** Whether `source[from, to)` equals the lower-case `word` in any case. */
+function equalsWord(source: Buffer, from: number, to: number, word: string): boolean {
+  if (to - from !== word.length) return false;
+  for (let i = 0; i < word.length; i++) if ((source[from + i]! | 0x20) !== word.charCodeAt(i)) return false;
+  return true;
+}
+
+/** A decimal Content-Length of 1 to 15 digits in `source[from, to)`, or -1. */
+function decimal(source: Buffer, from: number, to: number): number {
+  if (to <= from || to - from > 15) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = source[i]! - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
 /**
- * Parses a response head; a string says what is wrong with it. `method` is the
- * request's (HEAD has no body); `closeClient` adds `Connection: close` to the
- * forwarded head, as does a body that ends only when the connection does.
+ * Parses a response head, `source[0, headEnd)` (status line through the blank line), where
+ * it was read; a string says what is wrong with it. `method` is the request's (HEAD has no
+ * body); `closeClient` adds `Connection: close` to the forwarded head, as does a body that
+ * ends only when the connection does. `forward` may be a view of `source`.
  */
-export function parseResponseHead(head: string, method: string, closeClient: boolean): ResponseHead | string {
-  const lineEnd = head.indexOf('\r\n');
-  const line = STATUS_LINE.exec(head.slice(0, lineEnd));
-  if (!line) return `invalid status line ${JSON.stringify(head.slice(0, Math.min(lineEnd, 60)))}`;
-  const status = Number(line[2]);
-  if (status === 101) return 'a 101 Switching Protocols that was never asked for';
+export function parseResponseHead(
+  source: Buffer,
+  headEnd: number,
+  method: string,
+  closeClient: boolean,
+  connectionNamed?: ReadonlySet<string>,
+): ResponseHead | string {
+  // Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF
+  let pos = HTTP_1.length;
+  const minor = source[pos]!;
+  const code = source[pos + 2]! * 100 + source[pos + 3]! * 10 + source[pos + 4]! - 0x30 * 111;
+  let valid = true;
+  for (let i = 0; i < HTTP_1.length; i++) valid &&= source[i] === HTTP_1.charCodeAt(i);
+  valid &&=
+    (minor === 0x30 || minor === 0x31) &&
+    source[pos + 1] === SP &&
+    source[pos + 2]! >= 0x31 &&
+    source[pos + 2]! <= 0x39 &&
+    source[pos + 3]! >= 0x30 &&
+    source[pos + 3]! <= 0x39 &&
+    source[pos + 4]! >= 0x30 &&
+    source[pos + 4]! <= 0x39;
+  pos += 5;
+  // The reason phrase as llhttp (Node's client) reads it: any byte but CR and LF. It is forwarded as it came.
+  if (valid && source[pos] === SP) while (source[++pos] !== CR && source[pos] !== LF);
+  if (!valid || source[pos] !== CR || source[pos + 1] !== LF) {
+    const lineEnd = source.indexOf('\r\n');
+    return `invalid status line ${JSON.stringify(source.toString('latin1', 0, Math.min(lineEnd, 60)))}`;
+  }
+  if (code === 101) return 'a 101 Switching Protocols that was never asked for';
   let length = -1;
   let codings: string | undefined;
-  let problem: string | undefined;
-  let reusable = line[1] === '1';
-  let named: string[] | undefined;
+  let reusable = minor === 0x31;
+  let named: Set<string> | undefined;
   let emulatorError: string | undefined;
-  let forward = walkHeaders(
-    head,
-    lineEnd + 2,
-    (name, value) => {
-      switch (name) {
-        case 'content-length': {
-          const parsed = DIGITS.test(value) ? Number(value) : NaN;
-          if (Number.isNaN(parsed) || (length !== -1 && length !== parsed)) {
-            problem = `invalid or conflicting Content-Length "${value}"`;
-            return undefined;
-          }
-          length = parsed;
-          return true;
-        }
-        case 'transfer-encoding':
-          codings = codings === undefined ? value : `${codings}, ${value}`;
-          return true;
-        case 'x-emulator-error':
-          emulatorError = value;
-          return true;
-        case 'connection':
-          for (const option of connectionOptions(value)) {
-            if (option === 'close') reusable = false;
-            else if (option === 'keep-alive') reusable = true;
-            else (named ??= []).push(option);
-          }
-          return false;
-        default:
-          return !HOP_BY_HOP.has(name);
+  dropped.length = 0;
+  // Header lines: token ":" OWS value OWS CRLF, no obs-fold, no bare CR or LF, no NUL.
+  for (pos += 2; source[pos] !== CR; ) {
+    const lineStart = pos;
+    while (TOKEN[source[pos]!] === 1) pos++;
+    const nameLength = pos - lineStart;
+    if (nameLength === 0 || source[pos] !== 0x3a) return 'a malformed header line';
+    let valueStart = ++pos;
+    while (FIELD[source[pos]!] === 1) pos++;
+    if (source[pos] !== CR || source[pos + 1] !== LF) return 'a malformed header line';
+    const lineEnd = pos;
+    pos += 2;
+    const candidates = RESPONSE_NAMES_BY_LENGTH[nameLength];
+    const name = candidates === undefined ? undefined : matchName(source, lineStart, nameLength, candidates);
+    if (name === undefined) {
+      if (connectionNamed?.has(source.toString('latin1', lineStart, lineStart + nameLength).toLowerCase())) drop(lineStart, pos);
+      continue;
+    }
+    let valueEnd = lineEnd;
+    while (source[valueStart] === SP || source[valueStart] === HTAB) valueStart++;
+    while (valueEnd > valueStart && (source[valueEnd - 1] === SP || source[valueEnd - 1] === HTAB)) valueEnd--;
+    let keep = true;
+    switch (name) {
+      case 'content-length': {
+        // A second Content-Length, even an equal one, is refused as llhttp refuses it: the client would.
+        if (length !== -1) return 'more than one Content-Length';
+        length = decimal(source, valueStart, valueEnd);
+        if (length === -1) return `invalid Content-Length "${source.toString('latin1', valueStart, valueEnd)}"`;
+        break;
       }
-    },
-    isResponseName,
-  );
-  if (forward === undefined) return problem ?? 'a malformed header line';
-  // Headers that `Connection` names are hop-by-hop too (rare: a second walk).
-  if (named !== undefined) {
-    const drop = new Set(named);
-    forward = walkHeaders(
-      forward,
-      lineEnd + 2,
-      (name) => !drop.has(name),
-      () => true,
-    )!;
+      case 'transfer-encoding': {
+        const value = source.toString('latin1', valueStart, valueEnd);
+        codings = codings === undefined ? value : `${codings}, ${value}`;
+        break;
+      }
+      case 'x-emulator-error':
+        emulatorError = source.toString('latin1', valueStart, valueEnd);
+        break;
+      case 'connection':
+        // Usually one option, `keep-alive` or `close`: no string made.
+        for (let from = valueStart; from < valueEnd; ) {
+          let to = from;
+          while (to < valueEnd && source[to] !== 0x2c) to++;
+          let optionEnd = to;
+          while (source[from] === SP || source[from] === HTAB) from++;
+          while (optionEnd > from && (source[optionEnd - 1] === SP || source[optionEnd - 1] === HTAB)) optionEnd--;
+          if (equalsWord(source, from, optionEnd, 'close')) reusable = false;
+          else if (equalsWord(source, from, optionEnd, 'keep-alive')) reusable = true;
+          else if (optionEnd > from) (named ??= new Set()).add(source.toString('latin1', from, optionEnd).toLowerCase());
+          from = to + 1;
+        }
+        keep = false;
+        break;
+      default:
+        keep = !HOP_BY_HOP.has(name);
+    }
+    if (!keep || connectionNamed?.has(name)) drop(lineStart, pos);
   }
-  if (status < 200) return { status, interim: true, framing: 'none', length: 0, reusable, forward, emulatorError };
+  if (pos !== headEnd - 2) return 'a malformed header line'; // a bare CR starts a line
+  // Headers that `Connection` names are hop-by-hop too (rare: a second walk).
+  if (named !== undefined && connectionNamed === undefined) return parseResponseHead(source, headEnd, method, closeClient, named);
+  if (codings !== undefined && length !== -1) return 'both Transfer-Encoding and Content-Length';
+  if (code < 200) return { status: code, interim: true, framing: 'none', length: 0, reusable, forward: keptHead(source, headEnd, false), emulatorError };
   let framing: ResponseFraming;
-  if (method === 'HEAD' || status === 204 || status === 304) framing = 'none';
+  if (method === 'HEAD' || code === 204 || code === 304) framing = 'none';
   else if (codings !== undefined) {
-    if (length !== -1) return 'both Transfer-Encoding and Content-Length';
     framing = /(?:^|,)\s*chunked\s*$/i.test(codings) ? 'chunked' : 'close';
   } else framing = length === -1 ? 'close' : length === 0 ? 'none' : 'length';
   if (framing === 'close') reusable = false;
-  if (closeClient || framing === 'close') forward = `${forward.slice(0, -2)}Connection: close\r\n\r\n`;
-  return { status, interim: false, framing, length: Math.max(length, 0), reusable, forward, emulatorError };
+  const forward = keptHead(source, headEnd, closeClient || framing === 'close');
+  return { status: code, interim: false, framing, length: Math.max(length, 0), reusable, forward, emulatorError };
+}
+
+/** Leaves the line `[from, to)` out of the forwarded head (adjacent lines make one range). */
+function drop(from: number, to: number): void {
+  if (dropped.length > 0 && dropped[dropped.length - 1] === from) dropped[dropped.length - 1] = to;
+  else dropped.push(from, to);
+}
+
+/** The head without the dropped lines, plus `Connection: close` when asked: a view of `source` when nothing changes. */
+function keptHead(source: Buffer, headEnd: number, close: boolean): Buffer {
+  if (dropped.length === 0 && !close) return source.subarray(0, headEnd);
+  let size = close ? headEnd - 2 + CONNECTION_CLOSE.length : headEnd;
+  for (let i = 0; i < dropped.length; i += 2) size -= dropped[i + 1]! - dropped[i]!;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  let from = 0;
+  for (let i = 0; i < dropped.length; i += 2) {
+    at = copyBytes(source, from, dropped[i]!, out, at);
+    from = dropped[i + 1]!;
+  }
+  if (close) copyBytes(CONNECTION_CLOSE, 0, CONNECTION_CLOSE.length, out, copyBytes(source, from, headEnd - 2, out, at));
+  else copyBytes(source, from, headEnd, out, at);
+  return out;
 }
