@@ -1,7 +1,7 @@
 // The entry from the CLI: up prints it, routes shows it, call goes through it as a user, exec sets EMULATOR_ENTRY_URL.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { freePort } from '../dist/util/net.js';
+import { freePort } from './internals.js';
 import { CLI, echoService, request, run, startProcess, writeConfig } from './helpers.js';
 
 const emulator = (args: string[], options: Parameters<typeof run>[2] = {}) => run(process.execPath, [CLI, ...args], options);

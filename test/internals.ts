@@ -4,7 +4,6 @@
 export { EmulatorError } from '../dist/errors.js';
 export { loadConfig } from '../dist/config/load.js';
 export { silentLogger, type Logger, type CallRecord } from '../dist/logging/logger.js';
-export { freePort } from '../dist/util/net.js';
 export { watchFiles } from '../dist/watch/file-watcher.js';
 export { innerCallLabel, splitLabel, INNER_CALL_DOMAINS } from '../dist/inner-call/index.js';
 export { startDnsServer } from '../dist/dns/server.js';
@@ -24,3 +23,32 @@ export { CallTrace } from '../dist/logging/call-trace.js';
 export { LogBuffer } from '../dist/logging/log-buffer.js';
 export { LoadBalancer, type BalancerEvent, type CallOutcome } from '../dist/util/balancer.js';
 export { borrowReads } from '../dist/proxy/fast-path/borrowed-reads.js';
+
+import { readFileSync } from 'node:fs';
+import { isPortFree } from '../dist/util/net.js';
+
+// A port a test names in a config (a service's own port, "proxy": {"port": N}) must not be one
+// the emulator can pick for itself: freed by the test, the kernel may hand the same port to the
+// emulator's next listen(0) (a CI run failed so: a service's own port was taken by the emulator
+// before the service bound it). So test ports come from below the kernel's ephemeral
+// range, where listen(0) never looks, and none is handed out twice in one test process.
+// (macOS has no /proc; its ephemeral range starts at 49152.)
+const EPHEMERAL_LOW = ephemeralLow();
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return 32768;
+  }
+}
+const handedOut = new Set<number>();
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 10000 + Math.floor(Math.random() * (EPHEMERAL_LOW - 10000));
+    if (handedOut.has(port)) continue;
+    if ((await isPortFree(port, '127.0.0.1')) && (await isPortFree(port, '0.0.0.0'))) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}

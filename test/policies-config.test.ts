@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig, startEmulator } from '../dist/index.js';
 import { CLI, configError, echoService, innerCall, recordingLogger, REPO, run, sleep, writeConfig } from './helpers.js';
+import { freePort } from './internals.js';
 
 const FLAKY_DIR = path.join(REPO, 'test/fixtures/flaky');
 
@@ -107,7 +108,6 @@ describe('policies in the config file', () => {
   });
 
   test('`emulator routes` shows the run-time rules of the emulator running on proxy.port, before the file’s', async (t) => {
-    const { freePort } = await import('../dist/util/net.js');
     const port = await freePort();
     const file = writeConfig(t, world({ proxy: { port }, policies: [{ to: 'orders', timeout: 3 }] }));
     const emu = await startEmulator({ config: file, proxyPort: port, dnsPort: 0 });

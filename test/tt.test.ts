@@ -6,7 +6,7 @@ import path from 'node:path';
 import { CallContainerError, createCloud, type CallContainerFailure, type CallContainerSuccess } from 'dyc-emulator/tt';
 import { launchChromium } from './dashboard-helpers.js';
 import { echoService, emulatorFor, recordingLogger, REPO, run, sleep } from './helpers.js';
-import { freePort } from '../dist/util/net.js';
+import { freePort } from './internals.js';
 
 test('the type test against @douyin-microapp/typings compiles (and fails when the shapes differ)', async () => {
   // test/types/tt-typings.ts assigns our createCloud/callContainer to the platform's types; its @ts-expect-error lines prove it can fail.
