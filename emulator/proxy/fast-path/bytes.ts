@@ -9,11 +9,17 @@ export function byteClass(chars: string, ...ranges: (readonly [number, number])[
 }
 
 /**
- * Copies `source[from, to)` to `target` at `at`; returns where it ended. For the few bytes
- * of a head, a loop costs less than a call into C++.
+ * Copies `source[from, to)` to `target` at `at`; returns where it ended. A few bytes cost
+ * less in a loop; more go through TypedArray `set` (a memmove inside V8, no call into C++:
+ * ~45 ns for a whole head, ~100 ns with the `subarray` a part of one needs; a loop costs
+ * ~2.4 ns a byte).
  */
 export function copyBytes(source: Uint8Array, from: number, to: number, target: Uint8Array, at: number): number {
-  if (to - from > 256) return at + (source as Buffer).copy(target, at, from, to);
-  for (let i = from; i < to; i++) target[at++] = source[i]!;
-  return at;
+  const length = to - from;
+  if (length < 40) {
+    for (let i = from; i < to; i++) target[at++] = source[i]!;
+    return at;
+  }
+  target.set(from === 0 && to === source.length ? source : source.subarray(from, to), at);
+  return at + length;
 }
