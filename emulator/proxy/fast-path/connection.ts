@@ -182,7 +182,7 @@ class ClientConnection {
       return;
     }
     this.headSince = undefined;
-    const head = parseRequestHead(pending.toString('latin1', 0, end + 4), this.memo.host);
+    const head = parseRequestHead(pending, end + 4, this.memo.host);
     if (head === undefined) return this.handOff();
     if ('problem' in head) return this.refuseHost(head);
     const { pipeline } = this.context;
@@ -190,7 +190,7 @@ class ClientConnection {
     // Through the entry, the control headers choose the service and the user (a literal: spreading the head cost ~1 µs a call).
     const decision = pipeline.decide(
       source,
-      source.via === 'entry' ? { host: head.host, method: head.method, path: head.path, control: entryControlOfHead(head.forward) } : head,
+      source.via === 'entry' ? { host: head.host, method: head.method, path: head.path, control: entryControlOfHead(head.forward.toString('latin1')) } : head,
       this.memo,
     );
     if (decision.kind === 'not-inner-call') return this.handOff();
@@ -520,15 +520,15 @@ class Exchange implements UpstreamOwner {
     const socket = this.upstream!.socket;
     this.connected = true;
     const shaping = this.call.plan.shaping;
-    const head = shaping === undefined ? this.head.forward : shapeHead(this.head.forward, compileShaping(shaping));
+    const head = shaping === undefined ? this.head.forward : shapeHead(this.head.forward.toString('latin1'), compileShaping(shaping));
     const details = this.call.details;
     if (details !== undefined) {
       details.upstreamReady();
-      details.requestHead(head);
+      details.requestHead(typeof head === 'string' ? head : head.toString('latin1'));
     }
     if (this.head.framing === 'none') {
       // No body: the head is the whole request, sent now (a write callback per call costs a tick).
-      socket.write(withHead(head, undefined));
+      socket.write(typeof head === 'string' ? withHead(head, undefined) : head); // the head is a copy of its own: written as it is
       this.sent(now ?? performance.now());
     } else socket.write(withHead(head, this.queued.length === 0 ? undefined : Buffer.concat(this.queued)), this.requestDone ? this.armDeadline : undefined);
     this.queued = [];

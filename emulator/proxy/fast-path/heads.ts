@@ -3,13 +3,11 @@
 // Node's own HTTP server (the slow path), which answers it as before; a response head
 // it does not understand is an invalid response (502), as llhttp would have it.
 
-import { connectionOptions, HOP_BY_HOP } from '../../util/headers.js';
+import { HOP_BY_HOP } from '../../util/headers.js';
 import { byteClass, copyBytes } from './bytes.js';
 
-/** Header lines as RFC 9112 has them: `token ":" OWS value`, no obs-fold, no bare CR or LF, no NUL. */
-const HEADER_LINES = /(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/y;
+/** The request lines the fast path takes, for a head still arriving (complete ones are parsed as bytes below). */
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/[\x21-\x7e\x80-\xff]*) HTTP\/1\.1$/;
-const DIGITS = /^\d{1,15}$/;
 
 export type RequestFraming = 'none' | 'length' | 'chunked';
 export type ResponseFraming = RequestFraming | 'close';
@@ -24,8 +22,8 @@ export interface RequestHead {
   readonly length: number;
   /** The client sent `Connection: close`. */
   readonly close: boolean;
-  /** The head to send upstream: the client's, minus hop-by-hop headers. */
-  readonly forward: string;
+  /** The head to send upstream: the client's, minus hop-by-hop headers (a copy of the bytes read). */
+  readonly forward: Buffer;
 }
 
 /** A request head the fast path understood well enough to refuse: its Host lines leave the target in doubt. */
@@ -56,50 +54,26 @@ export interface ResponseHead {
   readonly emulatorError: string | undefined;
 }
 
-interface HeaderVisitor {
-  /** Returns false to drop the line from the forwarded head, or undefined to give up on the whole head. */
-  (lowerName: string, value: string): boolean | undefined;
-}
-
-/**
- * Walks the header lines of `head` (after the start line ending at `start`), asking
- * `visit` about every line whose name could matter (a few lengths only, so the usual
- * header costs no lower-casing). Returns the head without the dropped lines.
- */
-function walkHeaders(head: string, start: number, visit: HeaderVisitor, interesting: (length: number) => boolean): string | undefined {
-  HEADER_LINES.lastIndex = start;
-  if (!HEADER_LINES.test(head)) return undefined;
-  let kept = '';
-  let keptFrom = 0;
-  let dropped = false;
-  for (let pos = start; pos < head.length - 2; ) {
-    const eol = head.indexOf('\r\n', pos);
-    const colon = head.indexOf(':', pos);
-    if (interesting(colon - pos)) {
-      const verdict = visit(head.slice(pos, colon).toLowerCase(), head.slice(colon + 1, eol).trim());
-      if (verdict === undefined) return undefined;
-      if (!verdict) {
-        kept += head.slice(keptFrom, pos);
-        keptFrom = eol + 2;
-        dropped = true;
-      }
-    }
-    pos = eol + 2;
-  }
-  return dropped ? kept + head.slice(keptFrom) : head;
-}
-
 // The header names each parser looks at, by length: a line whose name has another length
 // is kept without being lower-cased. Derived from the names, so a header added to a
 // parser's switch (or to HOP_BY_HOP) is seen without anyone updating a list of numbers.
 const REQUEST_NAMES = ['host', 'content-length', 'transfer-encoding', 'connection', 'expect', 'upgrade', ...HOP_BY_HOP];
 const RESPONSE_NAMES = ['content-length', 'transfer-encoding', 'connection', 'x-emulator-error', ...HOP_BY_HOP];
-const REQUEST_NAME_LENGTHS = new Set(REQUEST_NAMES.map((name) => name.length));
-const isRequestName = (length: number): boolean => REQUEST_NAME_LENGTHS.has(length);
+/** The names each parser acts on, by length (the usual header is matched by length alone). */
+function byLength(names: readonly string[]): (string[] | undefined)[] {
+  const table: (string[] | undefined)[] = [];
+  for (const name of new Set(names)) (table[name.length] ??= []).push(name);
+  return table;
+}
+const REQUEST_NAMES_BY_LENGTH = byLength(REQUEST_NAMES);
+const RESPONSE_NAMES_BY_LENGTH = byLength(RESPONSE_NAMES);
 
-const METHODS = new Map(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((method) => [method, method]));
-/** The constant string for a common method: a record keeps it instead of one more string per call. */
-const knownMethod = (method: string): string => METHODS.get(method) ?? method;
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+/** The method `source[0, end)`: the constant string for a common one (a record keeps it: one string less per call). */
+function knownMethod(source: Buffer, end: number): string {
+  for (const method of METHODS) if (equalsString(source, 0, end, method)) return method;
+  return source.toString('latin1', 0, end);
+}
 
 /** Whether the start of a head that is still arriving could be one the fast path takes. */
 export function mayBecomeRequestHead(partial: Buffer): boolean {
@@ -110,84 +84,117 @@ export function mayBecomeRequestHead(partial: Buffer): boolean {
 }
 
 /**
- * Parses a request head (latin1, request line through the blank line). Returns
- * undefined for anything the fast path leaves to Node: other versions or request
- * forms, Upgrade, Expect, ambiguous framing (both Content-Length and chunked, unequal
- * lengths), an empty Host, `Connection` naming other headers. A missing or repeated
- * Host is a `HostProblem`: refused on either path.
+ * Parses a request head, `source[0, headEnd)` (request line through the blank line), where
+ * it was read. Returns undefined for anything the fast path leaves to Node: other versions
+ * or request forms, Upgrade, Expect, ambiguous framing (both Content-Length and chunked,
+ * unequal lengths), an empty Host, `Connection` naming other headers. A missing or repeated
+ * Host is a `HostProblem`: refused on either path. `previousHost`: the connection's last
+ * Host, returned (not a new string) when this one is the same.
  */
-export function parseRequestHead(head: string, previousHost?: string): RequestHead | HostProblem | undefined {
-  const lineEnd = head.indexOf('\r\n');
-  const line = REQUEST_LINE.exec(head.slice(0, lineEnd));
-  if (!line) return undefined;
+export function parseRequestHead(source: Buffer, headEnd: number, previousHost?: string): RequestHead | HostProblem | undefined {
+  // Request line: token SP origin-form SP "HTTP/1.1" CRLF
+  let pos = 0;
+  while (TOKEN[source[pos]!] === 1) pos++;
+  const methodEnd = pos;
+  if (methodEnd === 0 || source[pos] !== SP || source[pos + 1] !== SLASH) return undefined;
+  const pathStart = ++pos;
+  while (TARGET[source[pos]!] === 1) pos++;
+  const pathEnd = pos;
+  for (let i = 0; i < REQUEST_LINE_END.length; i++) if (source[pos++] !== REQUEST_LINE_END[i]) return undefined;
   let host: string | undefined;
   let hostLines = 0;
   let length = -1;
   let chunked = false;
   let close = false;
-  const forward = walkHeaders(
-    head,
-    lineEnd + 2,
-    (name, value) => {
-      switch (name) {
-        case 'host':
-          if (value === '') return undefined;
-          hostLines++;
-          host ??= value;
-          return true;
-        case 'content-length': {
-          if (!DIGITS.test(value)) return undefined;
-          const parsed = Number(value);
-          if (length !== -1 && length !== parsed) return undefined;
-          length = parsed;
-          return true;
-        }
-        case 'transfer-encoding':
-          if (chunked || value.toLowerCase() !== 'chunked') return undefined;
-          chunked = true;
-          return true;
-        case 'connection':
-          for (const option of connectionOptions(value)) {
-            if (option === 'close') close = true;
-            else if (option !== 'keep-alive') return undefined;
-          }
-          return false;
-        case 'expect':
-        case 'upgrade':
-          return undefined;
-        default:
-          return !HOP_BY_HOP.has(name);
+  dropped.length = 0;
+  // Header lines: token ":" OWS value OWS CRLF, no obs-fold, no bare CR or LF, no NUL.
+  while (source[pos] !== CR) {
+    const lineStart = pos;
+    while (TOKEN[source[pos]!] === 1) pos++;
+    const nameLength = pos - lineStart;
+    if (nameLength === 0 || source[pos] !== COLON) return undefined;
+    let valueStart = ++pos;
+    while (FIELD[source[pos]!] === 1) pos++;
+    if (source[pos] !== CR || source[pos + 1] !== LF) return undefined;
+    let valueEnd = pos;
+    pos += 2;
+    const candidates = REQUEST_NAMES_BY_LENGTH[nameLength];
+    const name = candidates === undefined ? undefined : matchName(source, lineStart, nameLength, candidates);
+    if (name === undefined) continue;
+    while (source[valueStart] === SP || source[valueStart] === HTAB) valueStart++;
+    while (valueEnd > valueStart && (source[valueEnd - 1] === SP || source[valueEnd - 1] === HTAB)) valueEnd--;
+    switch (name) {
+      case 'host':
+        if (valueEnd === valueStart) return undefined;
+        hostLines++;
+        // The connection's last Host, when it is the same: the call's record keeps it (one string less per call).
+        host ??=
+          previousHost !== undefined && equalsString(source, valueStart, valueEnd, previousHost)
+            ? previousHost
+            : source.toString('latin1', valueStart, valueEnd);
+        break;
+      case 'content-length': {
+        const parsed = decimal(source, valueStart, valueEnd);
+        if (parsed === -1 || (length !== -1 && length !== parsed)) return undefined;
+        length = parsed;
+        break;
       }
-    },
-    isRequestName,
-  );
-  if (forward === undefined) return undefined;
-  if (hostLines !== 1) return { problem: 'host', method: line[1]!, path: line[2]!, host: host ?? '', hostLines };
+      case 'transfer-encoding':
+        if (chunked || !equalsWord(source, valueStart, valueEnd, 'chunked')) return undefined;
+        chunked = true;
+        break;
+      case 'connection':
+        for (let from = valueStart; from < valueEnd; ) {
+          let to = from;
+          while (to < valueEnd && source[to] !== COMMA) to++;
+          let optionEnd = to;
+          while (source[from] === SP || source[from] === HTAB) from++;
+          while (optionEnd > from && (source[optionEnd - 1] === SP || source[optionEnd - 1] === HTAB)) optionEnd--;
+          if (equalsWord(source, from, optionEnd, 'close')) close = true;
+          else if (optionEnd > from && !equalsWord(source, from, optionEnd, 'keep-alive')) return undefined;
+          from = to + 1;
+        }
+        drop(lineStart, pos);
+        break;
+      case 'expect':
+      case 'upgrade':
+        return undefined;
+      default:
+        if (HOP_BY_HOP.has(name)) drop(lineStart, pos);
+    }
+  }
+  if (pos !== headEnd - 2) return undefined;
+  const method = knownMethod(source, methodEnd);
+  const path = source.toString('latin1', pathStart, pathEnd);
+  if (hostLines !== 1) return { problem: 'host', method, path, host: host ?? '', hostLines };
   if (chunked && length !== -1) return undefined;
+  // A copy: the read buffer is reused, and the head may be sent again (a retry) after the next read.
+  const kept = keptHead(source, headEnd, false);
   return {
-    method: knownMethod(line[1]!),
-    path: line[2]!,
-    // The connection's last Host, when it is the same: the call's record keeps it, and a
-    // string cut from this head would keep the whole head alive with it (GC work per call).
-    host: previousHost !== undefined && host === previousHost ? previousHost : host!,
+    method,
+    path,
+    host: host!,
     framing: chunked ? 'chunked' : length > 0 ? 'length' : 'none',
     length: Math.max(length, 0),
     close,
-    forward,
+    forward: kept.buffer === source.buffer ? Buffer.from(kept) : kept,
   };
 }
 
-// Byte classes for the response head, which is parsed where it was read, without a string.
+// Byte classes for the heads, which are parsed where they were read, without strings.
 const TOKEN = byteClass("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 /** Field value bytes: HTAB, visible ASCII and SP, obs-text. */
 const FIELD = byteClass('\t', [0x20, 0x7e], [0x80, 0xff]);
+/** Bytes of an origin-form request target after its "/": visible ASCII and obs-text. */
+const TARGET = byteClass('', [0x21, 0x7e], [0x80, 0xff]);
+const REQUEST_LINE_END = Buffer.from(' HTTP/1.1\r\n', 'latin1');
+const SLASH = 0x2f;
+const COLON = 0x3a;
+const COMMA = 0x2c;
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
 const HTAB = 0x09;
-/** The response header names the parser acts on, by length (the usual header is matched by length alone). */
-const RESPONSE_NAMES_BY_LENGTH: (string[] | undefined)[] = [];
-for (const name of new Set(RESPONSE_NAMES)) (RESPONSE_NAMES_BY_LENGTH[name.length] ??= []).push(name);
 const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n\r\n', 'latin1');
 const HTTP_1 = 'HTTP/1.';
 /** Ranges of header lines to leave out, as [from, to) pairs; reused, as parsing is synchronous. */
@@ -201,6 +208,13 @@ function matchName(source: Buffer, from: number, length: number, candidates: rea
     return name;
   }
   return undefined;
+}
+
+/** Whether `source[from, to)` is `text`, exactly. */
+function equalsString(source: Buffer, from: number, to: number, text: string): boolean {
+  if (to - from !== text.length) return false;
+  for (let i = 0; i < text.length; i++) if (source[from + i] !== text.charCodeAt(i)) return false;
+  return true;
 }
 
 /** Whether `source[from, to)` equals the lower-case `word` in any case. */
@@ -269,7 +283,7 @@ export function parseResponseHead(
     const lineStart = pos;
     while (TOKEN[source[pos]!] === 1) pos++;
     const nameLength = pos - lineStart;
-    if (nameLength === 0 || source[pos] !== 0x3a) return 'a malformed header line';
+    if (nameLength === 0 || source[pos] !== COLON) return 'a malformed header line';
     let valueStart = ++pos;
     while (FIELD[source[pos]!] === 1) pos++;
     if (source[pos] !== CR || source[pos + 1] !== LF) return 'a malformed header line';
@@ -305,7 +319,7 @@ export function parseResponseHead(
         // Usually one option, `keep-alive` or `close`: no string made.
         for (let from = valueStart; from < valueEnd; ) {
           let to = from;
-          while (to < valueEnd && source[to] !== 0x2c) to++;
+          while (to < valueEnd && source[to] !== COMMA) to++;
           let optionEnd = to;
           while (source[from] === SP || source[from] === HTAB) from++;
           while (optionEnd > from && (source[optionEnd - 1] === SP || source[optionEnd - 1] === HTAB)) optionEnd--;

@@ -34,6 +34,8 @@ export class UpstreamConnection {
   /** When it went back to the pool. */
   idleSince = 0;
   private error: Error | undefined;
+  /** The target ended its side (our side then ends too: net sockets are not half-open by default). */
+  private ended = false;
   private readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
 
   constructor(
@@ -57,7 +59,10 @@ export class UpstreamConnection {
     }));
     socket.setNoDelay(true);
     socket.on('connect', () => this.owner?.onUpstreamConnect());
-    socket.on('end', () => this.owner?.onUpstreamEnd());
+    socket.on('end', () => {
+      this.ended = true;
+      this.owner?.onUpstreamEnd();
+    });
     socket.on('drain', () => this.owner?.onUpstreamDrain());
     socket.on('error', (error) => (this.error = error));
     socket.on('close', () => {
@@ -75,8 +80,9 @@ export class UpstreamConnection {
     this.readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   }
 
+  /** What `socket.readable && socket.writable` would say, from flags of our own: those getters, asked twice a call, showed in profiles (~0.4 µs a call). */
   get usable(): boolean {
-    return !this.socket.destroyed && this.socket.readable && this.socket.writable;
+    return !this.socket.destroyed && !this.ended && this.error === undefined;
   }
 }
 
