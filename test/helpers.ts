@@ -171,8 +171,14 @@ export function startProcess(t: TestContext, command: string, args: string[], op
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  // A test that failed half-way leaves it running: SIGINT first, so that an `emulator up` stops
+  // its services (a SIGKILL left them running, orphaned, when a test failed); SIGKILL after 5 s.
+  t.after(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
   });
   return {
     child,
