@@ -143,19 +143,13 @@ export function parseRequestHead(source: Buffer, headEnd: number, previousHost?:
         if (chunked || !equalsWord(source, valueStart, valueEnd, 'chunked')) return undefined;
         chunked = true;
         break;
-      case 'connection':
-        for (let from = valueStart; from < valueEnd; ) {
-          let to = from;
-          while (to < valueEnd && source[to] !== COMMA) to++;
-          let optionEnd = to;
-          while (source[from] === SP || source[from] === HTAB) from++;
-          while (optionEnd > from && (source[optionEnd - 1] === SP || source[optionEnd - 1] === HTAB)) optionEnd--;
-          if (equalsWord(source, from, optionEnd, 'close')) close = true;
-          else if (optionEnd > from && !equalsWord(source, from, optionEnd, 'keep-alive')) return undefined;
-          from = to + 1;
-        }
+      case 'connection': {
+        const options = connectionOptions(source, valueStart, valueEnd);
+        if (options & OPTION_OTHER) return undefined; // it names headers: Node's server sorts that out
+        if (options & OPTION_CLOSE) close = true;
         drop(lineStart, pos);
         break;
+      }
       case 'expect':
       case 'upgrade':
         return undefined;
@@ -274,7 +268,7 @@ export function parseResponseHead(
   if (code === 101) return 'a 101 Switching Protocols that was never asked for';
   let length = -1;
   let codings: string | undefined;
-  let reusable = minor === 0x31;
+  let connection = 0;
   let named: Set<string> | undefined;
   let emulatorError: string | undefined;
   dropped.length = 0;
@@ -315,21 +309,13 @@ export function parseResponseHead(
       case 'x-emulator-error':
         emulatorError = source.toString('latin1', valueStart, valueEnd);
         break;
-      case 'connection':
-        // Usually one option, `keep-alive` or `close`: no string made.
-        for (let from = valueStart; from < valueEnd; ) {
-          let to = from;
-          while (to < valueEnd && source[to] !== COMMA) to++;
-          let optionEnd = to;
-          while (source[from] === SP || source[from] === HTAB) from++;
-          while (optionEnd > from && (source[optionEnd - 1] === SP || source[optionEnd - 1] === HTAB)) optionEnd--;
-          if (equalsWord(source, from, optionEnd, 'close')) reusable = false;
-          else if (equalsWord(source, from, optionEnd, 'keep-alive')) reusable = true;
-          else if (optionEnd > from) (named ??= new Set()).add(source.toString('latin1', from, optionEnd).toLowerCase());
-          from = to + 1;
-        }
+      case 'connection': {
+        const options = connectionOptions(source, valueStart, valueEnd);
+        if (options & OPTION_OTHER) connectionOptions(source, valueStart, valueEnd, (named ??= new Set()));
+        connection |= options;
         keep = false;
         break;
+      }
       default:
         keep = !HOP_BY_HOP.has(name);
     }
@@ -339,6 +325,8 @@ export function parseResponseHead(
   // Headers that `Connection` names are hop-by-hop too (rare: a second walk).
   if (named !== undefined && connectionNamed === undefined) return parseResponseHead(source, headEnd, method, closeClient, named);
   if (codings !== undefined && length !== -1) return 'both Transfer-Encoding and Content-Length';
+  // As llhttp has it, `close` wins; HTTP/1.0 keeps the connection only when asked to.
+  let reusable = (connection & OPTION_CLOSE) === 0 && (minor === 0x31 || (connection & OPTION_KEEP_ALIVE) !== 0);
   if (code < 200) return { status: code, interim: true, framing: 'none', length: 0, reusable, forward: keptHead(source, headEnd, false), emulatorError };
   let framing: ResponseFraming;
   if (method === 'HEAD' || code === 204 || code === 304) framing = 'none';
@@ -348,6 +336,33 @@ export function parseResponseHead(
   if (framing === 'close') reusable = false;
   const forward = keptHead(source, headEnd, closeClient || framing === 'close');
   return { status: code, interim: false, framing, length: Math.max(length, 0), reusable, forward, emulatorError };
+}
+
+const OPTION_CLOSE = 1;
+const OPTION_KEEP_ALIVE = 2;
+const OPTION_OTHER = 4;
+
+/**
+ * The options of a `Connection` value, `source[from, to)`, as OPTION_* flags, without a
+ * string for `close` and `keep-alive`; the names of other options (lower case) go to `others`.
+ */
+function connectionOptions(source: Buffer, from: number, to: number, others?: Set<string>): number {
+  let flags = 0;
+  while (from < to) {
+    let end = from;
+    while (end < to && source[end] !== COMMA) end++;
+    const next = end + 1;
+    while (from < end && (source[from] === SP || source[from] === HTAB)) from++;
+    while (end > from && (source[end - 1] === SP || source[end - 1] === HTAB)) end--;
+    if (equalsWord(source, from, end, 'close')) flags |= OPTION_CLOSE;
+    else if (equalsWord(source, from, end, 'keep-alive')) flags |= OPTION_KEEP_ALIVE;
+    else if (end > from) {
+      flags |= OPTION_OTHER;
+      others?.add(source.toString('latin1', from, end).toLowerCase());
+    }
+    from = next;
+  }
+  return flags;
 }
 
 /** Leaves the line `[from, to)` out of the forwarded head (adjacent lines make one range). */
