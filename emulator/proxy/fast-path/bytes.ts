@@ -10,9 +10,9 @@ export function byteClass(chars: string, ...ranges: (readonly [number, number])[
 
 /**
  * Copies `source[from, to)` to `target` at `at`; returns where it ended. A few bytes cost
- * less in a loop; more go through TypedArray `set` (a memmove inside V8, no call into C++:
- * ~45 ns for a whole head, ~100 ns with the `subarray` a part of one needs; a loop costs
- * ~2.4 ns a byte).
+ * less in a loop (~2.4 ns a byte); more go through TypedArray `set`, a memmove inside V8
+ * (~100 ns with the `subarray` a part of a head needs). Head and body of a small response:
+ * ~175 ns, against ~330 in a loop.
  */
 export function copyBytes(source: Uint8Array, from: number, to: number, target: Uint8Array, at: number): number {
   const length = to - from;
