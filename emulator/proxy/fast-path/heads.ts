@@ -144,7 +144,7 @@ export function parseRequestHead(source: Buffer, headEnd: number, previousHost?:
         chunked = true;
         break;
       case 'connection': {
-        const options = connectionOptions(source, valueStart, valueEnd);
+        const options = connectionFlags(source, valueStart, valueEnd);
         if (options & OPTION_OTHER) return undefined; // it names headers: Node's server sorts that out
         if (options & OPTION_CLOSE) close = true;
         drop(lineStart, pos);
@@ -162,8 +162,6 @@ export function parseRequestHead(source: Buffer, headEnd: number, previousHost?:
   const path = source.toString('latin1', pathStart, pathEnd);
   if (hostLines !== 1) return { problem: 'host', method, path, host: host ?? '', hostLines };
   if (chunked && length !== -1) return undefined;
-  // A copy: the read buffer is reused, and the head may be sent again (a retry) after the next read.
-  const kept = keptHead(source, headEnd, false);
   return {
     method,
     path,
@@ -171,7 +169,8 @@ export function parseRequestHead(source: Buffer, headEnd: number, previousHost?:
     framing: chunked ? 'chunked' : length > 0 ? 'length' : 'none',
     length: Math.max(length, 0),
     close,
-    forward: kept.buffer === source.buffer ? Buffer.from(kept) : kept,
+    // A copy: the read buffer is reused, and the head may be sent again (a retry) after the next read.
+    forward: keptHead(source, headEnd, false, true),
   };
 }
 
@@ -310,8 +309,8 @@ export function parseResponseHead(
         emulatorError = source.toString('latin1', valueStart, valueEnd);
         break;
       case 'connection': {
-        const options = connectionOptions(source, valueStart, valueEnd);
-        if (options & OPTION_OTHER) connectionOptions(source, valueStart, valueEnd, (named ??= new Set()));
+        const options = connectionFlags(source, valueStart, valueEnd);
+        if (options & OPTION_OTHER) connectionFlags(source, valueStart, valueEnd, (named ??= new Set()));
         connection |= options;
         keep = false;
         break;
@@ -346,7 +345,7 @@ const OPTION_OTHER = 4;
  * The options of a `Connection` value, `source[from, to)`, as OPTION_* flags, without a
  * string for `close` and `keep-alive`; the names of other options (lower case) go to `others`.
  */
-function connectionOptions(source: Buffer, from: number, to: number, others?: Set<string>): number {
+function connectionFlags(source: Buffer, from: number, to: number, others?: Set<string>): number {
   let flags = 0;
   while (from < to) {
     let end = from;
@@ -371,9 +370,12 @@ function drop(from: number, to: number): void {
   else dropped.push(from, to);
 }
 
-/** The head without the dropped lines, plus `Connection: close` when asked: a view of `source` when nothing changes. */
-function keptHead(source: Buffer, headEnd: number, close: boolean): Buffer {
-  if (dropped.length === 0 && !close) return source.subarray(0, headEnd);
+/**
+ * The head without the dropped lines, plus `Connection: close` when asked: a view of
+ * `source` when nothing changes, unless `copy` asks for bytes of its own.
+ */
+function keptHead(source: Buffer, headEnd: number, close: boolean, copy = false): Buffer {
+  if (dropped.length === 0 && !close && !copy) return source.subarray(0, headEnd);
   let size = close ? headEnd - 2 + CONNECTION_CLOSE.length : headEnd;
   for (let i = 0; i < dropped.length; i += 2) size -= dropped[i + 1]! - dropped[i]!;
   const out = Buffer.allocUnsafe(size);
