@@ -13,7 +13,7 @@
 // pipe this script would have to drain on the same cores), nginx its access log
 // (buffered, as the emulator batches its lines).
 //
-// Usage: node bench/proxy.mjs [--duration 10] [--rate 1000] [--rounds 3]
+// Usage: node bench/proxy.mjs [--duration 10] [--rate 1000] [--rounds 3] [--throughput-only] [--bodies small,large]
 // Needs wrk and nginx (Debian: wrk nginx-light) and a built emulator (npm install).
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -43,6 +43,8 @@ const values = flags({
   rounds: '3',
   // Only the throughput table (quicker, for profiling runs).
   'throughput-only': false,
+  // Which bodies the throughput table measures: small (13 B), large (64 KB) or both.
+  bodies: 'small,large',
   // Extra node flags for the emulator process, e.g. --node-flags=--cpu-prof
   'node-flags': '',
 });
@@ -156,7 +158,7 @@ try {
     'nginx µs CPU/req (user+sys)',
     'errors',
   ]);
-  for (const body of ['small', 'large']) {
+  for (const body of values.bodies.split(',')) {
     for (const target of paths(body)) await measure(target, { connections: 32, duration: 3 }); // warm-up: JIT, pools
     for (const connections of [32, 128]) {
       const [d, p, e, n] = await medians(paths(body), { connections });

@@ -199,6 +199,31 @@ describe('call pipeline seams', () => {
     }
   });
 
+  test('a small response that comes in one read with its head: the observer gets the body apart from the headers', async (t) => {
+    // Node's target adds Connection and Keep-Alive, which the proxy leaves out: the forwarded head is rewritten.
+    const target = await listenOn(
+      t,
+      http.createServer((_req, res) => res.writeHead(200, { 'x-small': 'yes', 'content-length': 10 }).end('small body')),
+    );
+    const proxy = await proxyFor(t, { a: 0, b: target, c: 0 }, { logger: recordingLogger() });
+    const seen: CallDetails[] = [];
+    proxy.calls.observer = { onCall: (details) => seen.push(details) };
+    for (const [what, raw] of ways('/small')) {
+      const reply = await rawExchange(proxy.port, raw);
+      assert.equal(statusOf(reply.text), 200, what);
+      assert.ok(reply.text.endsWith('\r\n\r\nsmall body'), `${what}: ${JSON.stringify(reply.text)}`);
+      assert.doesNotMatch(reply.text, /keep-alive: timeout/i, what);
+    }
+    assert.equal(seen.length, 2);
+    for (const details of seen) {
+      assert.equal(details.responseBody.bytes.toString(), 'small body');
+      assert.deepEqual(
+        // Date varies; Connection is the proxy's own `close` on the fast path (the client asked to close).
+        details.responseHeaders.map(([name]) => name.toLowerCase()).filter((name) => name !== 'date' && name !== 'connection'),
+        ['x-small', 'content-length'],
+      );
+    }
+  });
   test('an upgrade through the entry tells the load balancer how it ended (its pick is not held for ever)', async (t) => {
     const target = http.createServer();
     target.on('upgrade', (_req, socket: net.Socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'));

@@ -173,18 +173,26 @@ class ClientConnection {
   private next(): void {
     const pending = this.pending;
     if (pending === undefined) return;
-    const end = pending.indexOf(HEAD_END);
-    if (end === -1 || end + 4 > MAX_REQUEST_HEAD) {
-      if (end !== -1 || pending.length > MAX_REQUEST_HEAD) return this.refuse('headers_too_large');
-      if (!mayBecomeRequestHead(pending)) return this.handOff(); // TLS, garbage: Node's server answers at once
-      // Slowloris: the whole head must arrive within headersTimeout of its first byte.
-      this.headSince ??= performance.now();
-      return;
+    // The parser finds the head's end itself. A head that came in pieces is first looked
+    // for whole (a search per read), not walked again from its start on every piece.
+    const head = this.headSince === undefined ? parseRequestHead(pending, this.memo.host) : undefined;
+    if (head === undefined || head.size > MAX_REQUEST_HEAD) {
+      const end = pending.indexOf(HEAD_END);
+      if (end === -1 || end + 4 > MAX_REQUEST_HEAD) {
+        if (end !== -1 || pending.length > MAX_REQUEST_HEAD) return this.refuse('headers_too_large');
+        if (!mayBecomeRequestHead(pending)) return this.handOff(); // TLS, garbage: Node's server answers at once
+        // Slowloris: the whole head must arrive within headersTimeout of its first byte.
+        this.headSince ??= performance.now();
+        return;
+      }
+      // Complete now: parsed if it came in pieces; otherwise one the fast path leaves to Node.
+      if (this.headSince === undefined) return this.handOff();
+      this.headSince = undefined;
+      return this.next();
     }
     this.headSince = undefined;
-    const head = parseRequestHead(pending, end + 4, this.memo.host);
-    if (head === undefined) return this.handOff();
     if ('problem' in head) return this.refuseHost(head);
+    const end = head.size;
     const { pipeline } = this.context;
     const source = this.sourceOf(pipeline.config());
     // Through the entry, the control headers choose the service and the user (a literal: spreading the head cost ~1 µs a call).
@@ -194,7 +202,7 @@ class ClientConnection {
       this.memo,
     );
     if (decision.kind === 'not-inner-call') return this.handOff();
-    const rest = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
+    const rest = end < pending.length ? pending.subarray(end) : undefined;
     if (decision.kind === 'refuse') return this.answer(decision.error, head, source, decision.from?.name ?? source.caller?.name, decision.to?.name, rest);
     const plan = decision.plan;
     const fault = plan.fault;
@@ -558,15 +566,17 @@ class Exchange implements UpstreamOwner {
     if (this.response !== undefined) return this.forwardBody(chunk);
     let buffered = this.responseHead === undefined ? chunk : Buffer.concat([this.responseHead, chunk]);
     for (;;) {
-      const end = buffered.indexOf(HEAD_END);
-      if (end === -1) {
+      // As for requests, the parser finds the head's end; a head that came in pieces is first looked for whole.
+      const parsed =
+        this.responseHead !== undefined && buffered.indexOf(HEAD_END) === -1
+          ? undefined
+          : parseResponseHead(buffered, this.method, this.head.close, COPY_LIMIT);
+      if (parsed === undefined || (typeof parsed === 'string' && buffered.indexOf(HEAD_END) === -1)) {
         if (buffered.length > MAX_RESPONSE_HEAD) return this.fail('upstream_error', 'invalid response: a head larger than 64 KB');
         this.responseHead = Buffer.from(buffered); // a chunk is only lent until the next read
         return;
       }
-      const parsed = parseResponseHead(buffered, end + 4, this.method, this.head.close);
       if (typeof parsed === 'string') return this.fail('upstream_error', `invalid response: ${parsed}`);
-      const rest = buffered.subarray(end + 4);
       if (
         !parsed.interim &&
         !this.answered &&
@@ -575,27 +585,29 @@ class Exchange implements UpstreamOwner {
       ) {
         return this.retry(parsed.status); // the plan's retry rule: this answer never reaches the caller
       }
-      this.call.details?.responseHead(parsed.status, parsed.forward.toString('latin1'));
+      this.call.details?.responseHead(parsed.status, parsed.forward.toString('latin1', 0, parsed.forward.length - parsed.bodyIncluded));
       this.answered = true;
       if (parsed.interim) {
         this.client.socket.write(Buffer.from(parsed.forward)); // a view of the read: copied
-        if (rest.length === 0) return void (this.responseHead = undefined);
-        buffered = rest;
+        if (parsed.size === buffered.length) return void (this.responseHead = undefined);
+        buffered = buffered.subarray(parsed.size);
         continue;
       }
       this.responseHead = undefined;
       this.response = parsed;
-      this.responseLeft = parsed.length;
+      this.responseLeft = parsed.length - parsed.bodyIncluded;
       if (parsed.framing === 'chunked') this.responseChunks = new ChunkedScanner();
-      return this.forwardBody(rest, parsed.forward);
+      const after = parsed.size + parsed.bodyIncluded;
+      return this.forwardBody(after === buffered.length ? NO_BYTES : buffered.subarray(after), parsed.forward, parsed.bodyIncluded);
     }
   }
 
   /**
    * Passes response body bytes on, after `head` for the first ones (one system call
-   * either way); the response is complete when its framing says so.
+   * either way); the response is complete when its framing says so. `included`: the
+   * last bytes of `head` are that much of the body (the parser copied them in).
    */
-  private forwardBody(chunk: Buffer, head?: Buffer): void {
+  private forwardBody(chunk: Buffer, head?: Buffer, included = 0): void {
     const framing = this.response!.framing;
     let end = chunk.length;
     let complete = false;
@@ -612,10 +624,16 @@ class Exchange implements UpstreamOwner {
       if (at !== -1) [end, complete] = [at, true];
     }
     const body = end === 0 ? undefined : end === chunk.length ? chunk : chunk.subarray(0, end);
-    if (body !== undefined) this.call.details?.responseBody.add(body);
+    const details = this.call.details;
+    if (details !== undefined) {
+      if (included > 0) details.responseBody.add(head!.subarray(head!.length - included));
+      if (body !== undefined) details.responseBody.add(body);
+    }
     const socket = this.client.socket;
     let lent = false;
-    if (head === undefined || (body !== undefined && body.length > COPY_LIMIT)) {
+    if (included > 0) {
+      socket.write(head!); // head and the whole body, one buffer of its own (the body is complete: nothing follows)
+    } else if (head === undefined || (body !== undefined && body.length > COPY_LIMIT)) {
       // The body goes out as it is: a view of the upstream's read buffer, lent until it is sent.
       if (head !== undefined) {
         socket.cork(); // head and body in one writev
@@ -754,6 +772,7 @@ class Exchange implements UpstreamOwner {
 }
 
 const NO_OUTCOME: CallOutcome = { kind: 'none' };
+const NO_BYTES = Buffer.alloc(0);
 
 /** A head (latin1 text, or bytes) and the body bytes that follow it, as one buffer. */
 function withHead(head: string | Buffer, body: Buffer | undefined): Buffer {

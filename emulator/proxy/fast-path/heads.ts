@@ -24,6 +24,8 @@ export interface RequestHead {
   readonly close: boolean;
   /** The head to send upstream: the client's, minus hop-by-hop headers (a copy of the bytes read). */
   readonly forward: Buffer;
+  /** Bytes of the head as read, through its blank line: the body or the next request starts there. */
+  readonly size: number;
 }
 
 /** A request head the fast path understood well enough to refuse: its Host lines leave the target in doubt. */
@@ -35,6 +37,8 @@ export interface HostProblem {
   readonly host: string;
   /** How many Host lines it had: 0 or more than 1. */
   readonly hostLines: number;
+  /** Bytes of the head as read, through its blank line. */
+  readonly size: number;
 }
 
 export interface ResponseHead {
@@ -48,8 +52,13 @@ export interface ResponseHead {
   /**
    * The head to send the client, minus hop-by-hop headers (plus `Connection: close` when
    * asked). A view of the bytes read when nothing was left out: valid until the next read.
+   * With `bodyIncluded`, a copy of its own that ends with the whole body.
    */
   readonly forward: Buffer;
+  /** Bytes of the head as read, through its blank line. */
+  readonly size: number;
+  /** The whole body (this many bytes, `length` framing) came with the head and ends `forward`; 0 otherwise. */
+  readonly bodyIncluded: number;
   /** `X-Emulator-Error`, as a stand-in (url, targets, stub) sends it with its own answers. */
   readonly emulatorError: string | undefined;
 }
@@ -84,21 +93,26 @@ export function mayBecomeRequestHead(partial: Buffer): boolean {
 }
 
 /**
- * Parses a request head, `source[0, headEnd)` (request line through the blank line), where
- * it was read. Returns undefined for anything the fast path leaves to Node: other versions
- * or request forms, Upgrade, Expect, ambiguous framing (both Content-Length and chunked,
- * unequal lengths), an empty Host, `Connection` naming other headers. A missing or repeated
- * Host is a `HostProblem`: refused on either path. `previousHost`: the connection's last
- * Host, returned (not a new string) when this one is the same.
+ * Parses the request head at the start of `source` (request line through the blank line),
+ * where it was read, finding its end on the way (no search for the blank line first: the
+ * head's lines cannot hold a CR, so the first blank line is where the walk stops). Returns
+ * undefined for a head not complete in `source` and for anything the fast path leaves to
+ * Node: other versions or request forms, Upgrade, Expect, ambiguous framing (both
+ * Content-Length and chunked, unequal lengths), an empty Host, `Connection` naming other
+ * headers; the caller tells the two apart by looking for the blank line. A missing or
+ * repeated Host is a `HostProblem`: refused on either path. `previousHost`: the
+ * connection's last Host, returned (not a new string) when this one is the same.
  */
-export function parseRequestHead(source: Buffer, headEnd: number, previousHost?: string): RequestHead | HostProblem | undefined {
+export function parseRequestHead(source: Buffer, previousHost?: string): RequestHead | HostProblem | undefined {
+  // Bytes past `end` are not looked up in a table: an undefined index would make those lookups slow everywhere.
+  const end = source.length;
   // Request line: token SP origin-form SP "HTTP/1.1" CRLF
   let pos = 0;
-  while (TOKEN[source[pos]!] === 1) pos++;
+  while (pos < end && TOKEN[source[pos]!] === 1) pos++;
   const methodEnd = pos;
   if (methodEnd === 0 || source[pos] !== SP || source[pos + 1] !== SLASH) return undefined;
   const pathStart = ++pos;
-  while (TARGET[source[pos]!] === 1) pos++;
+  while (pos < end && TARGET[source[pos]!] === 1) pos++;
   const pathEnd = pos;
   for (let i = 0; i < REQUEST_LINE_END.length; i++) if (source[pos++] !== REQUEST_LINE_END[i]) return undefined;
   let host: string | undefined;
@@ -106,15 +120,15 @@ export function parseRequestHead(source: Buffer, headEnd: number, previousHost?:
   let length = -1;
   let chunked = false;
   let close = false;
-  dropped.length = 0;
+  droppedLength = 0;
   // Header lines: token ":" OWS value OWS CRLF, no obs-fold, no bare CR or LF, no NUL.
   while (source[pos] !== CR) {
     const lineStart = pos;
-    while (TOKEN[source[pos]!] === 1) pos++;
+    while (pos < end && TOKEN[source[pos]!] === 1) pos++;
     const nameLength = pos - lineStart;
     if (nameLength === 0 || source[pos] !== COLON) return undefined;
     let valueStart = ++pos;
-    while (FIELD[source[pos]!] === 1) pos++;
+    while (pos < end && FIELD[source[pos]!] === 1) pos++;
     if (source[pos] !== CR || source[pos + 1] !== LF) return undefined;
     let valueEnd = pos;
     pos += 2;
@@ -157,10 +171,11 @@ export function parseRequestHead(source: Buffer, headEnd: number, previousHost?:
         if (HOP_BY_HOP.has(name)) drop(lineStart, pos);
     }
   }
-  if (pos !== headEnd - 2) return undefined;
+  if (source[pos + 1] !== LF) return undefined; // a bare CR starts a line, or the head goes on in a later read
+  const headEnd = pos + 2;
   const method = knownMethod(source, methodEnd);
   const path = source.toString('latin1', pathStart, pathEnd);
-  if (hostLines !== 1) return { problem: 'host', method, path, host: host ?? '', hostLines };
+  if (hostLines !== 1) return { problem: 'host', method, path, host: host ?? '', hostLines, size: headEnd };
   if (chunked && length !== -1) return undefined;
   return {
     method,
@@ -171,6 +186,7 @@ export function parseRequestHead(source: Buffer, headEnd: number, previousHost?:
     close,
     // A copy: the read buffer is reused, and the head may be sent again (a retry) after the next read.
     forward: keptHead(source, headEnd, false, true),
+    size: headEnd,
   };
 }
 
@@ -190,8 +206,12 @@ const SP = 0x20;
 const HTAB = 0x09;
 const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n\r\n', 'latin1');
 const HTTP_1 = 'HTTP/1.';
-/** Ranges of header lines to leave out, as [from, to) pairs; reused, as parsing is synchronous. */
+/**
+ * Ranges of header lines to leave out, as [from, to) pairs in `dropped[0, droppedLength)`;
+ * reused, as parsing is synchronous (a counter: setting an array's length is a runtime call).
+ */
 const dropped: number[] = [];
+let droppedLength = 0;
 
 /** The lower-case name among `candidates` that `source[from, from + length)` spells in any case, if any. */
 function matchName(source: Buffer, from: number, length: number, candidates: readonly string[]): string | undefined {
@@ -230,18 +250,23 @@ function decimal(source: Buffer, from: number, to: number): number {
 }
 
 /**
- * Parses a response head, `source[0, headEnd)` (status line through the blank line), where
- * it was read; a string says what is wrong with it. `method` is the request's (HEAD has no
- * body); `closeClient` adds `Connection: close` to the forwarded head, as does a body that
- * ends only when the connection does. `forward` may be a view of `source`.
+ * Parses the response head at the start of `source` (status line through the blank line),
+ * where it was read, finding its end on the way as parseRequestHead does; a string says
+ * what is wrong with it, or that the head is not complete in `source` (the caller tells
+ * which by looking for the blank line). `method` is the request's (HEAD has no body);
+ * `closeClient` adds `Connection: close` to the forwarded head, as does a body that ends
+ * only when the connection does. `forward` may be a view of `source`. A body of up to
+ * `bodyRoom` bytes that is all in `source` is copied in behind the forwarded head
+ * (`bodyIncluded`): one buffer, one write.
  */
 export function parseResponseHead(
   source: Buffer,
-  headEnd: number,
   method: string,
   closeClient: boolean,
+  bodyRoom = 0,
   connectionNamed?: ReadonlySet<string>,
 ): ResponseHead | string {
+  const end = source.length; // as in parseRequestHead: no table lookup past it
   // Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF
   let pos = HTTP_1.length;
   const minor = source[pos]!;
@@ -259,7 +284,7 @@ export function parseResponseHead(
     source[pos + 4]! <= 0x39;
   pos += 5;
   // The reason phrase as llhttp (Node's client) reads it: any byte but CR and LF. It is forwarded as it came.
-  if (valid && source[pos] === SP) while (source[++pos] !== CR && source[pos] !== LF);
+  if (valid && source[pos] === SP) while (++pos < end && source[pos] !== CR && source[pos] !== LF);
   if (!valid || source[pos] !== CR || source[pos + 1] !== LF) {
     const lineEnd = source.indexOf('\r\n');
     return `invalid status line ${JSON.stringify(source.toString('latin1', 0, Math.min(lineEnd, 60)))}`;
@@ -270,15 +295,15 @@ export function parseResponseHead(
   let connection = 0;
   let named: Set<string> | undefined;
   let emulatorError: string | undefined;
-  dropped.length = 0;
+  droppedLength = 0;
   // Header lines: token ":" OWS value OWS CRLF, no obs-fold, no bare CR or LF, no NUL.
   for (pos += 2; source[pos] !== CR; ) {
     const lineStart = pos;
-    while (TOKEN[source[pos]!] === 1) pos++;
+    while (pos < end && TOKEN[source[pos]!] === 1) pos++;
     const nameLength = pos - lineStart;
     if (nameLength === 0 || source[pos] !== COLON) return 'a malformed header line';
     let valueStart = ++pos;
-    while (FIELD[source[pos]!] === 1) pos++;
+    while (pos < end && FIELD[source[pos]!] === 1) pos++;
     if (source[pos] !== CR || source[pos + 1] !== LF) return 'a malformed header line';
     const lineEnd = pos;
     pos += 2;
@@ -320,21 +345,34 @@ export function parseResponseHead(
     }
     if (!keep || connectionNamed?.has(name)) drop(lineStart, pos);
   }
-  if (pos !== headEnd - 2) return 'a malformed header line'; // a bare CR starts a line
+  if (source[pos + 1] !== LF) return 'a malformed header line'; // a bare CR starts a line (or the head goes on in a later read)
+  const headEnd = pos + 2;
   // Headers that `Connection` names are hop-by-hop too (rare: a second walk).
-  if (named !== undefined && connectionNamed === undefined) return parseResponseHead(source, headEnd, method, closeClient, named);
+  if (named !== undefined && connectionNamed === undefined) return parseResponseHead(source, method, closeClient, bodyRoom, named);
   if (codings !== undefined && length !== -1) return 'both Transfer-Encoding and Content-Length';
   // As llhttp has it, `close` wins; HTTP/1.0 keeps the connection only when asked to.
   let reusable = (connection & OPTION_CLOSE) === 0 && (minor === 0x31 || (connection & OPTION_KEEP_ALIVE) !== 0);
-  if (code < 200) return { status: code, interim: true, framing: 'none', length: 0, reusable, forward: keptHead(source, headEnd, false), emulatorError };
+  if (code < 200)
+    return {
+      status: code,
+      interim: true,
+      framing: 'none',
+      length: 0,
+      reusable,
+      forward: keptHead(source, headEnd, false),
+      size: headEnd,
+      bodyIncluded: 0,
+      emulatorError,
+    };
   let framing: ResponseFraming;
   if (method === 'HEAD' || code === 204 || code === 304) framing = 'none';
   else if (codings !== undefined) {
     framing = /(?:^|,)\s*chunked\s*$/i.test(codings) ? 'chunked' : 'close';
   } else framing = length === -1 ? 'close' : length === 0 ? 'none' : 'length';
   if (framing === 'close') reusable = false;
-  const forward = keptHead(source, headEnd, closeClient || framing === 'close');
-  return { status: code, interim: false, framing, length: Math.max(length, 0), reusable, forward, emulatorError };
+  const bodyIncluded = framing === 'length' && length <= bodyRoom && headEnd + length <= source.length ? length : 0;
+  const forward = keptHead(source, headEnd, closeClient || framing === 'close', bodyIncluded > 0, bodyIncluded);
+  return { status: code, interim: false, framing, length: Math.max(length, 0), reusable, forward, size: headEnd, bodyIncluded, emulatorError };
 }
 
 const OPTION_CLOSE = 1;
@@ -366,26 +404,31 @@ function connectionFlags(source: Buffer, from: number, to: number, others?: Set<
 
 /** Leaves the line `[from, to)` out of the forwarded head (adjacent lines make one range). */
 function drop(from: number, to: number): void {
-  if (dropped.length > 0 && dropped[dropped.length - 1] === from) dropped[dropped.length - 1] = to;
-  else dropped.push(from, to);
+  if (droppedLength > 0 && dropped[droppedLength - 1] === from) dropped[droppedLength - 1] = to;
+  else {
+    dropped[droppedLength++] = from;
+    dropped[droppedLength++] = to;
+  }
 }
 
 /**
- * The head without the dropped lines, plus `Connection: close` when asked: a view of
- * `source` when nothing changes, unless `copy` asks for bytes of its own.
+ * The head without the dropped lines, plus `Connection: close` when asked, and then the
+ * `body` bytes that follow the head: a view of `source` when nothing changes, unless
+ * `copy` asks for bytes of its own.
  */
-function keptHead(source: Buffer, headEnd: number, close: boolean, copy = false): Buffer {
-  if (dropped.length === 0 && !close && !copy) return source.subarray(0, headEnd);
-  let size = close ? headEnd - 2 + CONNECTION_CLOSE.length : headEnd;
-  for (let i = 0; i < dropped.length; i += 2) size -= dropped[i + 1]! - dropped[i]!;
+function keptHead(source: Buffer, headEnd: number, close: boolean, copy = false, body = 0): Buffer {
+  if (droppedLength === 0 && !close && !copy) return source.subarray(0, headEnd);
+  let size = (close ? headEnd - 2 + CONNECTION_CLOSE.length : headEnd) + body;
+  for (let i = 0; i < droppedLength; i += 2) size -= dropped[i + 1]! - dropped[i]!;
   const out = Buffer.allocUnsafe(size);
   let at = 0;
   let from = 0;
-  for (let i = 0; i < dropped.length; i += 2) {
+  for (let i = 0; i < droppedLength; i += 2) {
     at = copyBytes(source, from, dropped[i]!, out, at);
     from = dropped[i + 1]!;
   }
-  if (close) copyBytes(CONNECTION_CLOSE, 0, CONNECTION_CLOSE.length, out, copyBytes(source, from, headEnd - 2, out, at));
-  else copyBytes(source, from, headEnd, out, at);
+  if (close) at = copyBytes(CONNECTION_CLOSE, 0, CONNECTION_CLOSE.length, out, copyBytes(source, from, headEnd - 2, out, at));
+  else at = copyBytes(source, from, headEnd, out, at);
+  if (body > 0) copyBytes(source, headEnd, headEnd + body, out, at);
   return out;
 }
