@@ -46,6 +46,29 @@ describe('terminal output', () => {
     assert.match(text, /^\[calls\] +a → a GET \/ 200 1\.0ms$/m);
   });
 
+  test('non-ASCII text reaches the terminal as UTF-8: a raw UTF-8 path as it came, a policy name, a service line', async () => {
+    const text = await captured(
+      (logger) => {
+        logger.service('a', 'привет, 世界');
+        logger.call({
+          from: 'a',
+          to: 'a',
+          host: 'a-a.inner-call.dyc.ivolces.com',
+          method: 'GET',
+          path: Buffer.from('/搜索?q=é').toString('latin1'), // a head's path: its bytes, one character each
+          status: 200,
+          error: undefined,
+          durationMs: 0.25,
+          time: 0,
+          policy: 'слабая сеть',
+        });
+      },
+      ['a'],
+    );
+    assert.match(text, /^\[a\] +привет, 世界$/m);
+    assert.match(text, /^\[calls\] +a → a GET \/搜索\?q=é 200 0\.3ms \[слабая сеть\]$/m);
+  });
+
   test('a call with a 15 KB query prints a short line; the trace keeps it whole', () => {
     const query = `q=${'x'.repeat(15_000)}`;
     const line = plain(

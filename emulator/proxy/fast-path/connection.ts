@@ -132,6 +132,7 @@ class ClientConnection {
    */
   readonly borrowed: boolean;
   private handedOff = false;
+  private paused = false;
 
   constructor(
     readonly fastPath: FastPath,
@@ -166,7 +167,7 @@ class ClientConnection {
     if (exchange !== undefined && !exchange.requestDone) return exchange.onClientData(chunk);
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     if (exchange === undefined) this.next();
-    else this.socket.pause(); // a pipelined request: it waits for the response in flight
+    else this.pause(); // a pipelined request: it waits for the response in flight
   };
 
   /** Starts the request at the front of `pending` once its head is complete. */
@@ -297,7 +298,7 @@ class ClientConnection {
     this.idleSince = now;
     if (this.done) return;
     if (closeAfter) return this.close();
-    this.socket.resume();
+    this.resume();
     this.next(); // a pipelined request
     if (this.ended && this.exchange === undefined && !this.done) this.close();
   }
@@ -354,6 +355,22 @@ class ClientConnection {
     // back above; a 'data' listener makes it read through the stream instead.
     socket.on('data', noop);
     socket.resume();
+  }
+
+  /**
+   * Reading stops: backpressure, or a pipelined request waits. Kept in a flag of ours, so
+   * that the end of every call does not resume a socket that was never paused (a
+   * stream call with symbol-keyed loads that showed in profiles).
+   */
+  pause(): void {
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
   }
 
   private readonly onEnd = (): void => {
@@ -462,7 +479,7 @@ class Exchange implements UpstreamOwner {
       if (early !== undefined) this.takeBody(early);
       if (this.finished) return; // a broken chunked body: refused already
       // Until the upstream connection is ready, body bytes would only pile up here.
-      if (!this.requestDone) this.client.socket.pause();
+      if (!this.requestDone) this.client.pause();
     }
     const fault = this.call.plan.fault;
     if (fault?.kind === 'delay') setTimeout(() => this.finished || this.connect(false), fault.ms).unref();
@@ -497,7 +514,7 @@ class Exchange implements UpstreamOwner {
     if (bodyEnd > 0) this.sendBody(bodyEnd === chunk.length ? chunk : chunk.subarray(0, bodyEnd));
     if (bodyEnd < chunk.length) {
       this.client.pending = chunk.subarray(bodyEnd);
-      this.client.socket.pause();
+      this.client.pause();
     }
   }
 
@@ -520,7 +537,7 @@ class Exchange implements UpstreamOwner {
       this.queued.push(body);
     } else if (!this.upstream!.socket.write(body, this.requestDone ? this.armDeadline : undefined)) {
       this.upstreamFull = true;
-      this.client.socket.pause();
+      this.client.pause();
     }
   }
 
@@ -542,24 +559,24 @@ class Exchange implements UpstreamOwner {
     this.queued = [];
     this.upstreamReady = true;
     this.upstreamFull = socket.writableNeedDrain;
-    if (!this.requestDone && !this.upstreamFull) this.client.socket.resume();
+    if (!this.requestDone && !this.upstreamFull) this.client.resume();
   }
 
   onUpstreamDrain(): void {
     this.upstreamFull = false;
-    if (!this.requestDone) this.client.socket.resume();
+    if (!this.requestDone) this.client.resume();
   }
 
   onClientDrain(): void {
     if (!this.clientFull) return;
     this.clientFull = false;
-    if (!this.lentPending && !this.finished) this.upstream?.socket.resume();
+    if (!this.lentPending && !this.finished) this.upstream?.resume();
   }
 
   private readonly onLentChunkSent = (): void => {
     if (!this.lentPending) return;
     this.lentPending = false;
-    if (!this.clientFull && !this.finished) this.upstream?.socket.resume();
+    if (!this.clientFull && !this.finished) this.upstream?.resume();
   };
 
   onUpstreamData(chunk: Buffer): void {
@@ -647,12 +664,12 @@ class Exchange implements UpstreamOwner {
     }
     if (socket.writableNeedDrain && !this.clientFull) {
       this.clientFull = true;
-      this.upstream!.socket.pause();
+      this.upstream!.pause();
     }
     // Not sent at once: the upstream reads nothing more (into the same buffer) until it is.
     if (lent && socket.writableLength > 0 && !this.lentPending) {
       this.lentPending = true;
-      this.upstream!.socket.pause();
+      this.upstream!.pause();
     }
     if (end < chunk.length) this.overrun = true;
     if (complete) this.finish();

@@ -37,6 +37,7 @@ export class UpstreamConnection {
   /** The target ended its side (our side then ends too: net sockets are not half-open by default). */
   private ended = false;
   private readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  private paused = false;
 
   constructor(
     host: string,
@@ -80,6 +81,18 @@ export class UpstreamConnection {
     this.readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   }
 
+  /** Reading stops (the client is slow, or a lent chunk is still being written); a flag of ours, as the client connection's. */
+  pause(): void {
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
   /** What `socket.readable && socket.writable` would say, from flags of our own: those getters, asked twice a call, showed in profiles (~0.4 µs a call). */
   get usable(): boolean {
     return !this.socket.destroyed && !this.ended && this.error === undefined;
@@ -112,7 +125,7 @@ export class UpstreamPool {
     connection.owner = undefined;
     connection.idleSince = now;
     if (!connection.usable) return void connection.socket.destroy();
-    connection.socket.resume();
+    connection.resume();
     let idle = this.idle.get(connection.key);
     if (idle === undefined) this.idle.set(connection.key, (idle = []));
     idle.push(connection);
