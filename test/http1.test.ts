@@ -401,4 +401,38 @@ describe('HTTP/1.1 on the fast path', () => {
     const digests = await Promise.all([download('/sized', 1 << 20), download('/chunked', 1 << 19), download('/sized', 3 << 19), download('/chunked', 1 << 20)]);
     assert.deepEqual(digests, Array(4).fill(digest));
   });
+
+  test('small responses, rewritten where they were read, reach a reader that stops reading intact and in order', async (t) => {
+    // Each answer is small (it goes out with its head, as one view of the proxy's read buffer)
+    // and differs from the one before; its Connection and Keep-Alive lines are left out in place. The reader stops reading, so the proxy's writes to it stop finishing
+    // at once: each such answer must keep its bytes while the next ones are read.
+    const server = http.createServer((req, res) => {
+      const n = Number(req.url!.slice(1));
+      const body = `${n}:`.padEnd(3000, String.fromCharCode(97 + (n % 26)));
+      res
+        .writeHead(200, { 'content-type': 'text/plain', 'x-n': n, 'content-length': body.length, connection: 'keep-alive', 'keep-alive': 'timeout=5' })
+        .end(body);
+    });
+    const proxy = await proxyFor(t, { b: await listenOn(t, server) });
+    const COUNT = 6000;
+    const socket = net.connect(proxy.port, LOCAL);
+    t.after(() => socket.destroy());
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(Array.from({ length: COUNT }, (_, n) => `GET /${n} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`).join(''));
+    socket.pause(); // nothing read for a while: the buffers between proxy and reader fill up
+    await sleep(600);
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.resume();
+    for (let waited = 0; responses(text.slice(0, text.lastIndexOf('HTTP/1.1 200'))).length < COUNT - 1 && waited < 20_000; waited += 50) await sleep(50);
+    await sleep(100);
+    const parsed = responses(text);
+    assert.equal(parsed.length, COUNT);
+    for (const [n, response] of parsed.entries()) {
+      assert.equal(response.body, `${n}:`.padEnd(3000, String.fromCharCode(97 + (n % 26))), `answer ${n}`);
+      assert.match(response.head, new RegExp(`\\r\\nx-n: ${n}\\r\\n`, 'i'), `answer ${n}`);
+      assert.doesNotMatch(response.head, /keep-alive/i, `answer ${n}`);
+    }
+  });
 });

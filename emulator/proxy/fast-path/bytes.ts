@@ -23,3 +23,13 @@ export function copyBytes(source: Uint8Array, from: number, to: number, target: 
   target.set(from === 0 && to === source.length ? source : source.subarray(from, to), at);
   return at + length;
 }
+
+/** Moves `buffer[from, to)` down to `at` (`at <= from`, so a forward loop is safe); returns where it ended. Short runs in a loop, as copyBytes. */
+export function moveBytesDown(buffer: Uint8Array, from: number, to: number, at: number): number {
+  if (to - from < 40) {
+    for (let i = from; i < to; i++) buffer[at++] = buffer[i]!;
+    return at;
+  }
+  buffer.copyWithin(at, from, to);
+  return at + to - from;
+}

@@ -4,7 +4,7 @@
 // it does not understand is an invalid response (502), as llhttp would have it.
 
 import { HOP_BY_HOP } from '../../util/headers.js';
-import { byteClass, copyBytes } from './bytes.js';
+import { byteClass, copyBytes, moveBytesDown } from './bytes.js';
 
 /** The request lines the fast path takes, for a head still arriving (complete ones are parsed as bytes below). */
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/[\x21-\x7e\x80-\xff]*) HTTP\/1\.1$/;
@@ -51,8 +51,9 @@ export interface ResponseHead {
   readonly reusable: boolean;
   /**
    * The head to send the client, minus hop-by-hop headers (plus `Connection: close` when
-   * asked). A view of the bytes read when nothing was left out: valid until the next read.
-   * With `bodyIncluded`, a copy of its own that ends with the whole body.
+   * asked), and the whole body when `bodyIncluded`. Usually a view of the bytes read,
+   * rewritten where they were read (valid until the next read); with `Connection: close`
+   * added, a copy of its own.
    */
   readonly forward: Buffer;
   /** Bytes of the head as read, through its blank line. */
@@ -255,9 +256,10 @@ function decimal(source: Buffer, from: number, to: number): number {
  * what is wrong with it, or that the head is not complete in `source` (the caller tells
  * which by looking for the blank line). `method` is the request's (HEAD has no body);
  * `closeClient` adds `Connection: close` to the forwarded head, as does a body that ends
- * only when the connection does. `forward` may be a view of `source`. A body of up to
- * `bodyRoom` bytes that is all in `source` is copied in behind the forwarded head
- * (`bodyIncluded`): one buffer, one write.
+ * only when the connection does. `forward` is usually a view of `source`, whose head
+ * bytes are rewritten in place (hop-by-hop lines left out): `source` must be the
+ * caller's own. A body of up to `bodyRoom` bytes that is all in `source` follows the
+ * forwarded head in `forward` (`bodyIncluded`): one buffer, one write.
  */
 export function parseResponseHead(
   source: Buffer,
@@ -359,7 +361,7 @@ export function parseResponseHead(
       framing: 'none',
       length: 0,
       reusable,
-      forward: keptHead(source, headEnd, false),
+      forward: keptHead(source, headEnd, false, false),
       size: headEnd,
       bodyIncluded: 0,
       emulatorError,
@@ -371,7 +373,7 @@ export function parseResponseHead(
   } else framing = length === -1 ? 'close' : length === 0 ? 'none' : 'length';
   if (framing === 'close') reusable = false;
   const bodyIncluded = framing === 'length' && length <= bodyRoom && headEnd + length <= source.length ? length : 0;
-  const forward = keptHead(source, headEnd, closeClient || framing === 'close', bodyIncluded > 0, bodyIncluded);
+  const forward = keptHead(source, headEnd, closeClient || framing === 'close', false, bodyIncluded);
   return { status: code, interim: false, framing, length: Math.max(length, 0), reusable, forward, size: headEnd, bodyIncluded, emulatorError };
 }
 
@@ -413,11 +415,20 @@ function drop(from: number, to: number): void {
 
 /**
  * The head without the dropped lines, plus `Connection: close` when asked, and then the
- * `body` bytes that follow the head: a view of `source` when nothing changes, unless
- * `copy` asks for bytes of its own.
+ * `body` bytes that follow the head. With `copy`, or `close` (which needs room), bytes of
+ * its own. Otherwise a view of `source`, where the kept lines (and the body) were moved
+ * down over the dropped ones: a response's head is rewritten in the read buffer, which is
+ * the fast path's own, with no allocation and a move of the few bytes after the first
+ * dropped line (Node's `Connection` and `Keep-Alive` come last).
  */
-function keptHead(source: Buffer, headEnd: number, close: boolean, copy = false, body = 0): Buffer {
-  if (droppedLength === 0 && !close && !copy) return source.subarray(0, headEnd);
+function keptHead(source: Buffer, headEnd: number, close: boolean, copy: boolean, body = 0): Buffer {
+  const end = headEnd + body;
+  if (!close && !copy) {
+    if (droppedLength === 0) return source.subarray(0, end);
+    let at = dropped[0]!;
+    for (let i = 1; i < droppedLength; i += 2) at = moveBytesDown(source, dropped[i]!, i + 1 < droppedLength ? dropped[i + 1]! : end, at);
+    return source.subarray(0, at);
+  }
   let size = (close ? headEnd - 2 + CONNECTION_CLOSE.length : headEnd) + body;
   for (let i = 0; i < droppedLength; i += 2) size -= dropped[i + 1]! - dropped[i]!;
   const out = Buffer.allocUnsafe(size);

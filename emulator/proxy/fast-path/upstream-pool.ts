@@ -37,6 +37,8 @@ export class UpstreamConnection {
   /** The target ended its side (our side then ends too: net sockets are not half-open by default). */
   private ended = false;
   private readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  /** readBuffer's ArrayBuffer, its own (allocUnsafeSlow): chunks are views made from it. */
+  private readMemory = this.readBuffer.buffer;
   private paused = false;
 
   constructor(
@@ -51,7 +53,8 @@ export class UpstreamConnection {
       onread: {
         buffer: () => this.readBuffer,
         callback: (bytes: number, buffer: Uint8Array): boolean => {
-          const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+          // The `buffer` getter is a call into V8's C++ (~40 ns a read): the read buffer's is kept.
+          const chunk = buffer === this.readBuffer ? Buffer.from(this.readMemory, 0, bytes) : Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
           if (this.owner) this.owner.onUpstreamData(chunk);
           else socket.destroy(); // bytes nobody asked for: the connection is out of step
           return true;
@@ -79,6 +82,7 @@ export class UpstreamConnection {
    */
   keepLastChunk(): void {
     this.readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    this.readMemory = this.readBuffer.buffer;
   }
 
   /** Reading stops (the client is slow, or a lent chunk is still being written); a flag of ours, as the client connection's. */
