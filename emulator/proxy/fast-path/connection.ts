@@ -623,7 +623,7 @@ class Exchange implements UpstreamOwner {
   /**
    * Passes response body bytes on, after `head` for the first ones (one system call
    * either way); the response is complete when its framing says so. `included`: the
-   * last bytes of `head` are that much of the body (the parser copied them in).
+   * last bytes of `head` are that much of the body (the parser put them there).
    */
   private forwardBody(chunk: Buffer, head?: Buffer, included = 0): void {
     const framing = this.response!.framing;
