@@ -113,6 +113,35 @@ describe('HTTP/1.1 on the fast path', () => {
     );
   });
 
+  test('pipelined requests and then a half-close: every request is answered, then the proxy closes', async (t) => {
+    const { port } = await target(t);
+    const proxy = await proxyFor(t, { b: port });
+    const requests =
+      `GET /1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n` +
+      `POST /2 HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 4\r\n\r\nbody` +
+      `GET /3 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
+    // The client's FIN with the requests, and a moment after them (while the first is in flight).
+    for (const finAfterMs of [0, 2]) {
+      const socket = net.connect({ port: proxy.port, host: LOCAL, allowHalfOpen: true });
+      t.after(() => socket.destroy());
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      if (finAfterMs === 0) socket.end(requests);
+      else {
+        socket.write(requests);
+        setTimeout(() => socket.end(), finAfterMs);
+      }
+      await Promise.race([closed, sleep(5000)]);
+      assert.ok(socket.readableEnded, `FIN after ${finAfterMs} ms: the proxy closed the connection once all was answered`);
+      assert.deepEqual(
+        responses(text).map((response) => json(response.body).url),
+        ['/1', '/2', '/3'],
+        `FIN after ${finAfterMs} ms`,
+      );
+    }
+  });
+
   test('HEAD, 204 and 304 carry no body, and the connection goes on', async (t) => {
     const { port } = await target(t);
     const proxy = await proxyFor(t, { b: port });

@@ -49,7 +49,7 @@ describe('terminal output', () => {
   test('non-ASCII text reaches the terminal as UTF-8: a raw UTF-8 path as it came, a policy name, a service line', async () => {
     const text = await captured(
       (logger) => {
-        logger.service('a', 'привет, 世界');
+        logger.service('a', 'привет, 世界', 'stdout');
         logger.call({
           from: 'a',
           to: 'a',
