@@ -36,6 +36,7 @@ import { KeptBody } from '../../calls/kept-body.js';
 import { standInError } from '../../targets/http-util.js';
 import { UpstreamPool, type UpstreamConnection, type UpstreamOwner } from './upstream-pool.js';
 import { borrowReads } from './borrowed-reads.js';
+import { ReadGate } from './read-gate.js';
 
 /** Node's default `maxHeaderSize`: the same limit as the slow path's. */
 const MAX_REQUEST_HEAD = 16 * 1024;
@@ -132,7 +133,8 @@ class ClientConnection {
    */
   readonly borrowed: boolean;
   private handedOff = false;
-  private paused = false;
+  /** Reading stops for backpressure, or while a pipelined request waits. */
+  readonly reads: ReadGate;
 
   constructor(
     readonly fastPath: FastPath,
@@ -142,6 +144,7 @@ class ClientConnection {
   ) {
     this.context = fastPath.context;
     socket.setNoDelay(true);
+    this.reads = new ReadGate(socket);
     const buffer = Buffer.allocUnsafeSlow(CLIENT_READ_BYTES);
     const memory = buffer.buffer; // its own ArrayBuffer (allocUnsafeSlow): a view of it is cheaper made from it (~40 ns a read)
     this.borrowed = borrowReads(socket, buffer, (bytes) => this.onRead(Buffer.from(memory, 0, bytes)));
@@ -168,7 +171,7 @@ class ClientConnection {
     if (exchange !== undefined && !exchange.requestDone) return exchange.onClientData(chunk);
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     if (exchange === undefined) this.next();
-    else this.pause(); // a pipelined request: it waits for the response in flight
+    else this.reads.pause(); // a pipelined request: it waits for the response in flight
   };
 
   /** Starts the request at the front of `pending` once its head is complete. */
@@ -213,7 +216,7 @@ class ClientConnection {
       if (fault.delayMs === undefined) return this.fault(fault, call);
       // A delayed fault: nothing more is read meanwhile; a caller that leaves first ends the call.
       this.done = true;
-      this.socket.pause();
+      this.reads.pause();
       const timer = setTimeout(() => (this.socket.destroyed ? call.end(CLIENT_CLOSED) : this.fault(fault, call)), fault.delayMs);
       this.socket.once('close', () => {
         if (call.ended) return;
@@ -299,7 +302,7 @@ class ClientConnection {
     this.idleSince = now;
     if (this.done) return;
     if (closeAfter) return this.close();
-    this.resume();
+    this.reads.resume();
     this.next(); // a pipelined request
     if (this.ended && this.exchange === undefined && !this.done) this.close();
   }
@@ -356,22 +359,6 @@ class ClientConnection {
     // back above; a 'data' listener makes it read through the stream instead.
     socket.on('data', noop);
     socket.resume();
-  }
-
-  /**
-   * Reading stops: backpressure, or a pipelined request waits. Kept in a flag of ours, so
-   * that the end of every call does not resume a socket that was never paused (a
-   * stream call with symbol-keyed loads that showed in profiles).
-   */
-  pause(): void {
-    this.paused = true;
-    this.socket.pause();
-  }
-
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    this.socket.resume();
   }
 
   private readonly onEnd = (): void => {
@@ -480,7 +467,7 @@ class Exchange implements UpstreamOwner {
       if (early !== undefined) this.takeBody(early);
       if (this.finished) return; // a broken chunked body: refused already
       // Until the upstream connection is ready, body bytes would only pile up here.
-      if (!this.requestDone) this.client.pause();
+      if (!this.requestDone) this.client.reads.pause();
     }
     const fault = this.call.plan.fault;
     if (fault?.kind === 'delay') setTimeout(() => this.finished || this.connect(false), fault.ms).unref();
@@ -515,7 +502,7 @@ class Exchange implements UpstreamOwner {
     if (bodyEnd > 0) this.sendBody(bodyEnd === chunk.length ? chunk : chunk.subarray(0, bodyEnd));
     if (bodyEnd < chunk.length) {
       this.client.pending = chunk.subarray(bodyEnd);
-      this.client.pause();
+      this.client.reads.pause();
     }
   }
 
@@ -538,7 +525,7 @@ class Exchange implements UpstreamOwner {
       this.queued.push(body);
     } else if (!this.upstream!.socket.write(body, this.requestDone ? this.armDeadline : undefined)) {
       this.upstreamFull = true;
-      this.client.pause();
+      this.client.reads.pause();
     }
   }
 
@@ -560,24 +547,24 @@ class Exchange implements UpstreamOwner {
     this.queued = [];
     this.upstreamReady = true;
     this.upstreamFull = socket.writableNeedDrain;
-    if (!this.requestDone && !this.upstreamFull) this.client.resume();
+    if (!this.requestDone && !this.upstreamFull) this.client.reads.resume();
   }
 
   onUpstreamDrain(): void {
     this.upstreamFull = false;
-    if (!this.requestDone) this.client.resume();
+    if (!this.requestDone) this.client.reads.resume();
   }
 
   onClientDrain(): void {
     if (!this.clientFull) return;
     this.clientFull = false;
-    if (!this.lentPending && !this.finished) this.upstream?.resume();
+    if (!this.lentPending && !this.finished) this.upstream?.reads.resume();
   }
 
   private readonly onLentChunkSent = (): void => {
     if (!this.lentPending) return;
     this.lentPending = false;
-    if (!this.clientFull && !this.finished) this.upstream?.resume();
+    if (!this.clientFull && !this.finished) this.upstream?.reads.resume();
   };
 
   onUpstreamData(chunk: Buffer): void {
@@ -668,12 +655,12 @@ class Exchange implements UpstreamOwner {
     }
     if (socket.writableNeedDrain && !this.clientFull) {
       this.clientFull = true;
-      this.upstream!.pause();
+      this.upstream!.reads.pause();
     }
     // Not sent at once: the upstream reads nothing more (into the same buffer) until it is.
     if (lent && socket.writableLength > 0 && !this.lentPending) {
       this.lentPending = true;
-      this.upstream!.pause();
+      this.upstream!.reads.pause();
     }
     if (end < chunk.length) this.overrun = true;
     if (complete) this.finish();
