@@ -2,14 +2,17 @@
 // read, the CPU time of processes, medians and the markdown tables the figures go in.
 // The scripts import the built emulator (dist/): `npm run build` first.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 
-export { freePort } from '../dist/util/net.js';
+import { freePort } from '../dist/util/net.js';
+
+export { freePort };
 
 /** This folder (bench/: target.cjs, fixed-rate.lua) and the repository's root. */
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -76,15 +79,16 @@ const HEALTHY = /(All \d+ services|The service is) healthy/;
  * Starts `emulator up --no-watch --config <config>` in a process of its own, as users run
  * it, and resolves once its services are healthy. Its output (a line per call) goes to the
  * file `log`, not to a pipe this script would have to drain on the same cores.
- * `nodeFlags` go to node before the CLI (e.g. --cpu-prof), `args` after `up`.
+ * `nodeFlags` go to node before the CLI (e.g. --cpu-prof), `args` after `up`; `checkout`:
+ * another checkout whose build to run (bench/proxy-ab.mjs).
  */
-export async function up(config, { log = path.join(path.dirname(config), 'emulator.log'), args = [], nodeFlags = [] } = {}) {
-  const child = spawn(process.execPath, [...nodeFlags, cli, 'up', '--no-watch', '--config', config, ...args], {
+export async function up(config, { log = path.join(path.dirname(config), 'emulator.log'), args = [], nodeFlags = [], checkout = repoDir } = {}) {
+  const child = spawn(process.execPath, [...nodeFlags, path.join(checkout, 'bin/emulator.js'), 'up', '--no-watch', '--config', config, ...args], {
     stdio: ['ignore', openSync(log, 'w'), 'inherit'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   for (let waited = 0; !HEALTHY.test(readFileSync(log, 'utf8')); waited += 100) {
-    if (child.exitCode !== null || waited > 30_000) throw new Error(`emulator up failed:\n${readFileSync(log, 'utf8')}`);
+    if (child.exitCode !== null || waited > 30_000) throw new Error(`emulator up (${checkout}) failed:\n${readFileSync(log, 'utf8')}`);
     await sleep(100);
   }
   return {
@@ -94,6 +98,49 @@ export async function up(config, { log = path.join(path.dirname(config), 'emulat
     exited,
     stop: () => {
       child.kill('SIGINT');
+      return exited;
+    },
+  };
+}
+
+/**
+ * Writes a config of the body services (bodyServices) into `work`, every port a free one
+ * (proxy, DNS, entry, dashboard: two emulators can run at once). Resolves to its path and
+ * the proxy's port.
+ */
+export async function bodyConfig(work) {
+  const proxyPort = await freePort();
+  const ports = { proxy: { port: proxyPort }, dns: { port: await freePort() }, entry: { port: await freePort() }, dashboard: { port: await freePort() } };
+  const config = path.join(work, 'emulator.config.json');
+  writeFileSync(config, JSON.stringify({ services: bodyServices(), ...ports }));
+  return { config, proxyPort };
+}
+
+/** The bare pipe: a `net` server per [listenPort, targetPort] that pipes each client connection to its own upstream one, no parsing. */
+const PIPE = `
+const net = require('node:net');
+for (const [listenPort, targetPort] of JSON.parse(process.argv[1])) {
+  net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    client.setNoDelay(true); upstream.setNoDelay(true);
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy()); upstream.on('error', () => client.destroy());
+  }).listen(listenPort, '127.0.0.1');
+}
+console.log('ready');`;
+
+/**
+ * Starts the bare pipe (the floor of any JavaScript data path) in a process of its own,
+ * whose CPU is measured like the others', for each [listenPort, targetPort] pair.
+ */
+export async function startPipe(pairs) {
+  const child = spawn(process.execPath, ['-e', PIPE, JSON.stringify(pairs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await once(child.stdout, 'data');
+  return {
+    pid: child.pid,
+    stop: () => {
+      child.kill('SIGTERM');
       return exited;
     },
   };

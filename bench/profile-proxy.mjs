@@ -9,28 +9,15 @@
 // Usage: node bench/profile-proxy.mjs [--connections 32] [--seconds 8] [--top 40] [--user]
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bodyServices, flags, fmt, freePort, up, workDir, wrk } from './lib.mjs';
+import { bodyConfig, flags, fmt, up, workDir, wrk } from './lib.mjs';
 
 const values = flags({ connections: '32', seconds: '8', top: '40', user: false });
-const work = workDir('dyc-profile-');
-const port = await freePort();
-const config = path.join(work, 'emulator.config.json');
-writeFileSync(
-  config,
-  JSON.stringify({
-    services: bodyServices(),
-    proxy: { port },
-    dns: { port: await freePort() },
-    entry: { port: await freePort() },
-    dashboard: { port: await freePort() },
-  }),
-);
+const { config, proxyPort: port } = await bodyConfig(workDir('dyc-profile-'));
 const emulator = await up(config, { nodeFlags: ['--perf-basic-prof'] });
 const target = { url: `http://127.0.0.1:${port}/small`, headers: ['Host: caller-small.inner-call.dyc.ivolces.com'], pids: [emulator.pid] };
 const connections = Number(values.connections);
-const data = path.join(work, 'perf.data');
+const data = path.join(path.dirname(config), 'perf.data');
 let load;
 try {
   await wrk(target, { connections, duration: 3 }); // warm-up: the JIT settles

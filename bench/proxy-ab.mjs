@@ -9,53 +9,28 @@
 //          [--rounds 8] [--duration 4] [--connections 32]
 // Both checkouts need a build (`npm run build`); `git worktree add /tmp/a <commit>`,
 // then `npm run build` there (node_modules may be a symlink to this one's), makes one.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bodyServices, flags, fmt, freePort, instanceUrls, median, repoDir, sleep, workDir, wrk } from './lib.mjs';
+import { bodyConfig, flags, fmt, freePort, instanceUrls, median, repoDir, startPipe, up, workDir, wrk } from './lib.mjs';
 
 const values = flags({ a: null, b: repoDir, rounds: '8', duration: '4', connections: '32' });
 if (!values.a) throw new Error('--a <checkout> is required: the build to compare this one with');
 
-/** `emulator up` of the checkout in `dir`, with the bench's services; resolves once they are healthy. */
+/** `emulator up` of the checkout in `dir` with the bench's services (ports of its own), and its 13-byte target. */
 async function upFrom(dir, name) {
-  const work = workDir(`dyc-ab-${name}-`);
-  const port = await freePort();
-  const config = path.join(work, 'emulator.config.json');
-  // Ports of their own: the two emulators run at once.
-  const ports = { proxy: { port }, dns: { port: await freePort() }, entry: { port: await freePort() }, dashboard: { port: await freePort() } };
-  writeFileSync(config, JSON.stringify({ services: bodyServices(), ...ports }));
-  const log = path.join(work, 'emulator.log');
-  const child = spawn(process.execPath, [path.join(dir, 'bin/emulator.js'), 'up', '--no-watch', '--config', config], {
-    stdio: ['ignore', openSync(log, 'w'), 'inherit'],
-  });
-  for (let waited = 0; !/(All \d+ services|The service is) healthy/.test(readFileSync(log, 'utf8')); waited += 100) {
-    if (child.exitCode !== null || waited > 30_000) throw new Error(`emulator up (${dir}) failed:\n${readFileSync(log, 'utf8')}`);
-    await sleep(100);
-  }
-  const small = new URL((await instanceUrls(`http://127.0.0.1:${port}`)).small).port;
-  return { child, small, target: { url: `http://127.0.0.1:${port}/small`, headers: ['Host: caller-small.inner-call.dyc.ivolces.com'], pids: [child.pid] } };
+  const { config, proxyPort } = await bodyConfig(workDir(`dyc-ab-${name}-`));
+  const emulator = await up(config, { checkout: path.resolve(dir) });
+  const small = new URL((await instanceUrls(`http://127.0.0.1:${proxyPort}`)).small).port;
+  return {
+    emulator,
+    small,
+    target: { url: `http://127.0.0.1:${proxyPort}/small`, headers: ['Host: caller-small.inner-call.dyc.ivolces.com'], pids: [emulator.pid] },
+  };
 }
 
-const a = await upFrom(path.resolve(values.a), 'a');
-const b = await upFrom(path.resolve(values.b), 'b');
+const a = await upFrom(values.a, 'a');
+const b = await upFrom(values.b, 'b');
 const pipePort = await freePort();
-const pipe = spawn(
-  process.execPath,
-  [
-    '-e',
-    `const net = require('node:net');
-     net.createServer((client) => {
-       const upstream = net.connect(${a.small}, '127.0.0.1');
-       client.setNoDelay(true); upstream.setNoDelay(true);
-       client.pipe(upstream).pipe(client);
-       client.on('error', () => upstream.destroy()); upstream.on('error', () => client.destroy());
-     }).listen(${pipePort}, '127.0.0.1', () => console.log('ready'));`,
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-await once(pipe.stdout, 'data');
+const pipe = await startPipe([[pipePort, Number(a.small)]]);
 const paths = { A: a.target, B: b.target, pipe: { url: `http://127.0.0.1:${pipePort}/small`, headers: [], pids: [pipe.pid] } };
 const load = { connections: Number(values.connections), duration: Number(values.duration) };
 try {
@@ -88,7 +63,5 @@ try {
   console.log(`B/A req/s by round: ${ratios((r) => r.rps)}`);
   console.log(`B/A CPU per request by round: ${ratios((r) => r.cpu.total)}`);
 } finally {
-  a.child.kill('SIGINT');
-  b.child.kill('SIGINT');
-  pipe.kill();
+  await Promise.all([a.emulator.stop(), b.emulator.stop(), pipe.stop()]);
 }

@@ -16,18 +16,18 @@
 // Usage: node bench/proxy.mjs [--duration 10] [--rate 1000] [--rounds 3] [--throughput-only] [--bodies small,large]
 // Needs wrk and nginx (Debian: wrk nginx-light) and a built emulator (npm install).
 import { spawn, execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
   BODIES,
-  bodyServices,
+  bodyConfig,
   fmt,
   flags,
   freePort,
   instanceUrls,
   interleavedMedians,
   sleep,
+  startPipe,
   startQuiet,
   tableHeader,
   tableRow,
@@ -60,16 +60,7 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((candidate) => {
 if (!NGINX) throw new Error('nginx not found: apt-get install nginx-light');
 
 // Two targets (bodyServices): a 13-byte body and a 64 KB one, and a caller of both.
-const proxyPort = await freePort();
-const config = path.join(work, 'emulator.config.json');
-writeFileSync(
-  config,
-  JSON.stringify({
-    services: bodyServices(),
-    proxy: { port: proxyPort },
-    dns: { port: await freePort() },
-  }),
-);
+const { config, proxyPort } = await bodyConfig(work);
 const emulator = await up(config, { nodeFlags: values['node-flags'].split(' ').filter(Boolean) });
 // The same config through the programmatic API, whose default logger prints nothing
 // (the call trace still records): the difference is what the call lines cost.
@@ -77,24 +68,9 @@ const quiet = await startQuiet(config);
 const instances = await instanceUrls(`http://127.0.0.1:${proxyPort}`);
 const targetPort = (name) => new URL(instances[name]).port;
 
-// The bare pipe, one per target, in a process of its own (its CPU is measured like the others').
-const PIPE = `
-const net = require('node:net');
-for (const [listenPort, targetPort] of JSON.parse(process.argv[1])) {
-  net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    client.setNoDelay(true); upstream.setNoDelay(true);
-    client.pipe(upstream).pipe(client);
-    client.on('error', () => upstream.destroy()); upstream.on('error', () => client.destroy());
-  }).listen(listenPort, '127.0.0.1');
-}
-console.log('ready');`;
+// The bare pipe, one per target.
 const pipePorts = { small: await freePort(), large: await freePort() };
-const pipe = spawn(process.execPath, ['-e', PIPE, JSON.stringify(Object.entries(pipePorts).map(([name, port]) => [port, Number(targetPort(name))]))], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const pipeExit = new Promise((resolve) => pipe.once('exit', resolve));
-await once(pipe.stdout, 'data');
+const pipe = await startPipe(Object.entries(pipePorts).map(([name, port]) => [port, Number(targetPort(name))]));
 
 const nginxPort = await freePort();
 mkdirSync(path.join(work, 'nginx'));
@@ -202,7 +178,6 @@ try {
   }
 } finally {
   nginx.kill('SIGTERM');
-  pipe.kill('SIGTERM');
-  await Promise.all([emulator.stop(), quiet.stop(), pipeExit]);
+  await Promise.all([emulator.stop(), quiet.stop(), pipe.stop()]);
   rmSync(work, { recursive: true, force: true });
 }

@@ -572,11 +572,10 @@ class Exchange implements UpstreamOwner {
     let buffered = this.responseHead === undefined ? chunk : Buffer.concat([this.responseHead, chunk]);
     for (;;) {
       // As for requests, the parser finds the head's end; a head that came in pieces is first looked for whole.
-      const parsed =
-        this.responseHead !== undefined && buffered.indexOf(HEAD_END) === -1
-          ? undefined
-          : parseResponseHead(buffered, this.method, this.head.close, COPY_LIMIT);
-      if (parsed === undefined || (typeof parsed === 'string' && buffered.indexOf(HEAD_END) === -1)) {
+      const pieces = this.responseHead !== undefined;
+      const parsed = pieces && buffered.indexOf(HEAD_END) === -1 ? undefined : parseResponseHead(buffered, this.method, this.head.close, COPY_LIMIT);
+      // A complaint about a head that has not all come yet (searched for once, and only then) means: wait for the rest.
+      if (parsed === undefined || (typeof parsed === 'string' && !pieces && buffered.indexOf(HEAD_END) === -1)) {
         if (buffered.length > MAX_RESPONSE_HEAD) return this.fail('upstream_error', 'invalid response: a head larger than 64 KB');
         this.responseHead = Buffer.from(buffered); // a chunk is only lent until the next read
         return;
